@@ -1,0 +1,119 @@
+"""Suite 1 (file:// part): ``get_many`` throughput with results held in
+memory, against a plain Python ``open().read()`` loop on the same files.
+
+Interleaves the contenders, warms up once, reports the median of
+``--runs`` timed runs, and writes ``benchmarks/results/get_many_local.json``
+plus a markdown table. ``--quick`` runs a tiny configuration (smoke test).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import s3dlio
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def make_files(root: Path, count: int, size: int) -> list[Path]:
+    paths = []
+    block = os.urandom(size)
+    for i in range(count):
+        p = root / f"{i // 1000:03d}" / f"obj-{i:06d}.bin"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(block[i % size :] + block[: i % size])
+        paths.append(p)
+    return paths
+
+
+def python_loop(paths: list[Path]) -> list[bytes]:
+    held = []
+    for p in paths:
+        with open(p, "rb") as f:
+            held.append(f.read())
+    return held
+
+
+def s3dlio_get_many(uris: list[str]) -> list:
+    return s3dlio.get_many(uris)
+
+
+def timed(fn, arg) -> float:
+    t0 = time.perf_counter()
+    held = fn(arg)
+    elapsed = time.perf_counter() - t0
+    del held
+    return elapsed
+
+
+def run_case(root: Path, count: int, size: int, runs: int) -> dict:
+    case_dir = root / f"{count}x{size}"
+    paths = make_files(case_dir, count, size)
+    uris = [f"file://{p}" for p in paths]
+    contenders = {
+        "python open().read()": (python_loop, paths),
+        "s3dlio get_many": (s3dlio_get_many, uris),
+    }
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    for fn, arg in contenders.values():  # warm-up (page cache, allocator)
+        timed(fn, arg)
+    for _ in range(runs):
+        for name, (fn, arg) in contenders.items():
+            times[name].append(timed(fn, arg))
+    total = count * size
+    result = {"objects": count, "object_bytes": size, "runs": runs, "contenders": {}}
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        result["contenders"][name] = {"median_s": med, "gb_per_s": total / med / 1e9, "times_s": ts}
+    base = result["contenders"]["python open().read()"]["median_s"]
+    for entry in result["contenders"].values():
+        entry["speedup_vs_python"] = base / entry["median_s"]
+    shutil.rmtree(case_dir, ignore_errors=True)
+    return result
+
+
+def table(results: list[dict]) -> str:
+    lines = [
+        "| workload | contender | median s | GB/s | vs Python |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        work = f"{r['objects']} x {r['object_bytes'] // 1024} KiB"
+        for name, c in r["contenders"].items():
+            lines.append(
+                f"| {work} | {name} | {c['median_s']:.3f} | {c['gb_per_s']:.2f} "
+                f"| {c['speedup_vs_python']:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="tiny smoke configuration")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    if args.quick:
+        cases, runs = [(64, 64 * 1024), (4, 1 << 20)], 2
+    else:
+        cases, runs = [(4000, 256 * 1024), (64, 16 << 20)], args.runs
+    root = Path(tempfile.mkdtemp(prefix="s3dlio-bench-"))
+    try:
+        results = [run_case(root, count, size, runs) for count, size in cases]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    md = table(results)
+    print(md)
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "get_many_local_quick" if args.quick else "get_many_local"
+    (args.out / f"{name}.json").write_text(json.dumps(results, indent=2))
+    (args.out / f"{name}.md").write_text(md + "\n")
+
+
+if __name__ == "__main__":
+    main()

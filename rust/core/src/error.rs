@@ -1,0 +1,116 @@
+//! The one error type of the core. Every variant that concerns an object
+//! names its URI, so a message is useful on its own.
+
+/// A boxed error from a lower layer (object_store, std::io, ...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result alias for the core.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in s3dlio-core.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URI could not be parsed or names no object.
+    #[error("invalid URI {uri:?}: {reason}")]
+    InvalidUri { uri: String, reason: String },
+
+    /// The scheme parses but its backend is not available in this build.
+    #[error("{uri}: the {scheme}:// backend is not supported yet")]
+    Unsupported { uri: String, scheme: &'static str },
+
+    /// The object (or its bucket/container) does not exist.
+    #[error("object not found: {uri}")]
+    NotFound {
+        uri: String,
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// Credentials are missing, wrong or not allowed to do this.
+    #[error("permission denied for {uri}: {source}")]
+    PermissionDenied {
+        uri: String,
+        #[source]
+        source: BoxError,
+    },
+
+    /// A byte range that does not fit the object.
+    #[error("invalid range for {uri}: {reason}")]
+    InvalidRange { uri: String, reason: String },
+
+    /// A bad argument or configuration value.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+
+    /// The backend returned fewer or more bytes than it announced.
+    #[error("{uri}: expected {expected} bytes but received {actual} (truncated transfer)")]
+    Truncated {
+        uri: String,
+        expected: u64,
+        actual: u64,
+    },
+
+    /// A local I/O error.
+    #[error("I/O error for {uri}: {source}")]
+    Io {
+        uri: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// Any other error reported by a storage backend.
+    #[error("storage error for {uri}: {source}")]
+    Backend {
+        uri: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// Classify an `object_store` error for `uri`.
+    pub(crate) fn from_store(uri: &str, err: object_store::Error) -> Self {
+        use object_store::Error as E;
+        let uri = uri.to_owned();
+        match err {
+            E::NotFound { source, .. } => Error::NotFound {
+                uri,
+                source: Some(source),
+            },
+            E::PermissionDenied { source, .. } | E::Unauthenticated { source, .. } => {
+                Error::PermissionDenied { uri, source }
+            }
+            E::InvalidPath { source } => Error::InvalidUri {
+                uri,
+                reason: source.to_string(),
+            },
+            other => Error::Backend {
+                uri,
+                source: Box::new(other),
+            },
+        }
+    }
+
+    /// Classify a local `std::io::Error` for `uri`.
+    pub(crate) fn from_io(uri: &str, err: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        let uri = uri.to_owned();
+        match err.kind() {
+            K::NotFound | K::NotADirectory => Error::NotFound {
+                uri,
+                source: Some(Box::new(err)),
+            },
+            K::PermissionDenied => Error::PermissionDenied {
+                uri,
+                source: Box::new(err),
+            },
+            _ => Error::Io { uri, source: err },
+        }
+    }
+
+    /// True when the error means "there is no such object".
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound { .. })
+    }
+}

@@ -1,0 +1,81 @@
+//! The fetch engine: one object, a range of one, or many in parallel.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::{stream, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::meta::ByteRange;
+use crate::options::Options;
+use crate::runtime;
+use crate::store::{Resolver, Target};
+
+/// The whole object at `uri`, in one aligned buffer.
+pub async fn get(uri: &str, options: &Options) -> Result<Bytes> {
+    Target::resolve_object(uri, options)?
+        .get(ByteRange::FULL)
+        .await
+}
+
+/// `length` bytes from `offset` (to the end when `None`); see
+/// [`ByteRange`] for the behaviour at and past the end.
+pub async fn get_range(
+    uri: &str,
+    offset: u64,
+    length: Option<u64>,
+    options: &Options,
+) -> Result<Bytes> {
+    Target::resolve_object(uri, options)?
+        .get(ByteRange { offset, length })
+        .await
+}
+
+/// Check a concurrency bound given by a caller.
+pub(crate) fn check_in_flight(max_in_flight: usize) -> Result<usize> {
+    if max_in_flight == 0 {
+        return Err(Error::InvalidArgument(
+            "max_in_flight must be at least 1".to_owned(),
+        ));
+    }
+    Ok(max_in_flight)
+}
+
+/// Fetch every URI with at most `max_in_flight` requests at once and return
+/// the payloads in input order. URIs may mix schemes; a URI given several
+/// times is fetched once and shared at every position. Work is O(n): the
+/// order is restored by index, never by sorting. Every URI is parsed before
+/// any I/O starts; the first failure cancels the rest and is returned.
+pub async fn get_many<S: AsRef<str>>(
+    uris: &[S],
+    max_in_flight: usize,
+    options: &Options,
+) -> Result<Vec<Bytes>> {
+    let max_in_flight = check_in_flight(max_in_flight)?;
+    let mut position_of: HashMap<&str, usize> = HashMap::with_capacity(uris.len());
+    let mut slots = Vec::with_capacity(uris.len());
+    let mut targets = Vec::new();
+    let mut resolver = Resolver::new(options);
+    for uri in uris {
+        let uri = uri.as_ref();
+        let next = targets.len();
+        let slot = *position_of.entry(uri).or_insert(next);
+        if slot == next {
+            targets.push(resolver.resolve_object(uri)?);
+        }
+        slots.push(slot);
+    }
+    let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
+    let mut results = stream::iter(targets.into_iter().enumerate().map(|(slot, target)| {
+        let task = runtime::spawn(async move { target.get(ByteRange::FULL).await });
+        async move { (slot, task.await) }
+    }))
+    .buffer_unordered(max_in_flight);
+    while let Some((slot, result)) = results.next().await {
+        fetched[slot] = Some(result?);
+    }
+    Ok(slots
+        .into_iter()
+        .map(|slot| fetched[slot].clone().expect("every unique URI was fetched"))
+        .collect())
+}

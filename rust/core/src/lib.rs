@@ -1,0 +1,23 @@
+//! s3dlio-core: fetch objects from `file://`, `direct://`, `s3://`, `az://`
+//! and `gs://` into aligned buffers, in parallel, with no Python involved.
+//!
+//! Every function is a plain `async fn` returning [`Result`]; run them on
+//! [`runtime::runtime()`] (fork-safe, one per process) or with
+//! [`runtime::block_on`].
+
+pub mod buffer;
+pub mod error;
+pub mod fetch;
+pub mod meta;
+pub mod objects;
+pub mod options;
+pub mod runtime;
+mod store;
+pub mod uri;
+
+pub use error::{Error, Result};
+pub use fetch::{get, get_many, get_range};
+pub use meta::{ByteRange, ObjectMeta};
+pub use objects::{delete, exists, list, list_meta, put, put_many, stat};
+pub use options::Options;
+pub use uri::{ObjectUri, Scheme};

@@ -1,0 +1,77 @@
+//! Writing, describing, listing and deleting objects.
+
+use bytes::Bytes;
+use futures::{stream, StreamExt, TryStreamExt};
+
+use crate::error::Result;
+use crate::fetch::check_in_flight;
+use crate::meta::ObjectMeta;
+use crate::options::Options;
+use crate::runtime;
+use crate::store::{Resolver, Target};
+
+/// Store `data` as the object at `uri` (replacing it). Readers see either
+/// the old object or the whole new one, never a part.
+pub async fn put(uri: &str, data: Bytes, options: &Options) -> Result<()> {
+    Target::resolve_object(uri, options)?.put(data).await
+}
+
+/// Store many objects, at most `max_in_flight` at once. Every URI is parsed
+/// before any I/O; the first failure cancels the rest and is returned.
+pub async fn put_many(
+    items: Vec<(String, Bytes)>,
+    max_in_flight: usize,
+    options: &Options,
+) -> Result<()> {
+    let max_in_flight = check_in_flight(max_in_flight)?;
+    let mut resolver = Resolver::new(options);
+    let jobs = items
+        .into_iter()
+        .map(|(uri, data)| Ok((resolver.resolve_object(&uri)?, data)))
+        .collect::<Result<Vec<_>>>()?;
+    stream::iter(
+        jobs.into_iter()
+            .map(|(target, data)| runtime::spawn(async move { target.put(data).await })),
+    )
+    .buffer_unordered(max_in_flight)
+    .try_collect::<Vec<()>>()
+    .await
+    .map(|_| ())
+}
+
+/// Size, modification time and etag of the object at `uri`.
+pub async fn stat(uri: &str, options: &Options) -> Result<ObjectMeta> {
+    Target::resolve_object(uri, options)?.head().await
+}
+
+/// Whether the object exists. Only "not found" gives `false`; any other
+/// failure (network, permissions, bad URI) is returned as an error.
+pub async fn exists(uri: &str, options: &Options) -> Result<bool> {
+    match stat(uri, options).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Metadata of every object under the prefix `uri` (a directory for local
+/// schemes), sorted by URI. Only direct children unless `recursive`.
+pub async fn list_meta(uri: &str, recursive: bool, options: &Options) -> Result<Vec<ObjectMeta>> {
+    let mut metas = Target::resolve(uri, options)?.list(recursive).await?;
+    metas.sort_unstable_by(|a, b| a.uri.cmp(&b.uri));
+    Ok(metas)
+}
+
+/// The URIs of every object under the prefix `uri`, sorted.
+pub async fn list(uri: &str, recursive: bool, options: &Options) -> Result<Vec<String>> {
+    Ok(list_meta(uri, recursive, options)
+        .await?
+        .into_iter()
+        .map(|m| m.uri)
+        .collect())
+}
+
+/// Delete the object at `uri`; a missing object is `Error::NotFound`.
+pub async fn delete(uri: &str, options: &Options) -> Result<()> {
+    Target::resolve_object(uri, options)?.delete().await
+}

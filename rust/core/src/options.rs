@@ -1,0 +1,169 @@
+//! Effective configuration of one call: the standard environment
+//! variables of each cloud, overridden by the per-call `options` dict.
+//! Keys are case-insensitive (`AWS_ENDPOINT_URL` == `aws_endpoint_url`).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// Environment variable prefixes (lower case) that configure s3dlio.
+const ENV_PREFIXES: &[&str] = &[
+    "aws_",
+    "azure_",
+    "azurite_",
+    "google_",
+    "storage_emulator_host",
+    "s3dlio_",
+];
+
+/// Retries of a failed request (5xx, throttling, connection errors).
+pub const MAX_RETRIES: &str = "s3dlio_max_retries";
+/// Give up retrying after this many seconds from the first attempt.
+pub const RETRY_TIMEOUT: &str = "s3dlio_retry_timeout";
+/// Seconds allowed to open a connection.
+pub const CONNECT_TIMEOUT: &str = "s3dlio_connect_timeout";
+/// Seconds allowed for one whole request, body included.
+pub const REQUEST_TIMEOUT: &str = "s3dlio_request_timeout";
+
+/// A case-normalised set of configuration keys and values.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Options(BTreeMap<String, String>);
+
+impl Options {
+    /// No configuration at all (not even the environment).
+    pub fn empty() -> Self {
+        Self::default()
+    }
+
+    /// The relevant environment variables, then `overrides` on top.
+    pub fn from_env_with<K, V>(overrides: impl IntoIterator<Item = (K, V)>) -> Self
+    where
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        let mut map = BTreeMap::new();
+        for (key, value) in std::env::vars_os() {
+            let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
+                continue;
+            };
+            let key = key.to_ascii_lowercase();
+            if ENV_PREFIXES.iter().any(|p| key.starts_with(p)) {
+                map.insert(key, value.to_owned());
+            }
+        }
+        let mut options = Options(map);
+        options.extend(overrides);
+        options
+    }
+
+    /// The environment alone.
+    pub fn from_env() -> Self {
+        Self::from_env_with(std::iter::empty::<(&str, String)>())
+    }
+
+    /// Set (or replace) keys; later keys win.
+    pub fn extend<K, V>(&mut self, items: impl IntoIterator<Item = (K, V)>)
+    where
+        K: AsRef<str>,
+        V: Into<String>,
+    {
+        for (k, v) in items {
+            self.0.insert(k.as_ref().to_ascii_lowercase(), v.into());
+        }
+    }
+
+    /// The value of `key` (lower case).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// The first of `keys` that is set.
+    pub fn first_of(&self, keys: &[&str]) -> Option<&str> {
+        keys.iter().find_map(|k| self.get(k))
+    }
+
+    /// All keys and values, keys in lower case.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// A duration in seconds (`"2"`, `"0.5"`, `"250ms"`, `"3s"`).
+    pub fn duration(&self, key: &str) -> Result<Option<Duration>> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let s = raw.trim();
+        let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+            (ms, 1e-3)
+        } else if let Some(secs) = s.strip_suffix('s') {
+            (secs, 1.0)
+        } else {
+            (s, 1.0)
+        };
+        match number.trim().parse::<f64>() {
+            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Some(Duration::from_secs_f64(v * scale))),
+            _ => Err(bad_value(key, raw, "expected seconds, e.g. 5, 0.5, 250ms")),
+        }
+    }
+
+    /// A non-negative integer.
+    pub fn usize(&self, key: &str) -> Result<Option<usize>> {
+        self.get(key)
+            .map(|raw| {
+                raw.trim()
+                    .parse::<usize>()
+                    .map_err(|_| bad_value(key, raw, "expected a non-negative integer"))
+            })
+            .transpose()
+    }
+
+    /// A boolean (`true/false/1/0/yes/no`).
+    pub fn bool(&self, key: &str) -> Result<Option<bool>> {
+        self.get(key)
+            .map(|raw| match raw.trim().to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" | "" => Ok(false),
+                _ => Err(bad_value(key, raw, "expected true or false")),
+            })
+            .transpose()
+    }
+}
+
+fn bad_value(key: &str, value: &str, reason: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "option {}={value:?}: {reason}",
+        key.to_ascii_uppercase()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_win_and_keys_are_case_insensitive() {
+        let mut o = Options::empty();
+        o.extend([("AWS_REGION", "eu-west-1")]);
+        o.extend([("aws_region", "us-east-2")]);
+        assert_eq!(o.get("aws_region"), Some("us-east-2"));
+    }
+
+    #[test]
+    fn parses_durations_and_numbers() {
+        let mut o = Options::empty();
+        o.extend([
+            ("a", "2"),
+            ("b", "250ms"),
+            ("c", "1.5s"),
+            ("d", "x"),
+            ("n", "3"),
+        ]);
+        assert_eq!(o.duration("a").unwrap(), Some(Duration::from_secs(2)));
+        assert_eq!(o.duration("b").unwrap(), Some(Duration::from_millis(250)));
+        assert_eq!(o.duration("c").unwrap(), Some(Duration::from_millis(1500)));
+        assert!(o.duration("d").unwrap_err().to_string().contains("D=\"x\""));
+        assert_eq!(o.usize("n").unwrap(), Some(3));
+        assert_eq!(o.usize("missing").unwrap(), None);
+    }
+}

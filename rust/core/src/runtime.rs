@@ -1,0 +1,155 @@
+//! The one tokio runtime of the process, and the per-process state that
+//! must not cross a `fork()`.
+//!
+//! The runtime (and the cached storage clients, whose connection pools
+//! belong to it) is stamped with the PID that built it. A forked child
+//! sees a different PID and builds fresh ones on first use; the parent's
+//! are leaked, never dropped and never touched, because their threads do
+//! not exist in the child. No lock is taken on the fast path, so a lock
+//! held by another thread at fork time cannot hang the child.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::runtime::Runtime;
+use tokio::task::JoinHandle;
+
+use crate::store::StoreCache;
+
+/// Environment variable: number of runtime worker threads.
+pub const THREADS_ENV: &str = "S3DLIO_THREADS";
+
+/// What one process owns: its runtime and its storage clients.
+pub(crate) struct ProcessState {
+    pid: u32,
+    pub(crate) runtime: Runtime,
+    pub(crate) stores: StoreCache,
+}
+
+static CURRENT: AtomicPtr<ProcessState> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Worker threads: `S3DLIO_THREADS`, else the available cores (at least 2).
+pub fn worker_threads() -> usize {
+    std::env::var(THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+                .max(2)
+        })
+}
+
+#[allow(clippy::disallowed_methods)] // the one place a runtime is built
+fn build_state(pid: u32) -> ProcessState {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(worker_threads())
+        .thread_name("s3dlio-io")
+        .enable_all()
+        .build()
+        .expect("failed to build the s3dlio tokio runtime");
+    ProcessState {
+        pid,
+        runtime,
+        stores: StoreCache::default(),
+    }
+}
+
+/// This process's state, built on first use (again after a fork).
+pub(crate) fn state() -> &'static ProcessState {
+    let pid = std::process::id();
+    loop {
+        let current = CURRENT.load(Ordering::Acquire);
+        // SAFETY: states are leaked on publication and never freed.
+        if let Some(state) = unsafe { current.as_ref() } {
+            if state.pid == pid {
+                return state;
+            }
+        }
+        let fresh = Box::into_raw(Box::new(build_state(pid)));
+        match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // The previous state (if any) belongs to the parent: leak it.
+            // SAFETY: just published, never freed.
+            Ok(_) => return unsafe { &*fresh },
+            Err(_) => {
+                // Another thread published first; ours never ran a task.
+                // SAFETY: `fresh` was never shared.
+                let unused = unsafe { Box::from_raw(fresh) };
+                unused.runtime.shutdown_background();
+            }
+        }
+    }
+}
+
+/// The process's runtime.
+pub fn runtime() -> &'static Runtime {
+    &state().runtime
+}
+
+/// Run `fut` to completion on the runtime, blocking this (non-runtime) thread.
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    runtime().block_on(fut)
+}
+
+/// Spawn `fut` on the runtime; the task is aborted when the returned
+/// handle is dropped, so abandoning a call cancels its I/O.
+#[allow(clippy::disallowed_methods)] // the one place tasks are spawned
+pub fn spawn<F>(fut: F) -> Task<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Task(runtime().spawn(fut))
+}
+
+/// A spawned task that is aborted when dropped.
+pub struct Task<T>(JoinHandle<T>);
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Ready(Ok(v)) => Poll::Ready(v),
+            Poll::Ready(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Poll::Ready(Err(e)) => panic!("s3dlio task cancelled unexpectedly: {e}"),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Drop for Task<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Run blocking work (local file I/O) on the runtime's blocking pool.
+pub async fn blocking<T, F>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match runtime().spawn_blocking(f).await {
+        Ok(v) => v,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => panic!("s3dlio blocking task cancelled unexpectedly: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_runtime_per_process() {
+        let a = runtime() as *const Runtime;
+        let b = runtime() as *const Runtime;
+        assert_eq!(a, b);
+        assert_eq!(block_on(async { spawn(async { 41 + 1 }).await }), 42);
+    }
+}

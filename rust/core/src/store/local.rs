@@ -1,0 +1,159 @@
+//! `file://`: the local filesystem, read with positioned reads straight
+//! into the final aligned buffer; written to a temporary name and renamed,
+//! so a reader never sees half an object.
+
+use std::fs::{self, File};
+use std::io::{ErrorKind, Write};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+
+use crate::buffer::AlignedBuf;
+use crate::error::{Error, Result};
+use crate::meta::{ByteRange, ObjectMeta};
+use crate::uri::ObjectUri;
+
+/// Prefix of in-flight temporary files (hidden from listings).
+const TMP_PREFIX: &str = ".s3dlio-tmp.";
+
+fn not_an_object(uri: &str) -> Error {
+    Error::NotFound {
+        uri: uri.to_owned(),
+        source: Some("a directory is not an object".into()),
+    }
+}
+
+/// Read `range` of the file at `path`.
+pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
+    let io = |e| Error::from_io(uri, e);
+    let file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(not_an_object(uri));
+    }
+    let span = range.resolve(uri, meta.len())?;
+    let want = usize::try_from(span.end - span.start).map_err(|_| Error::InvalidRange {
+        uri: uri.to_owned(),
+        reason: "range does not fit in memory".to_owned(),
+    })?;
+    let mut buf = AlignedBuf::new(want);
+    let fd = file.as_raw_fd();
+    let mut pos = span.start;
+    buf.fill_with(|dst, max| loop {
+        // SAFETY: `dst` is valid for `max` writable bytes (AlignedBuf::fill_with).
+        let n = unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) };
+        if n >= 0 {
+            pos += n as u64;
+            return Ok(n as usize);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != ErrorKind::Interrupted {
+            return Err(io(err));
+        }
+    })?;
+    if buf.filled() != want {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected: want as u64,
+            actual: buf.filled() as u64,
+        });
+    }
+    Ok(buf.freeze())
+}
+
+/// Write `data` to a temporary file beside `path`, then rename it into place.
+pub(super) fn put(uri: &str, path: &str, data: &[u8]) -> Result<()> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let io = |e| Error::from_io(uri, e);
+    let dest = Path::new(path);
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(Error::InvalidUri {
+            uri: uri.to_owned(),
+            reason: "names no file".to_owned(),
+        });
+    };
+    fs::create_dir_all(dir).map_err(io)?;
+    let tmp = dir.join(format!(
+        "{TMP_PREFIX}{}.{}.{}",
+        name.to_string_lossy(),
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = File::create(&tmp)
+        .and_then(|mut f| f.write_all(data))
+        .and_then(|()| fs::rename(&tmp, dest));
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io(e));
+    }
+    Ok(())
+}
+
+fn meta_of(uri: String, meta: &fs::Metadata) -> ObjectMeta {
+    ObjectMeta {
+        uri,
+        size: meta.len(),
+        last_modified: meta.modified().ok(),
+        etag: None,
+    }
+}
+
+/// Metadata of the file at `path`.
+pub(super) fn head(uri: &str, path: &str) -> Result<ObjectMeta> {
+    let meta = fs::metadata(path).map_err(|e| Error::from_io(uri, e))?;
+    if meta.is_dir() {
+        return Err(not_an_object(uri));
+    }
+    Ok(meta_of(uri.to_owned(), &meta))
+}
+
+/// Files under the directory `prefix.key` (recursively or not).
+pub(super) fn list(uri: &str, prefix: &ObjectUri, recursive: bool) -> Result<Vec<ObjectMeta>> {
+    let mut out = Vec::new();
+    let root = prefix.key.trim_end_matches('/');
+    let root = if root.is_empty() { "/" } else { root };
+    let mut dirs = vec![root.to_owned()];
+    while let Some(dir) = dirs.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+                continue
+            }
+            Err(e) => return Err(Error::from_io(uri, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::from_io(uri, e))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with(TMP_PREFIX) {
+                continue;
+            }
+            let child = if dir.ends_with('/') {
+                format!("{dir}{name}")
+            } else {
+                format!("{dir}/{name}")
+            };
+            let meta = match fs::metadata(&child) {
+                Ok(meta) => meta,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue, // removed meanwhile
+                Err(e) => return Err(Error::from_io(uri, e)),
+            };
+            if meta.is_dir() {
+                if recursive {
+                    dirs.push(child);
+                }
+            } else {
+                out.push(meta_of(prefix.sibling(&child), &meta));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Remove the file at `path`.
+pub(super) fn delete(uri: &str, path: &str) -> Result<()> {
+    head(uri, path)?;
+    fs::remove_file(path).map_err(|e| Error::from_io(uri, e))
+}

@@ -1,0 +1,52 @@
+//! `s3://`: AWS S3 and S3-compatible stores, configured from the standard
+//! `AWS_*` variables (and per-call options with the same keys).
+
+use std::sync::Arc;
+
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::ObjectStore;
+
+use super::object::{client_options, retry_config};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+const ENDPOINT_KEYS: &[&str] = &["aws_endpoint_url_s3", "aws_endpoint_url", "aws_endpoint"];
+
+/// A client for `bucket`.
+pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dyn ObjectStore>> {
+    // Client options first: they carry allow_http, set below.
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_retry(retry_config(options)?)
+        .with_client_options(client_options(options)?);
+    for (key, value) in options.iter() {
+        if !key.starts_with("aws_") || key == "aws_bucket" || key == "aws_bucket_name" {
+            continue;
+        }
+        if let Ok(config_key) = key.parse::<AmazonS3ConfigKey>() {
+            builder = builder.with_config(config_key, value);
+        }
+    }
+    let endpoint = options.first_of(ENDPOINT_KEYS);
+    if let Some(endpoint) = endpoint {
+        builder = builder.with_endpoint(endpoint);
+        // An explicit plain-http endpoint (a local emulator) allows http.
+        if endpoint.starts_with("http://") {
+            builder = builder.with_allow_http(true);
+        }
+        // With an explicit endpoint and no credentials, sign nothing rather
+        // than probing a cloud metadata server for credentials.
+        if options.get("aws_access_key_id").is_none()
+            && options.get("aws_web_identity_token_file").is_none()
+        {
+            builder = builder.with_skip_signature(true);
+        }
+    }
+    builder
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| Error::Backend {
+            uri: uri.to_owned(),
+            source: Box::new(e),
+        })
+}

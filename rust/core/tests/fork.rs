@@ -1,0 +1,56 @@
+//! A forked child that uses the library after its parent did must work:
+//! it builds its own runtime instead of waiting on the parent's threads.
+
+use std::time::{Duration, Instant};
+
+use s3dlio_core::runtime::block_on;
+use s3dlio_core::Options;
+
+#[test]
+fn forked_child_can_fetch_after_parent_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("file://{}/x", dir.path().display());
+    let opts = Options::empty();
+    block_on(s3dlio_core::put(&uri, "payload".into(), &opts)).unwrap();
+    assert_eq!(
+        block_on(s3dlio_core::get(&uri, &opts)).unwrap().as_ref(),
+        b"payload"
+    );
+
+    // SAFETY: the child only runs the library and exits without unwinding.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = std::panic::catch_unwind(|| {
+            let opts = Options::empty();
+            let got = block_on(s3dlio_core::get_many(
+                &[uri.as_str(), uri.as_str()],
+                4,
+                &opts,
+            ));
+            matches!(got, Ok(v) if v.iter().all(|b| b.as_ref() == b"payload"))
+        })
+        .unwrap_or(false);
+        // SAFETY: terminate the child immediately, skipping the test harness.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut status = 0;
+    loop {
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill our own hung child before failing.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("forked child hung");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+}

@@ -1,0 +1,146 @@
+//! The blocking object functions of `import s3dlio`. Arguments are
+//! extracted first, then the GIL is released for the whole I/O.
+
+use std::collections::HashMap;
+
+use pyo3::prelude::*;
+
+use crate::input::{buffer_bytes, in_flight, non_negative, options};
+use crate::meta::ObjectMeta;
+use crate::view::BytesView;
+use crate::wait::wait;
+
+type PyOptions = Option<HashMap<String, String>>;
+
+/// The whole object at `uri`, as a zero-copy BytesView.
+#[pyfunction]
+#[pyo3(signature = (uri, *, options = None))]
+pub fn get(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<BytesView> {
+    let opts = self::options(options);
+    let bytes = wait(py, s3dlio_core::get(&uri, &opts))?;
+    Ok(BytesView::new(bytes))
+}
+
+/// `length` bytes of the object from `offset` (to the end when None). A
+/// range running past the end is cut at it; `offset == size` gives an
+/// empty view; `offset > size` raises ValueError.
+#[pyfunction]
+#[pyo3(signature = (uri, offset, length = None, *, options = None))]
+pub fn get_range(
+    py: Python<'_>,
+    uri: String,
+    offset: i64,
+    length: Option<i64>,
+    options: PyOptions,
+) -> PyResult<BytesView> {
+    let offset = non_negative("offset", offset, &uri)?;
+    let length = length
+        .map(|l| non_negative("length", l, &uri))
+        .transpose()?;
+    let opts = self::options(options);
+    let bytes = wait(py, s3dlio_core::get_range(&uri, offset, length, &opts))?;
+    Ok(BytesView::new(bytes))
+}
+
+/// `get(f"s3://{bucket}/{key}")`.
+#[pyfunction]
+#[pyo3(signature = (bucket, key, *, options = None))]
+pub fn get_object(
+    py: Python<'_>,
+    bucket: &str,
+    key: &str,
+    options: PyOptions,
+) -> PyResult<BytesView> {
+    get(py, format!("s3://{bucket}/{key}"), options)
+}
+
+/// Fetch many objects in parallel; `[(uri, BytesView)]` in input order.
+#[pyfunction]
+#[pyo3(signature = (uris, max_in_flight = 64, *, options = None))]
+pub fn get_many(
+    py: Python<'_>,
+    uris: Vec<String>,
+    max_in_flight: i64,
+    options: PyOptions,
+) -> PyResult<Vec<(String, BytesView)>> {
+    let max_in_flight = in_flight(max_in_flight)?;
+    let opts = self::options(options);
+    let payloads = wait(py, s3dlio_core::get_many(&uris, max_in_flight, &opts))?;
+    Ok(uris
+        .into_iter()
+        .zip(payloads)
+        .map(|(uri, bytes)| (uri, BytesView::new(bytes)))
+        .collect())
+}
+
+/// Store any buffer-protocol object at `uri` (no copy of the data).
+#[pyfunction]
+#[pyo3(signature = (uri, data, *, options = None))]
+pub fn put(
+    py: Python<'_>,
+    uri: String,
+    data: &Bound<'_, PyAny>,
+    options: PyOptions,
+) -> PyResult<()> {
+    let bytes = buffer_bytes(data, &uri)?;
+    let opts = self::options(options);
+    wait(py, s3dlio_core::put(&uri, bytes, &opts))
+}
+
+/// Store many `(uri, buffer)` pairs in parallel.
+#[pyfunction]
+#[pyo3(signature = (items, max_in_flight = 64, *, options = None))]
+pub fn put_many(
+    py: Python<'_>,
+    items: Vec<(String, Bound<'_, PyAny>)>,
+    max_in_flight: i64,
+    options: PyOptions,
+) -> PyResult<()> {
+    let max_in_flight = in_flight(max_in_flight)?;
+    let items = items
+        .into_iter()
+        .map(|(uri, data)| {
+            let bytes = buffer_bytes(&data, &uri)?;
+            Ok((uri, bytes))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let opts = self::options(options);
+    wait(py, s3dlio_core::put_many(items, max_in_flight, &opts))
+}
+
+/// Size, modification time and etag of one object.
+#[pyfunction]
+#[pyo3(signature = (uri, *, options = None))]
+pub fn stat(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<ObjectMeta> {
+    let opts = self::options(options);
+    Ok(wait(py, s3dlio_core::stat(&uri, &opts))?.into())
+}
+
+/// True if the object exists, False if not found; other errors raise.
+#[pyfunction]
+#[pyo3(signature = (uri, *, options = None))]
+pub fn exists(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<bool> {
+    let opts = self::options(options);
+    wait(py, s3dlio_core::exists(&uri, &opts))
+}
+
+/// Full URIs of the objects under a prefix, sorted.
+#[pyfunction(name = "list")]
+#[pyo3(signature = (uri, recursive = true, *, options = None))]
+pub fn list_objects(
+    py: Python<'_>,
+    uri: String,
+    recursive: bool,
+    options: PyOptions,
+) -> PyResult<Vec<String>> {
+    let opts = self::options(options);
+    wait(py, s3dlio_core::list(&uri, recursive, &opts))
+}
+
+/// Delete one object (FileNotFoundError if it does not exist).
+#[pyfunction]
+#[pyo3(signature = (uri, *, options = None))]
+pub fn delete(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<()> {
+    let opts = self::options(options);
+    wait(py, s3dlio_core::delete(&uri, &opts))
+}

@@ -1,0 +1,158 @@
+//! The exception hierarchy and the one mapping from core errors to it.
+//!
+//! ```text
+//! S3dlioError(Exception)
+//! ├── ObjectNotFoundError(FileNotFoundError, S3dlioError)
+//! ├── AuthError(PermissionError, S3dlioError)
+//! ├── InvalidUriError(ValueError, S3dlioError)
+//! ├── InvalidArgumentError(ValueError, S3dlioError)
+//! ├── UnsupportedSchemeError(S3dlioError)
+//! └── ChecksumError(S3dlioError)
+//! ```
+
+use pyo3::exceptions::{PyException, PyFileNotFoundError, PyPermissionError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyTuple, PyType};
+use s3dlio_core::Error;
+
+/// The exception classes, created once when the module is first imported.
+pub struct Exceptions {
+    pub base: Py<PyType>,
+    pub not_found: Py<PyType>,
+    pub auth: Py<PyType>,
+    pub invalid_uri: Py<PyType>,
+    pub invalid_argument: Py<PyType>,
+    pub unsupported: Py<PyType>,
+    pub checksum: Py<PyType>,
+}
+
+static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
+
+fn new_type<'py>(
+    py: Python<'py>,
+    name: &str,
+    bases: &[Bound<'py, PyType>],
+    doc: &str,
+) -> PyResult<Py<PyType>> {
+    let namespace = PyDict::new(py);
+    namespace.set_item("__module__", "s3dlio")?;
+    namespace.set_item("__doc__", doc)?;
+    let bases = PyTuple::new(py, bases)?;
+    let ty = py
+        .get_type::<PyType>()
+        .call1((name, bases, namespace))?
+        .cast_into::<PyType>()?;
+    Ok(ty.unbind())
+}
+
+fn build(py: Python<'_>) -> PyResult<Exceptions> {
+    let base = new_type(
+        py,
+        "S3dlioError",
+        &[py.get_type::<PyException>()],
+        "Base class of every error raised by s3dlio.",
+    )?;
+    let b = base.bind(py).clone();
+    Ok(Exceptions {
+        not_found: new_type(
+            py,
+            "ObjectNotFoundError",
+            &[py.get_type::<PyFileNotFoundError>(), b.clone()],
+            "The object (or its bucket) does not exist.",
+        )?,
+        auth: new_type(
+            py,
+            "AuthError",
+            &[py.get_type::<PyPermissionError>(), b.clone()],
+            "Credentials are missing, invalid or not allowed to do this.",
+        )?,
+        invalid_uri: new_type(
+            py,
+            "InvalidUriError",
+            &[py.get_type::<PyValueError>(), b.clone()],
+            "A URI that cannot be parsed or names no object.",
+        )?,
+        invalid_argument: new_type(
+            py,
+            "InvalidArgumentError",
+            &[py.get_type::<PyValueError>(), b.clone()],
+            "A bad argument: a range past the end, a zero concurrency, a bad option value.",
+        )?,
+        unsupported: new_type(
+            py,
+            "UnsupportedSchemeError",
+            std::slice::from_ref(&b),
+            "The URI's scheme is recognised but its backend is not available.",
+        )?,
+        checksum: new_type(
+            py,
+            "ChecksumError",
+            &[b],
+            "Stored data does not match its recorded checksum.",
+        )?,
+        base,
+    })
+}
+
+/// The exception classes of this interpreter.
+pub fn exceptions(py: Python<'_>) -> &Exceptions {
+    EXCEPTIONS
+        .get_or_try_init(py, || build(py))
+        .expect("creating s3dlio's exception classes")
+}
+
+/// Add the exception classes to the module.
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    let e = exceptions(py);
+    for ty in [
+        &e.base,
+        &e.not_found,
+        &e.auth,
+        &e.invalid_uri,
+        &e.invalid_argument,
+        &e.unsupported,
+        &e.checksum,
+    ] {
+        let ty = ty.bind(py);
+        m.add(ty.name()?, ty)?;
+    }
+    Ok(())
+}
+
+/// The one mapping from a core error to a Python exception.
+pub fn to_pyerr(err: Error) -> PyErr {
+    Python::attach(|py| {
+        let e = exceptions(py);
+        let ty = match &err {
+            Error::NotFound { .. } => &e.not_found,
+            Error::PermissionDenied { .. } => &e.auth,
+            Error::InvalidUri { .. } => &e.invalid_uri,
+            Error::InvalidRange { .. } | Error::InvalidArgument(_) => &e.invalid_argument,
+            Error::Unsupported { .. } => &e.unsupported,
+            _ => &e.base,
+        };
+        PyErr::from_type(ty.bind(py).clone(), error_chain(&err))
+    })
+}
+
+/// An error's message followed by its sources (`a: b: c`), without repeats.
+fn error_chain(err: &Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+/// A `ValueError` subclass for a bad argument, naming what it concerns.
+pub fn invalid_argument(msg: String) -> PyErr {
+    to_pyerr(Error::InvalidArgument(msg))
+}

@@ -1,0 +1,33 @@
+//! `s3dlio._core`: the Python face of s3dlio-core. Glue only: argument
+//! extraction, the GIL-free wait, zero-copy views and error mapping.
+
+mod aio;
+mod api;
+mod errors;
+mod input;
+mod meta;
+mod view;
+mod wait;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<view::BytesView>()?;
+    m.add_class::<meta::ObjectMeta>()?;
+    m.add_function(wrap_pyfunction!(api::get, m)?)?;
+    m.add_function(wrap_pyfunction!(api::get_range, m)?)?;
+    m.add_function(wrap_pyfunction!(api::get_object, m)?)?;
+    m.add_function(wrap_pyfunction!(api::get_many, m)?)?;
+    m.add_function(wrap_pyfunction!(api::put, m)?)?;
+    m.add_function(wrap_pyfunction!(api::put_many, m)?)?;
+    m.add_function(wrap_pyfunction!(api::stat, m)?)?;
+    m.add_function(wrap_pyfunction!(api::exists, m)?)?;
+    m.add_function(wrap_pyfunction!(api::list_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(api::delete, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::get_async, m)?)?;
+    m.add_function(wrap_pyfunction!(aio::get_many_async, m)?)?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! `BytesView`: one object's bytes, shared with Python without a copy.
+
+use std::ffi::{c_int, c_void};
+
+use bytes::Bytes;
+use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyMemoryView, PySlice};
+
+use crate::errors::invalid_argument;
+
+/// Read-only, zero-copy view of bytes held in one Rust allocation.
+///
+/// Supports the buffer protocol (format "B", 1-D, C-contiguous, read-only),
+/// so `numpy.frombuffer(view)` and `memoryview(view)` share its memory.
+/// The memory stays valid while any view, slice or buffer made from it is
+/// alive.
+#[pyclass(frozen, module = "s3dlio", name = "BytesView")]
+pub struct BytesView {
+    bytes: Bytes,
+}
+
+impl BytesView {
+    pub fn new(bytes: Bytes) -> Self {
+        Self { bytes }
+    }
+
+    /// The shared bytes (a reference count, not a copy).
+    pub fn bytes(&self) -> &Bytes {
+        &self.bytes
+    }
+}
+
+#[pymethods]
+impl BytesView {
+    fn __len__(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Export the memory read-only; a writable request raises BufferError.
+    unsafe fn __getbuffer__(
+        slf: Bound<'_, Self>,
+        view: *mut ffi::Py_buffer,
+        flags: c_int,
+    ) -> PyResult<()> {
+        let bytes = &slf.get().bytes;
+        // SAFETY: `view` comes from the interpreter; the exporter (`slf`) is
+        // kept alive by the view, and with it the bytes.
+        let rc = unsafe {
+            ffi::PyBuffer_FillInfo(
+                view,
+                slf.as_ptr(),
+                bytes.as_ptr() as *mut c_void,
+                bytes.len() as ffi::Py_ssize_t,
+                1,
+                flags,
+            )
+        };
+        if rc == -1 {
+            return Err(PyErr::fetch(slf.py()));
+        }
+        Ok(())
+    }
+
+    unsafe fn __releasebuffer__(&self, _view: *mut ffi::Py_buffer) {}
+
+    /// A read-only `memoryview` over the same memory (no copy).
+    fn memoryview<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyMemoryView>> {
+        PyMemoryView::from(slf.as_any())
+    }
+
+    /// A copy of the bytes as `bytes`.
+    fn to_bytes<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.bytes)
+    }
+
+    /// A copy of the bytes as `bytes`.
+    fn __bytes__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        self.to_bytes(py)
+    }
+
+    /// `view[i]` is an int; `view[a:b]` a zero-copy `BytesView` (step 1 only).
+    fn __getitem__<'py>(&self, key: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = key.py();
+        let len = self.bytes.len();
+        if let Ok(slice) = key.cast::<PySlice>() {
+            let idx = slice.indices(len as isize)?;
+            if idx.step != 1 {
+                return Err(invalid_argument(format!(
+                    "BytesView slices must have step 1 (got {})",
+                    idx.step
+                )));
+            }
+            let start = idx.start as usize;
+            let stop = (idx.stop as usize).max(start);
+            let sub = BytesView::new(self.bytes.slice(start..stop));
+            return Ok(Bound::new(py, sub)?.into_any());
+        }
+        let Ok(i) = key.extract::<isize>() else {
+            return Err(PyTypeError::new_err(
+                "BytesView indices must be integers or slices",
+            ));
+        };
+        let pos = if i < 0 { i + len as isize } else { i };
+        if pos < 0 || pos >= len as isize {
+            return Err(PyIndexError::new_err("BytesView index out of range"));
+        }
+        Ok(self.bytes[pos as usize].into_pyobject(py)?.into_any())
+    }
+
+    /// Address of the first byte (for zero-copy checks and interop).
+    #[getter]
+    fn address(&self) -> usize {
+        self.bytes.as_ptr() as usize
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "BytesView(len={}, address=0x{:x})",
+            self.bytes.len(),
+            self.bytes.as_ptr() as usize
+        )
+    }
+}

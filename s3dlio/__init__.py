@@ -1,0 +1,56 @@
+"""s3dlio: fetch objects from file://, direct://, s3://, az:// and gs:// in
+parallel into aligned Rust memory, and share it with numpy, PyTorch, JAX and
+pyarrow without copying.
+
+Every function releases the GIL for its whole I/O. See ``_core.pyi`` for
+the typed API.
+"""
+
+from s3dlio._aio import get_async, get_many_async
+from s3dlio._core import (
+    AuthError,
+    BytesView,
+    ChecksumError,
+    InvalidArgumentError,
+    InvalidUriError,
+    ObjectMeta,
+    ObjectNotFoundError,
+    S3dlioError,
+    UnsupportedSchemeError,
+    __version__,
+    delete,
+    exists,
+    get,
+    get_many,
+    get_object,
+    get_range,
+    list,
+    put,
+    put_many,
+    stat,
+)
+
+__all__ = [
+    "AuthError",
+    "BytesView",
+    "ChecksumError",
+    "InvalidArgumentError",
+    "InvalidUriError",
+    "ObjectMeta",
+    "ObjectNotFoundError",
+    "S3dlioError",
+    "UnsupportedSchemeError",
+    "__version__",
+    "delete",
+    "exists",
+    "get",
+    "get_async",
+    "get_many",
+    "get_many_async",
+    "get_object",
+    "get_range",
+    "list",
+    "put",
+    "put_many",
+    "stat",
+]

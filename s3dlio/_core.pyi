@@ -1,0 +1,130 @@
+"""Type stubs of the Rust extension ``s3dlio._core`` (the typed public API)."""
+
+import builtins
+import datetime
+from collections.abc import Awaitable, Mapping, Sequence
+from typing import overload
+
+from typing_extensions import Buffer
+
+__version__: str
+
+class S3dlioError(Exception):
+    """Base class of every error raised by s3dlio."""
+
+class ObjectNotFoundError(FileNotFoundError, S3dlioError):
+    """The object (or its bucket) does not exist."""
+
+class AuthError(PermissionError, S3dlioError):
+    """Credentials are missing, invalid or not allowed to do this."""
+
+class InvalidUriError(ValueError, S3dlioError):
+    """A URI that cannot be parsed or names no object."""
+
+class InvalidArgumentError(ValueError, S3dlioError):
+    """A bad argument: a range past the end, a zero concurrency, a bad option value."""
+
+class UnsupportedSchemeError(S3dlioError):
+    """The URI's scheme is recognised but its backend is not available."""
+
+class ChecksumError(S3dlioError):
+    """Stored data does not match its recorded checksum."""
+
+class BytesView:
+    """Read-only, zero-copy view of one object's bytes in a Rust allocation.
+
+    Supports the buffer protocol (format "B", 1-D, C-contiguous, read-only):
+    ``numpy.frombuffer(view)`` and ``memoryview(view)`` share its memory,
+    which stays valid while any view, slice or buffer made from it is alive.
+    Fetched objects start on a 64-byte boundary.
+    """
+
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def __release_buffer__(self, buffer: memoryview, /) -> None: ...
+    def memoryview(self) -> memoryview:
+        """A read-only memoryview over the same memory (no copy)."""
+    def to_bytes(self) -> bytes:
+        """A copy of the bytes."""
+    def __bytes__(self) -> bytes:
+        """A copy of the bytes."""
+    @overload
+    def __getitem__(self, key: int, /) -> int: ...
+    @overload
+    def __getitem__(self, key: slice, /) -> BytesView: ...
+    @property
+    def address(self) -> int:
+        """Address of the first byte, for zero-copy checks and interop."""
+
+class ObjectMeta:
+    """Metadata of one object."""
+
+    @property
+    def uri(self) -> str:
+        """The object's full URI."""
+    @property
+    def size(self) -> int:
+        """Size in bytes."""
+    @property
+    def last_modified(self) -> datetime.datetime | None:
+        """Last modification time (aware, UTC), when the backend reports one."""
+    @property
+    def etag(self) -> str | None:
+        """Entity tag, when the backend reports one."""
+
+Options = Mapping[str, str] | None
+
+def get(uri: str, *, options: Options = None) -> BytesView:
+    """The whole object at ``uri`` as a zero-copy BytesView."""
+
+def get_range(
+    uri: str, offset: int, length: int | None = None, *, options: Options = None
+) -> BytesView:
+    """``length`` bytes from ``offset`` (to the end when None).
+
+    A range running past the end is cut at it; ``offset == size`` gives an
+    empty view; ``offset > size`` or a negative value raises ValueError.
+    """
+
+def get_object(bucket: str, key: str, *, options: Options = None) -> BytesView:
+    """Same as ``get(f"s3://{bucket}/{key}")``."""
+
+def get_many(
+    uris: Sequence[str], max_in_flight: int = 64, *, options: Options = None
+) -> builtins.list[tuple[str, BytesView]]:
+    """Fetch many objects in parallel; results in input order.
+
+    Schemes may be mixed; duplicates are fetched once. The first failure
+    cancels the rest and raises, naming the failing URI.
+    """
+
+def get_async(uri: str, *, options: Options = None) -> Awaitable[BytesView]:
+    """Awaitable ``get``; cancelling it aborts the I/O."""
+
+def get_many_async(
+    uris: Sequence[str], max_in_flight: int = 64, *, options: Options = None
+) -> Awaitable[list[tuple[str, BytesView]]]:
+    """Awaitable ``get_many``; cancelling it aborts the I/O."""
+
+def put(uri: str, data: Buffer, *, options: Options = None) -> None:
+    """Store any contiguous buffer-protocol object at ``uri`` without copying it.
+
+    Readers see either the previous object or the whole new one.
+    """
+
+def put_many(
+    items: Sequence[tuple[str, Buffer]], max_in_flight: int = 64, *, options: Options = None
+) -> None:
+    """Store many ``(uri, buffer)`` pairs in parallel."""
+
+def stat(uri: str, *, options: Options = None) -> ObjectMeta:
+    """Size, modification time and etag of one object."""
+
+def exists(uri: str, *, options: Options = None) -> bool:
+    """True if the object exists, False if not found; any other error raises."""
+
+def list(uri: str, recursive: bool = True, *, options: Options = None) -> builtins.list[str]:
+    """Full URIs of the objects under a prefix (a directory for file://), sorted."""
+
+def delete(uri: str, *, options: Options = None) -> None:
+    """Delete one object; raises FileNotFoundError if it does not exist."""

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Set-up shared by the demo and the tests: a project-local virtualenv with
+# the test/demo requirements, and s3dlio built once in release mode and
+# installed into it with `pip install .`. Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    if ! "$PYTHON" -m venv .venv 2>/dev/null; then
+        # Debian's python3 ships venv separately.
+        rm -rf .venv
+        if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        fi
+        "$PYTHON" -m venv .venv
+    fi
+fi
+# shellcheck disable=SC1091
+source .venv/bin/activate
+python -m pip install -q --upgrade pip
+python -m pip install -q -r requirements-test.txt
+
+# One release build, reused by `cargo test --release` afterwards.
+python -m pip install -q --no-build-isolation --force-reinstall --no-deps .
+(cd / && python -c "import s3dlio, s3dlio_torch, s3dlio_jax; print('s3dlio', s3dlio.__version__, 'installed')")

@@ -1,0 +1,36 @@
+"""The demo and the benchmark keep working (a small run of each; speed is
+not judged here)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_and_reports(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py"), "--objects", "40", "--size-kib", "16"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "dataset: 40 objects x 16 KiB" in out
+    assert "loaded: 40 objects" in out
+    assert "40/40 64-byte aligned" in out
+
+
+def test_get_many_benchmark_quick(tmp_path):
+    script = ROOT / "benchmarks" / "get_many_local.py"
+    subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    results = json.loads((tmp_path / "get_many_local_quick.json").read_text())
+    assert {"python open().read()", "s3dlio get_many"} <= set(results[0]["contenders"])
+    assert (tmp_path / "get_many_local_quick.md").read_text().startswith("| workload")
