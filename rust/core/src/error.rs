@@ -51,6 +51,17 @@ pub enum Error {
         actual: u64,
     },
 
+    /// The filesystem refuses O_DIRECT for a `direct://` URI.
+    #[error(
+        "O_DIRECT is not supported for {uri} ({source}); use file:// or set \
+         S3DLIO_DIRECT_FALLBACK=true to fall back to buffered I/O"
+    )]
+    DirectIoUnsupported {
+        uri: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A local I/O error.
     #[error("I/O error for {uri}: {source}")]
     Io {

@@ -5,6 +5,7 @@
 //! [`runtime::runtime()`] (fork-safe, one per process) or with
 //! [`runtime::block_on`].
 
+pub mod batch;
 pub mod buffer;
 pub mod error;
 pub mod fetch;
@@ -15,6 +16,7 @@ pub mod runtime;
 mod store;
 pub mod uri;
 
+pub use batch::{get_batch, Batch};
 pub use error::{Error, Result};
 pub use fetch::{get, get_many, get_range};
 pub use meta::{ByteRange, ObjectMeta};

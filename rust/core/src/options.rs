@@ -25,6 +25,14 @@ pub const RETRY_TIMEOUT: &str = "s3dlio_retry_timeout";
 pub const CONNECT_TIMEOUT: &str = "s3dlio_connect_timeout";
 /// Seconds allowed for one whole request, body included.
 pub const REQUEST_TIMEOUT: &str = "s3dlio_request_timeout";
+/// Objects at least this large are uploaded in parts (bytes).
+pub const MULTIPART_THRESHOLD: &str = "s3dlio_multipart_threshold";
+/// Size of each uploaded part (bytes).
+pub const MULTIPART_PART_SIZE: &str = "s3dlio_multipart_part_size";
+/// Objects larger than this are fetched as parallel ranges of this size (bytes).
+pub const RANGE_PART_SIZE: &str = "s3dlio_range_part_size";
+/// Fall back to buffered I/O where a filesystem refuses O_DIRECT.
+pub const DIRECT_FALLBACK: &str = "s3dlio_direct_fallback";
 
 /// A case-normalised set of configuration keys and values.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -118,6 +126,35 @@ impl Options {
             .transpose()
     }
 
+    /// A size in bytes (`"1048576"`, `"64KiB"`, `"16MiB"`, `"1GiB"`, `"8M"`).
+    pub fn bytes(&self, key: &str) -> Result<Option<u64>> {
+        let Some(raw) = self.get(key) else {
+            return Ok(None);
+        };
+        let s = raw.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (digits, unit) = s.split_at(split);
+        let scale: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "k" | "kb" | "kib" => 1 << 10,
+            "m" | "mb" | "mib" => 1 << 20,
+            "g" | "gb" | "gib" => 1 << 30,
+            _ => {
+                return Err(bad_value(
+                    key,
+                    raw,
+                    "expected a size such as 8388608 or 8MiB",
+                ))
+            }
+        };
+        digits
+            .parse::<u64>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .map(Some)
+            .ok_or_else(|| bad_value(key, raw, "expected a size such as 8388608 or 8MiB"))
+    }
+
     /// A boolean (`true/false/1/0/yes/no`).
     pub fn bool(&self, key: &str) -> Result<Option<bool>> {
         self.get(key)
@@ -165,5 +202,10 @@ mod tests {
         assert!(o.duration("d").unwrap_err().to_string().contains("D=\"x\""));
         assert_eq!(o.usize("n").unwrap(), Some(3));
         assert_eq!(o.usize("missing").unwrap(), None);
+        o.extend([("s1", "4096"), ("s2", "8MiB"), ("s3", "2k"), ("s4", "MiB")]);
+        assert_eq!(o.bytes("s1").unwrap(), Some(4096));
+        assert_eq!(o.bytes("s2").unwrap(), Some(8 << 20));
+        assert_eq!(o.bytes("s3").unwrap(), Some(2048));
+        assert!(o.bytes("s4").is_err());
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 
+use crate::batch::{Batch, Table};
 use crate::input::{buffer_bytes, in_flight, non_negative, options};
 use crate::meta::ObjectMeta;
 use crate::view::BytesView;
@@ -71,6 +72,68 @@ pub fn get_many(
         .zip(payloads)
         .map(|(uri, bytes)| (uri, BytesView::new(bytes)))
         .collect())
+}
+
+/// Sizes for `get_batch`: one per URI, or one for all.
+#[derive(FromPyObject)]
+pub enum Sizes {
+    All(u64),
+    Each(Vec<u64>),
+}
+
+/// Fetch objects into one contiguous buffer as a `Batch` (row i = object i).
+#[pyfunction]
+#[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None))]
+pub fn get_batch(
+    py: Python<'_>,
+    uris: Vec<String>,
+    max_in_flight: i64,
+    sizes: Option<Sizes>,
+    options: PyOptions,
+) -> PyResult<Batch> {
+    let max_in_flight = in_flight(max_in_flight)?;
+    let sizes = sizes.map(|s| match s {
+        Sizes::All(size) => vec![size; uris.len()],
+        Sizes::Each(sizes) => sizes,
+    });
+    let opts = self::options(options);
+    let batch = wait(
+        py,
+        s3dlio_core::get_batch(&uris, sizes.as_deref(), max_in_flight, &opts),
+    )?;
+    Ok(Batch::new(batch))
+}
+
+/// Fetch objects (a list of URIs, or a prefix to list) as an Arrow `Table`.
+#[pyfunction]
+#[pyo3(signature = (uris, max_in_flight = 64, *, options = None))]
+pub fn read_table(
+    py: Python<'_>,
+    uris: UrisOrPrefix,
+    max_in_flight: i64,
+    options: PyOptions,
+) -> PyResult<Table> {
+    let max_in_flight = in_flight(max_in_flight)?;
+    let opts = self::options(options);
+    let batch = wait(py, async move {
+        let (uris, sizes) = match uris {
+            UrisOrPrefix::Prefix(prefix) => {
+                let metas = s3dlio_core::list_meta(&prefix, true, &opts).await?;
+                metas.into_iter().map(|m| (m.uri, m.size)).unzip()
+            }
+            UrisOrPrefix::Uris(uris) => (uris, Vec::new()),
+        };
+        let sizes = (!sizes.is_empty() || uris.is_empty()).then_some(sizes);
+        s3dlio_core::get_batch(&uris, sizes.as_deref(), max_in_flight, &opts).await
+    })?;
+    Table::from_batch(&batch)
+}
+
+/// A list of URIs, or one string: a prefix to list.
+#[derive(FromPyObject)]
+pub enum UrisOrPrefix {
+    Prefix(String),
+    Uris(Vec<String>),
 }
 
 /// Store any buffer-protocol object at `uri` (no copy of the data).

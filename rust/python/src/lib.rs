@@ -3,6 +3,9 @@
 
 mod aio;
 mod api;
+mod arrow;
+mod batch;
+mod dlpack;
 mod errors;
 mod input;
 mod meta;
@@ -17,6 +20,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
+    m.add_class::<batch::Batch>()?;
+    m.add_class::<batch::Table>()?;
+    m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(api::read_table, m)?)?;
     m.add_function(wrap_pyfunction!(api::get, m)?)?;
     m.add_function(wrap_pyfunction!(api::get_range, m)?)?;
     m.add_function(wrap_pyfunction!(api::get_object, m)?)?;

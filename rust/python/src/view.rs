@@ -6,8 +6,10 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyMemoryView, PySlice};
+use pyo3::types::{PyBytes, PyCapsule, PyMemoryView, PySlice};
 
+use crate::arrow;
+use crate::dlpack;
 use crate::errors::invalid_argument;
 
 /// Read-only, zero-copy view of bytes held in one Rust allocation.
@@ -107,6 +109,60 @@ impl BytesView {
             return Err(PyIndexError::new_err("BytesView index out of range"));
         }
         Ok(self.bytes[pos as usize].into_pyobject(py)?.into_any())
+    }
+
+    /// Export as a 1-D uint8 DLPack tensor on the CPU sharing this memory
+    /// (legacy capsule, or a read-only DLPack 1.x one when the consumer
+    /// passes `max_version >= (1, 0)`). Consumers must not write to it.
+    #[pyo3(signature = (*, stream = None, max_version = None, dl_device = None, copy = None))]
+    fn __dlpack__<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stream; // host memory: no stream to synchronise with
+        let request = dlpack::Request::parse(max_version, dl_device, copy)?;
+        dlpack::capsule(py, self.bytes.clone(), &[self.bytes.len() as i64], &request)
+    }
+
+    /// `(kDLCPU, 0)`: the memory is host memory.
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        (dlpack::DEVICE_CPU, 0)
+    }
+
+    /// A uint8 Arrow array over the same memory (no copy).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema; // the natural type (uint8) is always exported
+        arrow::array_capsules(py, arrow::uint8_array(self.bytes.clone()).as_ref())
+    }
+
+    /// A read-only numpy array over the same memory (no copy), viewed as
+    /// `dtype` and reshaped to `shape` if given.
+    #[pyo3(signature = (dtype = None, shape = None))]
+    fn numpy<'py>(
+        slf: &Bound<'py, Self>,
+        dtype: Option<&Bound<'py, PyAny>>,
+        shape: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let np = py.import("numpy")?;
+        let dtype = match dtype {
+            Some(dtype) => dtype.clone(),
+            None => np.getattr("uint8")?,
+        };
+        let array = np.call_method1("frombuffer", (slf, dtype))?;
+        match shape {
+            Some(shape) => array.call_method1("reshape", (shape,)),
+            None => Ok(array),
+        }
     }
 
     /// Address of the first byte (for zero-copy checks and interop).

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use crate::buffer::AlignedBuf;
+use crate::buffer::{AlignedBuf, Fill};
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::uri::ObjectUri;
@@ -18,7 +18,7 @@ use crate::uri::ObjectUri;
 /// Prefix of in-flight temporary files (hidden from listings).
 const TMP_PREFIX: &str = ".s3dlio-tmp.";
 
-fn not_an_object(uri: &str) -> Error {
+pub(super) fn not_an_object(uri: &str) -> Error {
     Error::NotFound {
         uri: uri.to_owned(),
         source: Some("a directory is not an object".into()),
@@ -39,10 +39,34 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         reason: "range does not fit in memory".to_owned(),
     })?;
     let mut buf = AlignedBuf::new(want);
+    pread_fill(uri, &file, span.start, &mut buf)?;
+    Ok(buf.freeze())
+}
+
+/// Read the whole file at `path` into `target`, which is sized to it.
+pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result<()> {
+    let io = |e| Error::from_io(uri, e);
+    let file = File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if meta.is_dir() {
+        return Err(not_an_object(uri));
+    }
+    if meta.len() != target.capacity() as u64 {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected: target.capacity() as u64,
+            actual: meta.len(),
+        });
+    }
+    pread_fill(uri, &file, 0, target)
+}
+
+/// Fill `target` from `file` at `pos` with positioned reads; a file that
+/// ends early is an error, never short data.
+fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> Result<()> {
     let fd = file.as_raw_fd();
-    let mut pos = span.start;
-    buf.fill_with(|dst, max| loop {
-        // SAFETY: `dst` is valid for `max` writable bytes (AlignedBuf::fill_with).
+    target.fill_from(|dst, max| loop {
+        // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
         let n = unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) };
         if n >= 0 {
             pos += n as u64;
@@ -50,23 +74,37 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         }
         let err = std::io::Error::last_os_error();
         if err.kind() != ErrorKind::Interrupted {
-            return Err(io(err));
+            return Err(Error::from_io(uri, err));
         }
     })?;
-    if buf.filled() != want {
+    if target.written() != target.capacity() {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
-            expected: want as u64,
-            actual: buf.filled() as u64,
+            expected: target.capacity() as u64,
+            actual: target.written() as u64,
         });
     }
-    Ok(buf.freeze())
+    Ok(())
 }
 
 /// Write `data` to a temporary file beside `path`, then rename it into place.
 pub(super) fn put(uri: &str, path: &str, data: &[u8]) -> Result<()> {
+    write_atomically(uri, path, |tmp| {
+        File::create(tmp)
+            .and_then(|mut f| f.write_all(data))
+            .map_err(|e| Error::from_io(uri, e))
+    })
+}
+
+/// Create `path` through `write(tmp)` on a temporary name in the same
+/// directory, renamed into place only if `write` succeeds; on failure the
+/// temporary file is removed and nothing appears under `path`.
+pub(super) fn write_atomically(
+    uri: &str,
+    path: &str,
+    write: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let io = |e| Error::from_io(uri, e);
     let dest = Path::new(path);
     let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
         return Err(Error::InvalidUri {
@@ -74,21 +112,19 @@ pub(super) fn put(uri: &str, path: &str, data: &[u8]) -> Result<()> {
             reason: "names no file".to_owned(),
         });
     };
-    fs::create_dir_all(dir).map_err(io)?;
+    fs::create_dir_all(dir).map_err(|e| Error::from_io(uri, e))?;
     let tmp = dir.join(format!(
         "{TMP_PREFIX}{}.{}.{}",
         name.to_string_lossy(),
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let result = File::create(&tmp)
-        .and_then(|mut f| f.write_all(data))
-        .and_then(|()| fs::rename(&tmp, dest));
-    if let Err(e) = result {
+    let result =
+        write(&tmp).and_then(|()| fs::rename(&tmp, dest).map_err(|e| Error::from_io(uri, e)));
+    if result.is_err() {
         let _ = fs::remove_file(&tmp);
-        return Err(io(e));
     }
-    Ok(())
+    result
 }
 
 fn meta_of(uri: String, meta: &fs::Metadata) -> ObjectMeta {

@@ -1,5 +1,8 @@
 //! Backends: one file each, behind one dispatching [`Target`].
 
+mod azure;
+mod direct;
+mod gcs;
 mod local;
 mod object;
 mod s3;
@@ -11,9 +14,10 @@ use bytes::Bytes;
 use object_store::path::Path;
 use object_store::ObjectStore;
 
+use crate::buffer::Region;
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
-use crate::options::Options;
+use crate::options::{self, Options};
 use crate::runtime;
 use crate::uri::{ObjectUri, Scheme};
 
@@ -21,7 +25,14 @@ use crate::uri::{ObjectUri, Scheme};
 /// reused so connections are pooled. Lives in the per-process state.
 #[derive(Default)]
 pub(crate) struct StoreCache {
-    stores: Mutex<HashMap<StoreKey, Arc<dyn ObjectStore>>>,
+    stores: Mutex<HashMap<StoreKey, Client>>,
+}
+
+/// A cloud client and the transfer settings it was configured with.
+#[derive(Clone)]
+pub(crate) struct Client {
+    store: Arc<dyn ObjectStore>,
+    transfer: object::Transfer,
 }
 
 /// What makes two clients interchangeable.
@@ -32,8 +43,8 @@ impl StoreCache {
         &self,
         uri: &ObjectUri,
         options: &Options,
-        build: impl FnOnce() -> Result<Arc<dyn ObjectStore>>,
-    ) -> Result<Arc<dyn ObjectStore>> {
+        build: impl FnOnce() -> Result<Client>,
+    ) -> Result<Client> {
         let key = (uri.scheme, uri.bucket.clone(), options.clone());
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(store) = stores.get(&key) {
@@ -47,8 +58,12 @@ impl StoreCache {
 
 #[derive(Clone)]
 enum Backend {
-    Local,
-    Object(Arc<dyn ObjectStore>, Path),
+    /// `file://` (buffered) or `direct://` (O_DIRECT, maybe with fallback).
+    Local {
+        direct: bool,
+        fallback: bool,
+    },
+    Object(Client, Path),
 }
 
 /// One URI resolved to its backend, ready for I/O.
@@ -64,7 +79,7 @@ pub(crate) struct Target {
 /// client up once per call rather than once per URI.
 pub(crate) struct Resolver<'a> {
     options: &'a Options,
-    clients: HashMap<(Scheme, String), Arc<dyn ObjectStore>>,
+    clients: HashMap<(Scheme, String), Client>,
 }
 
 impl<'a> Resolver<'a> {
@@ -76,22 +91,30 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    fn client(&mut self, uri: &str, parsed: &ObjectUri) -> Result<Arc<dyn ObjectStore>> {
+    fn client(&mut self, uri: &str, parsed: &ObjectUri) -> Result<Client> {
         let key = (parsed.scheme, parsed.bucket.clone());
         if let Some(client) = self.clients.get(&key) {
             return Ok(client.clone());
         }
         let options = self.options;
-        let client =
-            runtime::state()
-                .stores
-                .get_or_build(parsed, options, || match parsed.scheme {
-                    Scheme::S3 => s3::build(uri, &parsed.bucket, options),
-                    scheme => Err(Error::Unsupported {
+        let client = runtime::state().stores.get_or_build(parsed, options, || {
+            let bucket = &parsed.bucket;
+            let store = match parsed.scheme {
+                Scheme::S3 => s3::build(uri, bucket, options)?,
+                Scheme::Azure => azure::build(uri, bucket, options)?,
+                Scheme::Gcs => gcs::build(uri, bucket, options)?,
+                scheme => {
+                    return Err(Error::Unsupported {
                         uri: uri.to_owned(),
                         scheme: scheme.as_str(),
-                    }),
-                })?;
+                    })
+                }
+            };
+            Ok(Client {
+                store,
+                transfer: object::Transfer::from_options(options)?,
+            })
+        })?;
         self.clients.insert(key, client.clone());
         Ok(client)
     }
@@ -100,22 +123,26 @@ impl<'a> Resolver<'a> {
     pub fn resolve(&mut self, uri: &str) -> Result<Target> {
         let parsed = ObjectUri::parse(uri)?;
         let backend = match parsed.scheme {
-            Scheme::File => Backend::Local,
-            Scheme::S3 => {
-                let store = self.client(uri, &parsed)?;
+            Scheme::File => Backend::Local {
+                direct: false,
+                fallback: false,
+            },
+            Scheme::Direct => Backend::Local {
+                direct: true,
+                fallback: self
+                    .options
+                    .bool(options::DIRECT_FALLBACK)?
+                    .unwrap_or(false),
+            },
+            Scheme::S3 | Scheme::Azure | Scheme::Gcs => {
+                let client = self.client(uri, &parsed)?;
                 let path = Path::parse(parsed.key.trim_end_matches('/')).map_err(|e| {
                     Error::InvalidUri {
                         uri: uri.to_owned(),
                         reason: e.to_string(),
                     }
                 })?;
-                Backend::Object(store, path)
-            }
-            scheme @ (Scheme::Direct | Scheme::Azure | Scheme::Gcs) => {
-                return Err(Error::Unsupported {
-                    uri: uri.to_owned(),
-                    scheme: scheme.as_str(),
-                })
+                Backend::Object(client, path)
             }
         };
         Ok(Target {
@@ -147,12 +174,48 @@ impl Target {
     /// Read `range` of the object into one aligned buffer.
     pub async fn get(&self, range: ByteRange) -> Result<Bytes> {
         match &self.backend {
-            Backend::Local => {
+            &Backend::Local { direct, fallback } => {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
-                runtime::blocking(move || local::get(&uri, &path, range)).await
+                runtime::blocking(move || match direct {
+                    true => direct::get(&uri, &path, range, fallback),
+                    false => local::get(&uri, &path, range),
+                })
+                .await
             }
-            Backend::Object(store, path) => {
-                object::get(store.as_ref(), path, &self.uri, range).await
+            Backend::Object(client, path) => {
+                object::get(&client.store, &client.transfer, path, &self.uri, range).await
+            }
+        }
+    }
+
+    /// The whole object into `region` of a batch buffer, which is sized to
+    /// it (a size mismatch is an error). Returns the filled region.
+    pub async fn get_into(&self, mut region: Region) -> Result<Region> {
+        match &self.backend {
+            &Backend::Local { direct, fallback } => {
+                let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
+                runtime::blocking(move || {
+                    if direct {
+                        // O_DIRECT needs 4096-aligned destinations; a batch
+                        // row is not, so read aligned and place it.
+                        let bytes = direct::get(&uri, &path, ByteRange::FULL, fallback)?;
+                        if bytes.len() != region.len() || !region.extend_from_slice(&bytes) {
+                            return Err(Error::Truncated {
+                                uri,
+                                expected: region.len() as u64,
+                                actual: bytes.len() as u64,
+                            });
+                        }
+                    } else {
+                        local::get_into(&uri, &path, &mut region)?;
+                    }
+                    Ok(region)
+                })
+                .await
+            }
+            Backend::Object(client, path) => {
+                object::get_into(client.store.as_ref(), path, &self.uri, &mut region).await?;
+                Ok(region)
             }
         }
     }
@@ -160,12 +223,16 @@ impl Target {
     /// Write the whole object; readers never see a partial object.
     pub async fn put(&self, data: Bytes) -> Result<()> {
         match &self.backend {
-            Backend::Local => {
+            &Backend::Local { direct, fallback } => {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
-                runtime::blocking(move || local::put(&uri, &path, &data)).await
+                runtime::blocking(move || match direct {
+                    true => direct::put(&uri, &path, &data, fallback),
+                    false => local::put(&uri, &path, &data),
+                })
+                .await
             }
-            Backend::Object(store, path) => {
-                object::put(store.as_ref(), path, &self.uri, data).await
+            Backend::Object(client, path) => {
+                object::put(&client.store, &client.transfer, path, &self.uri, data).await
             }
         }
     }
@@ -173,12 +240,12 @@ impl Target {
     /// Size, time and etag of the object.
     pub async fn head(&self) -> Result<ObjectMeta> {
         match &self.backend {
-            Backend::Local => {
+            Backend::Local { .. } => {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
                 runtime::blocking(move || local::head(&uri, &path)).await
             }
-            Backend::Object(store, path) => {
-                object::head(store.as_ref(), path, &self.uri, &self.parsed).await
+            Backend::Object(client, path) => {
+                object::head(client.store.as_ref(), path, &self.uri, &self.parsed).await
             }
         }
     }
@@ -186,12 +253,19 @@ impl Target {
     /// Every object under this prefix (not sorted).
     pub async fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
         match &self.backend {
-            Backend::Local => {
+            Backend::Local { .. } => {
                 let (uri, parsed) = (self.uri.clone(), self.parsed.clone());
                 runtime::blocking(move || local::list(&uri, &parsed, recursive)).await
             }
-            Backend::Object(store, path) => {
-                object::list(store.as_ref(), path, &self.uri, &self.parsed, recursive).await
+            Backend::Object(client, path) => {
+                object::list(
+                    client.store.as_ref(),
+                    path,
+                    &self.uri,
+                    &self.parsed,
+                    recursive,
+                )
+                .await
             }
         }
     }
@@ -199,11 +273,13 @@ impl Target {
     /// Remove the object.
     pub async fn delete(&self) -> Result<()> {
         match &self.backend {
-            Backend::Local => {
+            Backend::Local { .. } => {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
                 runtime::blocking(move || local::delete(&uri, &path)).await
             }
-            Backend::Object(store, path) => object::delete(store.as_ref(), path, &self.uri).await,
+            Backend::Object(client, path) => {
+                object::delete(client.store.as_ref(), path, &self.uri).await
+            }
         }
     }
 }

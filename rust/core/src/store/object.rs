@@ -1,19 +1,22 @@
 //! Operations shared by every `object_store`-backed cloud backend, and the
 //! retry/timeout configuration they all use.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
+    RetryConfig,
 };
 
-use crate::buffer::AlignedBuf;
+use crate::buffer::{AlignedBuf, Fill, Region};
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::{self, Options};
+use crate::runtime;
 use crate::uri::ObjectUri;
 
 /// Default retries of a failed request.
@@ -63,10 +66,94 @@ fn to_meta(uri: String, meta: object_store::ObjectMeta) -> ObjectMeta {
     }
 }
 
-/// Read `range` of the object, landing the body in one aligned buffer
-/// sized from the response's announced length.
+/// Default size from which uploads go in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// Default upload part size.
+pub const DEFAULT_MULTIPART_PART_SIZE: u64 = 16 << 20;
+/// Default size of each ranged request of a large download.
+pub const DEFAULT_RANGE_PART_SIZE: u64 = 8 << 20;
+/// Parts of one object in flight at once (uploads and downloads).
+const PARTS_IN_FLIGHT: usize = 8;
+
+/// How large objects are moved: set per client from the options.
+#[derive(Clone, Debug)]
+pub(crate) struct Transfer {
+    multipart_threshold: u64,
+    multipart_part_size: usize,
+    range_part_size: u64,
+}
+
+impl Transfer {
+    pub fn from_options(options: &Options) -> Result<Self> {
+        let positive = |key: &str, default: u64| -> Result<u64> {
+            match options.bytes(key)? {
+                Some(0) => Err(Error::InvalidArgument(format!(
+                    "option {} must be at least 1 byte",
+                    key.to_ascii_uppercase()
+                ))),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        };
+        Ok(Self {
+            multipart_threshold: positive(
+                options::MULTIPART_THRESHOLD,
+                DEFAULT_MULTIPART_THRESHOLD,
+            )?,
+            multipart_part_size: usize::try_from(positive(
+                options::MULTIPART_PART_SIZE,
+                DEFAULT_MULTIPART_PART_SIZE,
+            )?)
+            .unwrap_or(usize::MAX),
+            range_part_size: positive(options::RANGE_PART_SIZE, DEFAULT_RANGE_PART_SIZE)?,
+        })
+    }
+}
+
+fn too_big(uri: &str) -> Error {
+    Error::InvalidRange {
+        uri: uri.to_owned(),
+        reason: "object does not fit in memory".to_owned(),
+    }
+}
+
+/// Copy a response body into `sink` (a buffer or a region of one), checking
+/// that exactly `expected` bytes arrive: a short or long body is an error,
+/// never returned as data.
+async fn drain(
+    result: GetResult,
+    uri: &str,
+    expected: u64,
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> Result<()> {
+    let mut stream = result.into_stream();
+    let mut received = 0u64;
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| Error::from_store(uri, e))?
+    {
+        received += chunk.len() as u64;
+        if !sink(&chunk) {
+            break;
+        }
+    }
+    if received != expected {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected,
+            actual: received,
+        });
+    }
+    Ok(())
+}
+
+/// Read `range` of the object into one aligned buffer. A whole object
+/// larger than the range part size is fetched as parallel ranged requests,
+/// each landing directly in its part of that one buffer.
 pub(super) async fn get(
-    store: &dyn ObjectStore,
+    store: &Arc<dyn ObjectStore>,
+    transfer: &Transfer,
     path: &Path,
     uri: &str,
     range: ByteRange,
@@ -82,22 +169,18 @@ pub(super) async fn get(
         return Ok(Bytes::new());
     }
     let get_range = match (range.offset, range.length) {
-        (0, None) => None,
-        (offset, None) => Some(GetRange::Offset(offset)),
-        (offset, Some(len)) => Some(GetRange::Bounded(offset..offset.saturating_add(len))),
+        // A whole object: ask for the first part; its answer tells the size.
+        (0, None) => GetRange::Bounded(0..transfer.range_part_size),
+        (offset, None) => GetRange::Offset(offset),
+        (offset, Some(len)) => GetRange::Bounded(offset..offset.saturating_add(len)),
     };
-    let ranged = get_range.is_some();
-    let options = GetOptions {
-        range: get_range,
-        ..Default::default()
-    };
-    let result = match store.get_opts(path, options).await {
+    let first = match store.get_opts(path, ranged(get_range)).await {
         Ok(result) => result,
         Err(err) => {
             let err = Error::from_store(uri, err);
             // A range starting at or past the end is refused by servers
             // (416); apply the documented semantics instead.
-            if ranged && !err.is_not_found() {
+            if !err.is_not_found() {
                 if let Ok(meta) = store.head(path).await {
                     if range.offset >= meta.size {
                         range.resolve(uri, meta.size)?;
@@ -108,49 +191,132 @@ pub(super) async fn get(
             return Err(err);
         }
     };
-    let expected = result.range.end - result.range.start;
-    let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| Error::InvalidRange {
-        uri: uri.to_owned(),
-        reason: "object does not fit in memory".to_owned(),
-    })?);
-    let mut stream = result.into_stream();
-    let mut received = 0u64;
-    while let Some(chunk) = stream
-        .try_next()
-        .await
-        .map_err(|e| Error::from_store(uri, e))?
-    {
-        received += chunk.len() as u64;
-        if !buf.extend_from_slice(&chunk) {
-            return Err(Error::Truncated {
-                uri: uri.to_owned(),
-                expected,
-                actual: received,
-            });
-        }
+    let size = first.meta.size;
+    let got = first.range.clone();
+    if !range.is_full() || got.end >= size {
+        let expected = got.end - got.start;
+        let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| too_big(uri))?);
+        drain(first, uri, expected, |chunk| buf.extend_from_slice(chunk)).await?;
+        return Ok(buf.freeze());
     }
-    if received != expected {
+    get_in_parts(store, transfer, path, uri, first).await
+}
+
+fn ranged(range: GetRange) -> GetOptions {
+    GetOptions {
+        range: Some(range),
+        ..Default::default()
+    }
+}
+
+/// The rest of a large object whose first part is `first`: every other
+/// part is requested concurrently and written into its own region of one
+/// aligned buffer; all parts must come from the same version of the object.
+async fn get_in_parts(
+    store: &Arc<dyn ObjectStore>,
+    transfer: &Transfer,
+    path: &Path,
+    uri: &str,
+    first: GetResult,
+) -> Result<Bytes> {
+    let size = first.meta.size;
+    let etag = first.meta.e_tag.clone();
+    let part = usize::try_from(transfer.range_part_size).map_err(|_| too_big(uri))?;
+    let buf = AlignedBuf::new(usize::try_from(size).map_err(|_| too_big(uri))?);
+    let (owner, mut regions) = buf.into_regions(part);
+    let rest = regions.split_off(1);
+    let mut head = regions.pop().expect("a large object has a first part");
+    let expected = head.len() as u64;
+    let first_part = drain(first, uri, expected, |chunk| head.extend_from_slice(chunk));
+    let other_parts = stream::iter(rest.into_iter().map(|mut region| {
+        let (store, path, uri, etag) = (store.clone(), path.clone(), uri.to_owned(), etag.clone());
+        runtime::spawn(async move {
+            let start = region.offset() as u64;
+            let span = start..start + region.len() as u64;
+            let result = store
+                .get_opts(&path, ranged(GetRange::Bounded(span.clone())))
+                .await
+                .map_err(|e| Error::from_store(&uri, e))?;
+            if result.meta.size != size || result.meta.e_tag != etag || result.range != span {
+                return Err(Error::Backend {
+                    uri,
+                    source: "the object changed while it was being read".into(),
+                });
+            }
+            drain(result, &uri, span.end - span.start, |chunk| {
+                region.extend_from_slice(chunk)
+            })
+            .await?;
+            Ok(region)
+        })
+    }))
+    .buffered(PARTS_IN_FLIGHT)
+    .try_collect::<Vec<Region>>();
+    let ((), rest) = futures::try_join!(first_part, other_parts)?;
+    let mut all = Vec::with_capacity(rest.len() + 1);
+    all.push(head);
+    all.extend(rest);
+    owner.finish(all).ok_or_else(|| Error::Truncated {
+        uri: uri.to_owned(),
+        expected: size,
+        actual: 0,
+    })
+}
+
+/// The whole object into `target`, which is sized to it (a part of a
+/// batch buffer): one request, its body copied straight into place.
+pub(super) async fn get_into<T: Fill>(
+    store: &dyn ObjectStore,
+    path: &Path,
+    uri: &str,
+    target: &mut T,
+) -> Result<()> {
+    let expected = target.capacity() as u64;
+    let result = store
+        .get_opts(path, GetOptions::default())
+        .await
+        .map_err(|e| Error::from_store(uri, e))?;
+    if result.meta.size != expected {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
             expected,
-            actual: received,
+            actual: result.meta.size,
         });
     }
-    Ok(buf.freeze())
+    drain(result, uri, expected, |chunk| target.append(chunk)).await
 }
 
-/// Upload the whole object in one request (object stores publish atomically).
+/// Upload the whole object: one request, or a multipart upload (parts sent
+/// concurrently, zero-copy slices of `data`) from the configured threshold.
+/// Object stores publish either way atomically: all or nothing.
 pub(super) async fn put(
-    store: &dyn ObjectStore,
+    store: &Arc<dyn ObjectStore>,
+    transfer: &Transfer,
     path: &Path,
     uri: &str,
     data: Bytes,
 ) -> Result<()> {
-    store
-        .put(path, data.into())
-        .await
-        .map(|_| ())
-        .map_err(|e| Error::from_store(uri, e))
+    let fail = |e| Error::from_store(uri, e);
+    if (data.len() as u64) < transfer.multipart_threshold {
+        return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
+    }
+    let mut upload = store.put_multipart(path).await.map_err(fail)?;
+    let part = transfer.multipart_part_size;
+    let parts: Vec<_> = (0..data.len())
+        .step_by(part)
+        .map(|offset| upload.put_part(data.slice(offset..(offset + part).min(data.len())).into()))
+        .collect();
+    let sent = stream::iter(parts)
+        .buffer_unordered(PARTS_IN_FLIGHT)
+        .try_collect::<Vec<()>>()
+        .await;
+    match sent {
+        Ok(_) => upload.complete().await.map(|_| ()).map_err(fail),
+        Err(e) => {
+            let _ = upload.abort().await;
+            Err(fail(e))
+        }
+    }
 }
 
 /// Metadata of one object.

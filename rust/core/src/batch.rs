@@ -1,0 +1,122 @@
+//! Batches: many objects fetched in parallel into one contiguous aligned
+//! allocation, each written straight into its row (no collate copy).
+
+use bytes::Bytes;
+use futures::{stream, StreamExt, TryStreamExt};
+
+use crate::buffer::{AlignedBuf, Region};
+use crate::error::{Error, Result};
+use crate::fetch::check_in_flight;
+use crate::options::Options;
+use crate::runtime;
+use crate::store::{Resolver, Target};
+
+/// Objects laid out back to back in one buffer: object `i` is
+/// `data[offsets[i]..offsets[i + 1]]`.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The URIs, in input order.
+    pub uris: Vec<String>,
+    /// `len() + 1` offsets into `data`, starting at 0.
+    pub offsets: Vec<u64>,
+    /// Every object's bytes, contiguous; starts 64-byte aligned.
+    pub data: Bytes,
+}
+
+impl Batch {
+    /// Number of objects.
+    pub fn len(&self) -> usize {
+        self.uris.len()
+    }
+
+    /// True when the batch has no objects.
+    pub fn is_empty(&self) -> bool {
+        self.uris.is_empty()
+    }
+
+    /// Object `i`, sharing the batch's memory.
+    pub fn item(&self, i: usize) -> Bytes {
+        self.data
+            .slice(self.offsets[i] as usize..self.offsets[i + 1] as usize)
+    }
+
+    /// Size of each object.
+    pub fn sizes(&self) -> impl Iterator<Item = u64> + '_ {
+        self.offsets.windows(2).map(|w| w[1] - w[0])
+    }
+
+    /// The common size when every object has the same size.
+    pub fn uniform_size(&self) -> Option<u64> {
+        let mut sizes = self.sizes();
+        let first = sizes.next()?;
+        sizes.all(|s| s == first).then_some(first)
+    }
+}
+
+/// Fetch `uris` into one contiguous buffer, at most `max_in_flight` at once.
+/// Sizes come from `sizes` when the caller knows them (e.g. from a listing),
+/// else from a concurrent `stat` of every object; an object whose size
+/// differs from that is an error. The first failure cancels the rest.
+pub async fn get_batch<S: AsRef<str>>(
+    uris: &[S],
+    sizes: Option<&[u64]>,
+    max_in_flight: usize,
+    options: &Options,
+) -> Result<Batch> {
+    let max_in_flight = check_in_flight(max_in_flight)?;
+    let mut resolver = Resolver::new(options);
+    let targets = uris
+        .iter()
+        .map(|u| resolver.resolve_object(u.as_ref()))
+        .collect::<Result<Vec<Target>>>()?;
+    let sizes = match sizes {
+        Some(sizes) if sizes.len() != targets.len() => {
+            return Err(Error::InvalidArgument(format!(
+                "get_batch: {} sizes given for {} URIs",
+                sizes.len(),
+                targets.len()
+            )))
+        }
+        Some(sizes) => sizes.to_vec(),
+        None => stat_all(&targets, max_in_flight).await?,
+    };
+    let mut offsets = Vec::with_capacity(sizes.len() + 1);
+    offsets.push(0u64);
+    for size in &sizes {
+        offsets.push(offsets.last().copied().unwrap_or(0) + size);
+    }
+    let total = usize::try_from(*offsets.last().unwrap_or(&0))
+        .map_err(|_| Error::InvalidArgument("get_batch: batch does not fit in memory".into()))?;
+    let (owner, regions) =
+        AlignedBuf::new(total).into_regions_sized(sizes.iter().map(|&s| s as usize));
+    let uris = targets.iter().map(|t| t.uri.clone()).collect();
+    let filled = stream::iter(
+        targets
+            .into_iter()
+            .zip(regions)
+            .map(|(target, region)| runtime::spawn(async move { target.get_into(region).await })),
+    )
+    .buffer_unordered(max_in_flight)
+    .try_collect::<Vec<Region>>()
+    .await?;
+    let data = owner.finish(filled).ok_or_else(|| {
+        Error::InvalidArgument("get_batch: a row was not filled (internal error)".into())
+    })?;
+    Ok(Batch {
+        uris,
+        offsets,
+        data,
+    })
+}
+
+async fn stat_all(targets: &[Target], max_in_flight: usize) -> Result<Vec<u64>> {
+    stream::iter(
+        targets
+            .iter()
+            .cloned()
+            .map(|t| runtime::spawn(async move { t.head().await.map(|m| m.size) })),
+    )
+    .buffered(max_in_flight)
+    .try_collect()
+    .await
+}

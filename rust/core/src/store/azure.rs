@@ -1,0 +1,49 @@
+//! `az://container/blob`: Azure Blob Storage, configured from the standard
+//! `AZURE_STORAGE_*` variables. The Azurite emulator is used when
+//! `AZURE_STORAGE_USE_EMULATOR=true` or `AZURITE_BLOB_STORAGE_URL` is set
+//! (the URL is read from the environment, as Azure's own tools do).
+
+use std::sync::Arc;
+
+use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+use object_store::ObjectStore;
+
+use super::object::{client_options, retry_config};
+use crate::error::{Error, Result};
+use crate::options::Options;
+
+const EMULATOR_URL: &str = "azurite_blob_storage_url";
+
+/// A client for `container`.
+pub(super) fn build(uri: &str, container: &str, options: &Options) -> Result<Arc<dyn ObjectStore>> {
+    let mut builder = MicrosoftAzureBuilder::new()
+        .with_retry(retry_config(options)?)
+        .with_client_options(client_options(options)?);
+    for (key, value) in options.iter() {
+        if !key.starts_with("azure_") || key == "azure_container_name" {
+            continue;
+        }
+        if let Ok(config_key) = key.parse::<AzureConfigKey>() {
+            builder = builder.with_config(config_key, value);
+        }
+    }
+    if let Some(url) = options.get(EMULATOR_URL) {
+        // object_store takes the emulator URL from the process environment
+        // only; refuse a per-call value it would silently ignore.
+        if std::env::var("AZURITE_BLOB_STORAGE_URL").ok().as_deref() != Some(url) {
+            return Err(Error::InvalidArgument(format!(
+                "{uri}: AZURITE_BLOB_STORAGE_URL must be set in the environment \
+                 (a per-call option cannot change it)"
+            )));
+        }
+        builder = builder.with_use_emulator(true);
+    }
+    builder
+        .with_container_name(container)
+        .build()
+        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        .map_err(|e| Error::Backend {
+            uri: uri.to_owned(),
+            source: Box::new(e),
+        })
+}

@@ -1,0 +1,185 @@
+//! `Batch` (many objects in one contiguous buffer) and `Table` (their
+//! Arrow table): zero-copy views for numpy, torch, JAX and pyarrow.
+
+use arrow_array::RecordBatch;
+use pyo3::exceptions::{PyBufferError, PyIndexError};
+use pyo3::prelude::*;
+use pyo3::types::PyCapsule;
+use s3dlio_core::Batch as CoreBatch;
+
+use crate::arrow;
+use crate::dlpack;
+use crate::view::BytesView;
+
+/// Objects fetched into one contiguous, 64-byte-aligned buffer, row `i`
+/// being object `i`. `batch[i]` is a zero-copy BytesView of a row;
+/// `__arrow_c_array__` a binary array over the buffer; when every object
+/// has the same size, `__dlpack__` a 2-D uint8 `[n, size]` tensor over it.
+#[pyclass(frozen, module = "s3dlio", name = "Batch")]
+pub struct Batch {
+    inner: CoreBatch,
+}
+
+impl Batch {
+    pub fn new(inner: CoreBatch) -> Self {
+        Self { inner }
+    }
+}
+
+#[pymethods]
+impl Batch {
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    fn __getitem__(&self, index: isize) -> PyResult<BytesView> {
+        let n = self.inner.len() as isize;
+        let i = if index < 0 { index + n } else { index };
+        if i < 0 || i >= n {
+            return Err(PyIndexError::new_err("Batch index out of range"));
+        }
+        Ok(BytesView::new(self.inner.item(i as usize)))
+    }
+
+    /// The URIs, in input order.
+    #[getter]
+    fn uris(&self) -> Vec<String> {
+        self.inner.uris.clone()
+    }
+
+    /// Each object's size in bytes.
+    #[getter]
+    fn sizes(&self) -> Vec<u64> {
+        self.inner.sizes().collect()
+    }
+
+    /// Total bytes held.
+    #[getter]
+    fn nbytes(&self) -> usize {
+        self.inner.data.len()
+    }
+
+    /// Address of the buffer's first byte.
+    #[getter]
+    fn address(&self) -> usize {
+        self.inner.data.as_ptr() as usize
+    }
+
+    /// The whole buffer as one zero-copy BytesView.
+    fn buffer(&self) -> BytesView {
+        BytesView::new(self.inner.data.clone())
+    }
+
+    /// A binary Arrow array (one value per object) over the batch buffer.
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_array__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+        let _ = requested_schema; // the natural type is always exported
+        let array = arrow::binary_array(self.inner.data.clone(), &self.inner.offsets);
+        arrow::array_capsules(py, array.as_ref())
+    }
+
+    /// A 2-D uint8 `[n, size]` DLPack tensor over the batch buffer; only
+    /// when every object has the same size (else BufferError).
+    #[pyo3(signature = (*, stream = None, max_version = None, dl_device = None, copy = None))]
+    fn __dlpack__<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stream; // host memory: no stream to synchronise with
+        let request = dlpack::Request::parse(max_version, dl_device, copy)?;
+        let size = self.inner.uniform_size().unwrap_or(0);
+        if !self.inner.is_empty() && self.inner.uniform_size().is_none() {
+            return Err(PyBufferError::new_err(
+                "Batch.__dlpack__ needs objects of one size; index the batch or use Arrow",
+            ));
+        }
+        let shape = [self.inner.len() as i64, size as i64];
+        dlpack::capsule(py, self.inner.data.clone(), &shape, &request)
+    }
+
+    /// `(kDLCPU, 0)`: the memory is host memory.
+    fn __dlpack_device__(&self) -> (i32, i32) {
+        (dlpack::DEVICE_CPU, 0)
+    }
+
+    /// The batch as a `Table` (columns uri, size, data).
+    fn to_table(&self) -> PyResult<Table> {
+        Table::from_batch(&self.inner)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Batch(len={}, nbytes={}, uniform_size={:?})",
+            self.inner.len(),
+            self.inner.data.len(),
+            self.inner.uniform_size()
+        )
+    }
+}
+
+/// An Arrow table of objects: columns `uri: string`, `size: int64`,
+/// `data: binary` (large_binary past 2 GiB), one row per object. Read it
+/// with `pyarrow.table(t)` (or polars, duckdb) through
+/// `__arrow_c_stream__`; the `data` values are the fetched memory.
+#[pyclass(frozen, module = "s3dlio", name = "Table")]
+pub struct Table {
+    batch: RecordBatch,
+}
+
+impl Table {
+    pub fn from_batch(batch: &CoreBatch) -> PyResult<Self> {
+        Ok(Self {
+            batch: arrow::table_batch(&batch.uris, &batch.offsets, batch.data.clone())?,
+        })
+    }
+}
+
+#[pymethods]
+impl Table {
+    /// Number of rows (objects).
+    #[getter]
+    fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    fn __len__(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// Column names.
+    #[getter]
+    fn column_names(&self) -> Vec<String> {
+        self.batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// An Arrow C stream of the table (one record batch).
+    #[pyo3(signature = (requested_schema = None))]
+    fn __arrow_c_stream__<'py>(
+        &self,
+        py: Python<'py>,
+        requested_schema: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyCapsule>> {
+        let _ = requested_schema; // the natural schema is always exported
+        arrow::stream_capsule(py, self.batch.clone())
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Table(num_rows={}, columns=[uri, size, data])",
+            self.batch.num_rows()
+        )
+    }
+}

@@ -1,0 +1,327 @@
+"""A fault-injecting HTTP/1.1 reverse proxy on 127.0.0.1, for tests.
+
+    with FaultProxy(upstream="http://127.0.0.1:PORT") as proxy:
+        proxy.inject([SLOW_DOWN, SLOW_DOWN], method="GET", path="/bucket/key")
+        ...  # point the client at proxy.url
+        proxy.requests_to("GET", "/bucket/key")  # what the proxy saw
+
+Every request is recorded (method, path, headers, the fault applied). Each
+request takes the next fault of the first rule that matches it and still
+has faults left; requests no rule claims pass through. Faults:
+
+- SLOW_DOWN: answer 503 with an S3 `SlowDown` error body;
+- INTERNAL_ERROR: answer 500 with an S3 `InternalError` body;
+- RESET: close the connection with a TCP reset (SO_LINGER 0) instead of
+  answering;
+- stall(seconds): wait, then pass through (closing the proxy cuts the wait
+  short);
+- PASS: forward to the upstream.
+
+Connections from the client are kept alive (HTTP/1.1) as long as the client
+wants. Request bodies, with Content-Length or chunked, are read in full and
+forwarded with a Content-Length; responses are streamed back, with their
+Content-Length when the upstream sent one and chunked otherwise. Each
+request opens its own upstream connection. `close()` (or leaving the
+`with` block) stops the server, cuts open connections and joins every
+thread.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import struct
+import sys
+import threading
+import urllib.parse
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+CHUNK = 64 * 1024
+UPSTREAM_TIMEOUT_S = 60.0
+HOP_BY_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
+
+
+def _s3_error(code: str, message: str) -> bytes:
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f"<Error><Code>{code}</Code><Message>{message}</Message>"
+        "<RequestId>fault-proxy</RequestId></Error>"
+    ).encode()
+
+
+@dataclass(frozen=True)
+class Fault:
+    """What to do with one request: "pass", "503", "500", "reset" or "stall"."""
+
+    kind: str
+    seconds: float = 0.0
+
+
+PASS = Fault("pass")
+SLOW_DOWN = Fault("503")
+INTERNAL_ERROR = Fault("500")
+RESET = Fault("reset")
+
+
+def stall(seconds: float) -> Fault:
+    """Wait `seconds` before passing the request through."""
+    return Fault("stall", seconds)
+
+
+_ERROR_RESPONSES = {
+    "503": (503, "Slow Down", _s3_error("SlowDown", "Please reduce your request rate.")),
+    "500": (500, "Internal Server Error", _s3_error("InternalError", "Injected failure.")),
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str  # as sent, query string included
+    headers: dict[str, str]  # lower-case names
+    fault: Fault
+
+    @property
+    def bare_path(self) -> str:
+        """The path without its query string, percent-decoded."""
+        return urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
+
+
+@dataclass
+class _Rule:
+    method: str | None
+    path: str | None
+    faults: deque[Fault]
+
+    def matches(self, method: str, bare_path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or self.path == bare_path
+        )
+
+
+class FaultProxy:
+    """A reverse proxy in front of `upstream` (an http://127.0.0.1:PORT URL)."""
+
+    def __init__(self, upstream: str):
+        parsed = urllib.parse.urlsplit(upstream)
+        if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
+            raise ValueError(f"upstream must be http on the loopback interface: {upstream}")
+        self.upstream_host = parsed.hostname
+        self.upstream_port = parsed.port or 80
+        self.requests: list[RecordedRequest] = []
+        self.errors: list[BaseException] = []
+        self._rules: list[_Rule] = []
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._server = _Server(self)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fault-proxy-{self.port}",
+        )
+        self._thread.start()
+
+    def __enter__(self) -> FaultProxy:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.cut_connections()
+        self._server.server_close()  # joins the handler threads
+        self._thread.join()
+
+    def inject(
+        self, faults: Iterable[Fault], *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """Apply `faults`, one per request, to the next requests that match
+        `method` and `path` (the bare, decoded path; None matches any)."""
+        with self._lock:
+            self._rules.append(_Rule(method, path, deque(faults)))
+
+    def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
+        """The recorded requests with this method and bare path, in order."""
+        with self._lock:
+            return [r for r in self.requests if r.method == method and r.bare_path == path]
+
+    def _next_fault(self, method: str, path: str, headers: dict[str, str]) -> Fault:
+        bare = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
+        with self._lock:
+            fault = PASS
+            for rule in self._rules:
+                if rule.faults and rule.matches(method, bare):
+                    fault = rule.faults.popleft()
+                    break
+            self.requests.append(RecordedRequest(method, path, headers, fault))
+            return fault
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = False  # so that server_close() joins them
+    block_on_close = True
+
+    def __init__(self, proxy: FaultProxy):
+        self.proxy = proxy
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(("127.0.0.1", 0), _Handler)
+
+    def track(self, sock: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.add(sock)
+
+    def untrack(self, sock: socket.socket) -> None:
+        with self._connections_lock:
+            self._connections.discard(sock)
+
+    def cut_connections(self) -> None:
+        """Wake every handler blocked on a kept-alive connection."""
+        with self._connections_lock:
+            connections = list(self._connections)
+        for sock in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address) -> None:
+        self.proxy.errors.append(sys.exc_info()[1])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 120  # an idle kept-alive connection is dropped after this
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.track(self.connection)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.untrack(self.connection)
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+    def _handle(self) -> None:
+        body = self._read_body()
+        headers: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        fault = self.server.proxy._next_fault(self.command, self.path, headers)
+        if fault.kind == "stall" and self.server.proxy._stopping.wait(fault.seconds):
+            self._reset()
+            return
+        if fault.kind == "reset":
+            self._reset()
+        elif fault.kind in _ERROR_RESPONSES:
+            self._answer(*_ERROR_RESPONSES[fault.kind])
+        else:
+            self._forward(body)
+
+    do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(65537)  # the CRLF after the chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP RST, without answering."""
+        self.close_connection = True
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.rfile.close()
+        self.connection.close()
+
+    def _answer(self, status: int, reason: str, body: bytes) -> None:
+        self.send_response(status, reason)
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _forward(self, body: bytes) -> None:
+        proxy = self.server.proxy
+        upstream = http.client.HTTPConnection(
+            proxy.upstream_host, proxy.upstream_port, timeout=UPSTREAM_TIMEOUT_S
+        )
+        try:
+            try:
+                upstream.putrequest(
+                    self.command, self.path, skip_host=True, skip_accept_encoding=True
+                )
+                for name, value in self.headers.items():
+                    if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                        upstream.putheader(name, value)
+                if body or self.command in ("PUT", "POST", "PATCH"):
+                    upstream.putheader("Content-Length", str(len(body)))
+                upstream.endheaders(body or None)
+                response = upstream.getresponse()
+            except OSError as exc:
+                self._answer(502, "Bad Gateway", f"upstream failed: {exc}".encode())
+                return
+            self._relay(response)
+        except OSError:
+            # The client went away (it timed out, or gave up): drop the connection.
+            self.close_connection = True
+        finally:
+            upstream.close()
+
+    def _relay(self, response: http.client.HTTPResponse) -> None:
+        has_body = self.command != "HEAD" and response.status >= 200
+        has_body = has_body and response.status not in (204, 304)
+        length = response.getheader("Content-Length")
+        chunked = has_body and length is None
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in HOP_BY_HOP:
+                self.send_header(name, value)
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        if not has_body:
+            return
+        while chunk := response.read(CHUNK):
+            if chunked:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                self.wfile.write(chunk)
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
