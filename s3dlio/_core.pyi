@@ -3,7 +3,7 @@
 import builtins
 import datetime
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import overload
+from typing import Any, overload
 
 from typing_extensions import Buffer
 
@@ -55,6 +55,85 @@ class BytesView:
     @property
     def address(self) -> int:
         """Address of the first byte, for zero-copy checks and interop."""
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """A 1-D uint8 DLPack capsule over the same memory (CPU).
+
+        Legacy capsule by default (what JAX asks for); a DLPack 1.x capsule
+        flagged read-only when ``max_version >= (1, 0)`` (what torch asks for).
+        ``copy=True`` exports a copy. Consumers must not write to the memory.
+        """
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(1, 0)``: kDLCPU, device 0."""
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
+        """A uint8 Arrow array over the same memory (Arrow PyCapsule interface)."""
+    def numpy(self, dtype: Any = "uint8", shape: Any = None) -> Any:
+        """A read-only numpy array over the same memory, as ``dtype``, reshaped to ``shape``."""
+
+class Batch:
+    """Objects fetched into one contiguous 64-byte-aligned buffer, row i = object i.
+
+    ``batch[i]`` is a zero-copy BytesView of row i; ``pyarrow.array(batch)``
+    a binary array over the buffer; when every object has one size,
+    ``torch.from_dlpack(batch)`` / ``jax.numpy.from_dlpack(batch)`` a 2-D
+    uint8 ``[n, size]`` tensor over it (no collate copy).
+    """
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, index: int, /) -> BytesView: ...
+    @property
+    def uris(self) -> builtins.list[str]:
+        """The URIs, in input order."""
+    @property
+    def sizes(self) -> builtins.list[int]:
+        """Each object's size in bytes."""
+    @property
+    def nbytes(self) -> int:
+        """Total bytes held."""
+    @property
+    def address(self) -> int:
+        """Address of the buffer's first byte."""
+    def buffer(self) -> BytesView:
+        """The whole buffer as one zero-copy BytesView."""
+    def to_table(self) -> Table:
+        """The batch as a Table (columns uri, size, data)."""
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
+        """A binary Arrow array (one value per object) over the batch buffer."""
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """A 2-D uint8 ``[n, size]`` DLPack capsule; BufferError unless all sizes are equal."""
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(1, 0)``: kDLCPU, device 0."""
+
+class Table:
+    """An Arrow table of objects: ``uri: string``, ``size: int64``,
+    ``data: binary`` (``large_binary`` past 2 GiB), one row per object.
+
+    ``pyarrow.table(t)`` (or polars, duckdb) reads it with no copy through
+    ``__arrow_c_stream__``; the ``data`` values are the fetched memory.
+    """
+
+    def __len__(self) -> int: ...
+    @property
+    def num_rows(self) -> int:
+        """Number of rows (objects)."""
+    @property
+    def column_names(self) -> builtins.list[str]:
+        """``["uri", "size", "data"]``."""
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """An Arrow C stream of the table (Arrow PyCapsule interface)."""
 
 class ObjectMeta:
     """Metadata of one object."""
@@ -105,6 +184,30 @@ def get_many_async(
     uris: Sequence[str], max_in_flight: int = 64, *, options: Options = None
 ) -> Awaitable[list[tuple[str, BytesView]]]:
     """Awaitable ``get_many``; cancelling it aborts the I/O."""
+
+def get_batch(
+    uris: Sequence[str],
+    max_in_flight: int = 64,
+    *,
+    sizes: int | Sequence[int] | None = None,
+    options: Options = None,
+) -> Batch:
+    """Fetch objects in parallel straight into the rows of one contiguous buffer.
+
+    Sizes come from ``sizes`` (one for all, or one per URI) when known,
+    else from a concurrent stat; an object whose size differs is an error.
+    """
+
+def read_table(
+    uris: Sequence[str] | str, max_in_flight: int = 64, *, options: Options = None
+) -> Table:
+    """Fetch objects (a list of URIs, or a prefix string to list) as an Arrow Table."""
+
+def buffer_stats() -> dict[str, int]:
+    """Landing buffers alive in this process: ``{"buffers": n, "bytes": b}``.
+
+    A buffer lives until the last view, array, tensor or capsule sharing it is gone.
+    """
 
 def put(uri: str, data: Buffer, *, options: Options = None) -> None:
     """Store any contiguous buffer-protocol object at ``uri`` without copying it.

@@ -19,6 +19,12 @@ import pytest
 
 import s3dlio
 
+# JAX, when another test imported it into this process, warns at every
+# fork that *JAX* is not fork-safe; that says nothing about s3dlio.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
+)
+
 JOIN_TIMEOUT_S = 60
 
 

@@ -4,12 +4,26 @@
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 
 /// Alignment of every buffer: JAX/XLA copy anything less aligned.
 pub const ALIGN: usize = 64;
+
+static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
+static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+/// Landing buffers currently alive in this process: `(count, bytes)`. A
+/// buffer lives until the last view, array, tensor or capsule sharing it
+/// is gone, so this shows both zero-copy lifetimes and leaks.
+pub fn live_buffers() -> (usize, usize) {
+    (
+        LIVE_BUFFERS.load(Ordering::Relaxed),
+        LIVE_BYTES.load(Ordering::Relaxed),
+    )
+}
 
 /// A fixed-size heap allocation aligned to at least [`ALIGN`] bytes, filled
 /// front to back. Only the filled prefix is ever exposed.
@@ -38,6 +52,8 @@ impl AlignedBuf {
         // SAFETY: layout has non-zero size.
         let ptr = unsafe { alloc(layout) };
         let ptr = NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout));
+        LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
         Self {
             ptr,
             layout,
@@ -329,6 +345,8 @@ impl AsRef<[u8]> for AlignedBuf {
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
+        LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(self.len, Ordering::Relaxed);
         // SAFETY: allocated in `with_alignment` with this layout.
         unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
     }

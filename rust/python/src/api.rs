@@ -207,3 +207,12 @@ pub fn delete(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<()> {
     let opts = self::options(options);
     wait(py, s3dlio_core::delete(&uri, &opts))
 }
+
+/// Landing buffers alive in this process: `{"buffers": n, "bytes": b}`.
+/// A buffer lives until the last view, array, tensor or capsule sharing it
+/// is gone.
+#[pyfunction]
+pub fn buffer_stats() -> HashMap<&'static str, usize> {
+    let (buffers, bytes) = s3dlio_core::buffer::live_buffers();
+    HashMap::from([("buffers", buffers), ("bytes", bytes)])
+}
