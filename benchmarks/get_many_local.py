@@ -8,27 +8,15 @@ plus a markdown table. ``--quick`` runs a tiny configuration (smoke test).
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from _common import RESULTS, make_files
+
 import s3dlio
-
-RESULTS = Path(__file__).parent / "results"
-
-
-def make_files(root: Path, count: int, size: int) -> list[Path]:
-    paths = []
-    block = os.urandom(size)
-    for i in range(count):
-        p = root / f"{i // 1000:03d}" / f"obj-{i:06d}.bin"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(block[i % size :] + block[: i % size])
-        paths.append(p)
-    return paths
 
 
 def python_loop(paths: list[Path]) -> list[bytes]:

@@ -1,29 +1,49 @@
-"""The s3dlio demo: generate a local dataset, load it with one parallel
-``get_many`` per batch, and report what happened.
+"""The s3dlio demo: generate a local dataset, run a PyTorch DataLoader epoch
+over it through s3dlio_torch, and report what happened.
 
 Run it with ``./scripts/demo.sh`` (which sets everything up first).
 """
 
 import argparse
-import hashlib
 import shutil
 import tempfile
 import time
 
 import numpy as np
+import torch
+from torch.utils.data import DataLoader
 
 import s3dlio
+import s3dlio_torch
 
 
-def generate(root: str, count: int, size: int) -> list[str]:
-    """Write ``count`` objects of ``size`` random bytes under ``root`` via s3dlio."""
+def generate(root: str, count: int, size: int) -> str:
+    """Write ``count`` objects of ``size`` bytes; each starts with its index."""
     rng = np.random.default_rng(0)
-    uris = [f"file://{root}/train/shard-{i // 1000:03d}/sample-{i:06d}.bin" for i in range(count)]
+    prefix = f"file://{root}/train"
     batch = 256
     for start in range(0, count, batch):
-        chunk = uris[start : start + batch]
-        s3dlio.put_many([(u, rng.integers(0, 256, size, dtype=np.uint8)) for u in chunk])
-    return uris
+        items = []
+        for i in range(start, min(start + batch, count)):
+            data = rng.integers(0, 256, size, dtype=np.uint8)
+            data[:8] = np.frombuffer(np.int64(i).tobytes(), dtype=np.uint8)
+            items.append((f"{prefix}/shard-{i // 1000:03d}/sample-{i:06d}.bin", data))
+        s3dlio.put_many(items)
+    return prefix
+
+
+def run_epoch(name: str, loader: DataLoader, count: int, size: int) -> None:
+    seen = []
+    t0 = time.perf_counter()
+    for batch in loader:
+        seen.append(batch[:, :8].contiguous().view(torch.int64)[:, 0])
+    elapsed = time.perf_counter() - t0
+    ids = torch.cat(seen)
+    assert sorted(ids.tolist()) == list(range(count)), "every sample exactly once"
+    print(
+        f"  {name:<44} {count / elapsed:>9,.0f} samples/s  "
+        f"{count * size / elapsed / 1e6:>8,.0f} MB/s  ({len(seen)} batches, all samples once)"
+    )
 
 
 def main() -> None:
@@ -31,41 +51,42 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=2000)
     parser.add_argument("--size-kib", type=int, default=256)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the generated dataset")
     args = parser.parse_args()
 
     root = tempfile.mkdtemp(prefix="s3dlio-demo-")
+    size = args.size_kib * 1024
     try:
-        size = args.size_kib * 1024
         t0 = time.perf_counter()
-        uris = generate(root, args.objects, size)
-        t_gen = time.perf_counter() - t0
-        listed = s3dlio.list(f"file://{root}/train")
-        assert listed == sorted(uris), "list() must return every generated object"
-        print(f"dataset: {len(listed)} objects x {args.size_kib} KiB under file://{root}/train")
-        print(f"  written with put_many in {t_gen:.2f} s")
+        prefix = generate(root, args.objects, size)
+        print(f"dataset: {args.objects} objects x {args.size_kib} KiB under {prefix}")
+        print(f"  written with s3dlio.put_many in {time.perf_counter() - t0:.2f} s")
 
-        digest = hashlib.blake2b(digest_size=16)
-        total = 0
-        aligned = 0
-        t0 = time.perf_counter()
-        held = []
-        for start in range(0, len(listed), args.batch):
-            batch = s3dlio.get_many(listed[start : start + args.batch])
-            for _uri, view in batch:
-                arr = np.frombuffer(view, dtype=np.uint8)
-                assert arr.ctypes.data == view.address, "numpy must share the fetched memory"
-                aligned += view.address % 64 == 0
-                total += len(view)
-            held.extend(batch)
-        elapsed = time.perf_counter() - t0
-        for _uri, view in held[:: max(1, len(held) // 16)]:
-            digest.update(view)
-        print(f"loaded: {len(held)} objects, {total / 2**20:.1f} MiB in {elapsed:.3f} s")
-        print(f"  {len(held) / elapsed:,.0f} objects/s, {total / elapsed / 1e9:.2f} GB/s")
-        print(f"  batches of {args.batch} via s3dlio.get_many, results held in memory")
-        print(f"  zero-copy: numpy shares each view; {aligned}/{len(held)} 64-byte aligned")
-        print(f"  sample digest {digest.hexdigest()}")
+        maps = s3dlio_torch.S3MapDataset(prefix)
+        batch = maps.__getitems__(list(range(min(args.batch, len(maps)))))
+        collated = s3dlio_torch.collate(batch)
+        assert collated.data_ptr() == batch[0].data_ptr(), "one batch buffer, no collate copy"
+        print(
+            f"  a batch of {len(batch)} lands in one buffer: tensor {tuple(collated.shape)} "
+            f"at 0x{collated.data_ptr():x}, {collated.data_ptr() % 64 == 0 and 'aligned'}"
+        )
+
+        print(f"DataLoader epochs (batch_size={args.batch}):")
+        run_epoch(
+            "S3MapDataset, num_workers=0",
+            DataLoader(maps, batch_size=args.batch, collate_fn=s3dlio_torch.collate),
+            args.objects,
+            size,
+        )
+        iterable = s3dlio_torch.S3IterableDataset(prefix, shuffle=True, seed=0)
+        iterable.set_epoch(1)
+        run_epoch(
+            f"S3IterableDataset shuffled, num_workers={args.workers}",
+            DataLoader(iterable, batch_size=args.batch, num_workers=args.workers),
+            args.objects,
+            size,
+        )
     finally:
         if args.keep:
             print(f"kept {root}")

@@ -75,6 +75,33 @@ class BytesView:
         """A uint8 Arrow array over the same memory (Arrow PyCapsule interface)."""
     def numpy(self, dtype: Any = "uint8", shape: Any = None) -> Any:
         """A read-only numpy array over the same memory, as ``dtype``, reshaped to ``shape``."""
+    def as_tensor(self, dtype: str = "uint8", shape: Sequence[int] | None = None) -> TensorView:
+        """The same memory as a ``dtype`` tensor of ``shape`` (one dimension may be -1)
+        for ``torch.from_dlpack`` / ``jax.numpy.from_dlpack``, with no copy."""
+
+class TensorView:
+    """Fetched bytes seen as a typed, shaped tensor for DLPack consumers (no copy).
+
+    dtypes: int8/16/32/64, uint8/16/32/64, float16/32/64, bfloat16.
+    """
+
+    @property
+    def shape(self) -> builtins.list[int]:
+        """The shape, in elements."""
+    @property
+    def address(self) -> int:
+        """Address of the first byte."""
+    def __dlpack__(
+        self,
+        *,
+        stream: Any = None,
+        max_version: tuple[int, int] | None = None,
+        dl_device: tuple[int, int] | None = None,
+        copy: bool | None = None,
+    ) -> Any:
+        """A DLPack capsule of this dtype and shape over the shared memory."""
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """``(1, 0)``: kDLCPU, device 0."""
 
 class Batch:
     """Objects fetched into one contiguous 64-byte-aligned buffer, row i = object i.
@@ -103,6 +130,9 @@ class Batch:
         """The whole buffer as one zero-copy BytesView."""
     def to_table(self) -> Table:
         """The batch as a Table (columns uri, size, data)."""
+    def as_tensor(self, dtype: str = "uint8", shape: Sequence[int] | None = None) -> TensorView:
+        """The whole buffer as a ``dtype`` tensor of ``shape`` (default ``[n, -1]``;
+        needs equal sizes), with no copy."""
     def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
         """A binary Arrow array (one value per object) over the batch buffer."""
     def __dlpack__(
@@ -228,6 +258,11 @@ def exists(uri: str, *, options: Options = None) -> bool:
 
 def list(uri: str, recursive: bool = True, *, options: Options = None) -> builtins.list[str]:
     """Full URIs of the objects under a prefix (a directory for file://), sorted."""
+
+def list_meta(
+    uri: str, recursive: bool = True, *, options: Options = None
+) -> builtins.list[ObjectMeta]:
+    """Metadata (uri, size, last_modified, etag) of the objects under a prefix, sorted by URI."""
 
 def delete(uri: str, *, options: Options = None) -> None:
     """Delete one object; raises FileNotFoundError if it does not exist."""

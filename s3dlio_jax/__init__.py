@@ -1,7 +1,10 @@
 """JAX input pipeline and Grain data source over s3dlio.
 
-The loader arrives with the JAX adapter work; this package already
-installs with s3dlio so ``import s3dlio_jax`` works without importing jax.
+``JaxLoader`` yields batches as ``jax.Array``s over the fetched memory (no
+copy on CPU); ``GrainSource`` is a Grain random-access data source.
 """
 
-__all__: list[str] = []
+from s3dlio_jax.grain_source import GrainSource
+from s3dlio_jax.loader import JaxLoader
+
+__all__ = ["GrainSource", "JaxLoader"]

@@ -1,8 +1,14 @@
-"""PyTorch datasets over s3dlio (map-style and iterable).
+"""PyTorch datasets over s3dlio: map-style and iterable, on any backend.
 
-The datasets themselves arrive with the torch adapter work; this package
-already installs with s3dlio so ``import s3dlio_torch`` works without
-importing torch until a dataset is used.
+``S3MapDataset`` fetches each DataLoader batch with one parallel call;
+``S3IterableDataset`` shards across ranks and workers, shuffles per epoch
+and prefetches. Items are ``torch.uint8`` tensors sharing the fetched
+memory. ``collate`` hands equal-size rows of one batch buffer on as the
+``[B, size]`` tensor without stacking.
 """
 
-__all__: list[str] = []
+from s3dlio_torch.collate import collate
+from s3dlio_torch.iterable_dataset import S3IterableDataset
+from s3dlio_torch.map_dataset import S3MapDataset
+
+__all__ = ["S3IterableDataset", "S3MapDataset", "collate"]

@@ -10,16 +10,17 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_demo_runs_and_reports(tmp_path):
+    args = ["--objects", "40", "--size-kib", "16", "--batch", "8"]
     out = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "demo.py"), "--objects", "40", "--size-kib", "16"],
+        [sys.executable, str(ROOT / "examples" / "demo.py"), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=True,
     ).stdout
     assert "dataset: 40 objects x 16 KiB" in out
-    assert "loaded: 40 objects" in out
-    assert "40/40 64-byte aligned" in out
+    assert "a batch of 8 lands in one buffer: tensor (8, 16384)" in out
+    assert out.count("all samples once") == 2
 
 
 def test_get_many_benchmark_quick(tmp_path):
@@ -34,3 +35,17 @@ def test_get_many_benchmark_quick(tmp_path):
     results = json.loads((tmp_path / "get_many_local_quick.json").read_text())
     assert {"python open().read()", "s3dlio get_many"} <= set(results[0]["contenders"])
     assert (tmp_path / "get_many_local_quick.md").read_text().startswith("| workload")
+
+
+def test_loader_epoch_benchmark_quick(tmp_path):
+    script = ROOT / "benchmarks" / "loader_epoch.py"
+    subprocess.run(
+        [sys.executable, str(script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+        cwd=tmp_path,
+    )
+    results = json.loads((tmp_path / "loader_epoch_quick.json").read_text())
+    assert set(results["suites"]) == {"torch num_workers=0", "torch num_workers=2", "jax batches"}

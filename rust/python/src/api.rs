@@ -200,6 +200,20 @@ pub fn list_objects(
     wait(py, s3dlio_core::list(&uri, recursive, &opts))
 }
 
+/// Metadata (uri, size, ...) of the objects under a prefix, sorted by URI.
+#[pyfunction]
+#[pyo3(signature = (uri, recursive = true, *, options = None))]
+pub fn list_meta(
+    py: Python<'_>,
+    uri: String,
+    recursive: bool,
+    options: PyOptions,
+) -> PyResult<Vec<ObjectMeta>> {
+    let opts = self::options(options);
+    let metas = wait(py, s3dlio_core::list_meta(&uri, recursive, &opts))?;
+    Ok(metas.into_iter().map(ObjectMeta::from).collect())
+}
+
 /// Delete one object (FileNotFoundError if it does not exist).
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]

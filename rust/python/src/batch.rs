@@ -9,7 +9,7 @@ use s3dlio_core::Batch as CoreBatch;
 
 use crate::arrow;
 use crate::dlpack;
-use crate::view::BytesView;
+use crate::view::{BytesView, TensorView};
 
 /// Objects fetched into one contiguous, 64-byte-aligned buffer, row `i`
 /// being object `i`. `batch[i]` is a zero-copy BytesView of a row;
@@ -102,12 +102,31 @@ impl Batch {
             ));
         }
         let shape = [self.inner.len() as i64, size as i64];
-        dlpack::capsule(py, self.inner.data.clone(), &shape, &request)
+        dlpack::capsule(
+            py,
+            self.inner.data.clone(),
+            dlpack::DType::UINT8,
+            &shape,
+            &request,
+        )
     }
 
     /// `(kDLCPU, 0)`: the memory is host memory.
     fn __dlpack_device__(&self) -> (i32, i32) {
         (dlpack::DEVICE_CPU, 0)
+    }
+
+    /// The whole buffer as a tensor of `dtype` and `shape` (default
+    /// `[n, -1]`, which needs equal sizes), with no copy.
+    #[pyo3(signature = (dtype = "uint8", shape = None))]
+    fn as_tensor(&self, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<TensorView> {
+        let shape = shape.unwrap_or_else(|| vec![self.inner.len() as i64, -1]);
+        if self.inner.uniform_size().is_none() && !self.inner.is_empty() {
+            return Err(PyBufferError::new_err(
+                "Batch.as_tensor needs objects of one size",
+            ));
+        }
+        TensorView::new(self.inner.data.clone(), dtype, Some(shape))
     }
 
     /// The batch as a `Table` (columns uri, size, data).

@@ -71,8 +71,48 @@ struct DLManagedTensorVersioned {
 /// thread without the GIL (consumers free tensors wherever they like).
 struct Holder {
     bytes: Bytes,
-    shape: [i64; 2],
-    strides: [i64; 2],
+    shape: Vec<i64>,
+    strides: Vec<i64>,
+}
+
+/// An element type a capsule can describe: `(DLPack type code, bits)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DType {
+    code: u8,
+    bits: u8,
+}
+
+impl DType {
+    /// Bytes, the natural type of fetched objects.
+    pub const UINT8: DType = DType {
+        code: DTYPE_UINT,
+        bits: 8,
+    };
+
+    /// Parse a numpy-style name (`"uint8"`, `"float32"`, `"bfloat16"`, ...).
+    pub fn parse(name: &str) -> Option<Self> {
+        let (code, bits) = match name {
+            "int8" => (0, 8),
+            "int16" => (0, 16),
+            "int32" => (0, 32),
+            "int64" => (0, 64),
+            "uint8" => (1, 8),
+            "uint16" => (1, 16),
+            "uint32" => (1, 32),
+            "uint64" => (1, 64),
+            "float16" => (2, 16),
+            "float32" => (2, 32),
+            "float64" => (2, 64),
+            "bfloat16" => (4, 16),
+            _ => return None,
+        };
+        Some(DType { code, bits })
+    }
+
+    /// Size of one element in bytes.
+    pub fn itemsize(self) -> usize {
+        self.bits as usize / 8
+    }
 }
 
 /// What the consumer asked for in `__dlpack__`.
@@ -133,15 +173,15 @@ unsafe extern "C" fn destroy_capsule(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// A DLPack capsule for `bytes` as a C-contiguous uint8 tensor of `shape`
-/// (1-D or 2-D) on the CPU.
+/// A DLPack capsule for `bytes` as a C-contiguous tensor of `dtype` and
+/// `shape` on the CPU (the caller checked that the shape covers the bytes).
 pub fn capsule<'py>(
     py: Python<'py>,
     bytes: Bytes,
+    dtype: DType,
     shape: &[i64],
     request: &Request,
 ) -> PyResult<Bound<'py, PyAny>> {
-    assert!(matches!(shape.len(), 1 | 2), "1-D or 2-D only");
     let bytes = if request.copy {
         let mut buf = s3dlio_core::buffer::AlignedBuf::new(bytes.len());
         buf.extend_from_slice(&bytes);
@@ -149,15 +189,16 @@ pub fn capsule<'py>(
     } else {
         bytes
     };
+    // Row-major strides, in elements.
+    let mut strides = vec![1i64; shape.len()];
+    for d in (0..shape.len().saturating_sub(1)).rev() {
+        strides[d] = strides[d + 1] * shape[d + 1];
+    }
     let mut holder = Box::new(Holder {
         bytes,
-        shape: [0; 2],
-        strides: [1; 2],
+        shape: shape.to_vec(),
+        strides,
     });
-    holder.shape[..shape.len()].copy_from_slice(shape);
-    if shape.len() == 2 {
-        holder.strides[0] = shape[1];
-    }
     let tensor = DLTensor {
         data: holder.bytes.as_ptr() as *mut c_void,
         device: DLDevice {
@@ -166,8 +207,8 @@ pub fn capsule<'py>(
         },
         ndim: shape.len() as i32,
         dtype: DLDataType {
-            code: DTYPE_UINT,
-            bits: 8,
+            code: dtype.code,
+            bits: dtype.bits,
             lanes: 1,
         },
         shape: holder.shape.as_mut_ptr(),

@@ -20,6 +20,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     errors::register(m)?;
     m.add_class::<view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
+    m.add_class::<view::TensorView>()?;
     m.add_class::<batch::Batch>()?;
     m.add_class::<batch::Table>()?;
     m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
@@ -34,6 +35,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(api::stat, m)?)?;
     m.add_function(wrap_pyfunction!(api::exists, m)?)?;
     m.add_function(wrap_pyfunction!(api::list_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(api::list_meta, m)?)?;
     m.add_function(wrap_pyfunction!(api::delete, m)?)?;
     m.add_function(wrap_pyfunction!(aio::get_async, m)?)?;
     m.add_function(wrap_pyfunction!(aio::get_many_async, m)?)?;

@@ -1,0 +1,32 @@
+"""Who reads what in torch: ranks of a distributed job and DataLoader
+workers (the order and the split itself are in ``s3dlio._sampling``)."""
+
+from __future__ import annotations
+
+import os
+
+import torch.distributed as dist
+from torch.utils.data import get_worker_info
+
+
+def world(rank: int | None, world_size: int | None) -> tuple[int, int]:
+    """``(rank, world_size)``: explicit values, else torch.distributed when
+    initialised, else the ``RANK``/``WORLD_SIZE`` environment, else (0, 1)."""
+    if rank is None or world_size is None:
+        if dist.is_available() and dist.is_initialized():
+            rank = dist.get_rank() if rank is None else rank
+            world_size = dist.get_world_size() if world_size is None else world_size
+        else:
+            if rank is None:
+                rank = int(os.environ.get("RANK", "0"))
+            if world_size is None:
+                world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"invalid distributed world: rank={rank}, world_size={world_size}")
+    return rank, world_size
+
+
+def worker() -> tuple[int, int]:
+    """``(worker_id, num_workers)`` of the current DataLoader worker ((0, 1) in-process)."""
+    info = get_worker_info()
+    return (0, 1) if info is None else (info.id, info.num_workers)

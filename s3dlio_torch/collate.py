@@ -1,0 +1,30 @@
+"""Collation without a copy for rows that already sit in one batch buffer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch.utils.data import default_collate
+
+
+def collate(samples: Sequence[Any]) -> Any:
+    """``collate_fn`` for DataLoader: the ``[B, size]`` batch tensor itself
+    when the samples are all its rows, in order (as ``S3MapDataset``
+    yields them for equal-size objects fetched with ``get_batch``), so no
+    per-sample copy is made; otherwise ``torch.utils.data.default_collate``.
+    """
+    if samples and all(isinstance(s, torch.Tensor) for s in samples):
+        base = samples[0]._base
+        if (
+            base is not None
+            and base.dim() == 2
+            and base.shape[0] == len(samples)
+            and all(s._base is base for s in samples)
+            and all(
+                s.data_ptr() == base.data_ptr() + i * base.stride(0) for i, s in enumerate(samples)
+            )
+        ):
+            return base
+    return default_collate(samples)

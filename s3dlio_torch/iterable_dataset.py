@@ -1,0 +1,116 @@
+"""Iterable dataset: sharded over ranks and workers, shuffled per epoch,
+prefetching the next window while the current one is consumed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from torch.utils.data import IterableDataset
+
+import s3dlio
+from s3dlio import _sampling
+from s3dlio_torch import _sharding, _tensors
+
+
+class S3IterableDataset(IterableDataset):
+    """Objects of any s3dlio backend as an iterable torch dataset.
+
+    Each epoch's order is a permutation of the objects fixed by
+    ``(seed, epoch)`` (when ``shuffle``), split across distributed ranks
+    (``rank``/``world_size``, else ``torch.distributed``, else the
+    ``RANK``/``WORLD_SIZE`` environment) and then across DataLoader
+    workers, so every object is read exactly once per epoch. ``drop_last``
+    drops the tail that does not divide evenly across ranks so that every
+    rank yields the same count. Objects are fetched ``batch_fetch`` at a
+    time with ``get_many``; the next window is fetched in the background
+    while the current one is consumed (at most two windows are held).
+
+    ``state_dict()``/``load_state_dict()`` resume mid-epoch without
+    repeating or skipping: in-process (``num_workers=0``) directly, and with
+    workers through torchdata's ``StatefulDataLoader``, which saves each
+    worker's state. Call ``set_epoch`` before each epoch.
+    """
+
+    def __init__(
+        self,
+        uris: Sequence[str] | str,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        transform: Callable[[Any], Any] | None = None,
+        batch_fetch: int = 64,
+        max_in_flight: int = 64,
+        drop_last: bool = False,
+        rank: int | None = None,
+        world_size: int | None = None,
+        options: Mapping[str, str] | None = None,
+    ) -> None:
+        if batch_fetch < 1:
+            raise ValueError(f"batch_fetch must be at least 1, got {batch_fetch}")
+        self.options = dict(options) if options else None
+        self.uris, _ = _sampling.resolve(uris, self.options)
+        self.shuffle = shuffle
+        self.seed = seed
+        self.transform = transform
+        self.batch_fetch = batch_fetch
+        self.max_in_flight = max_in_flight
+        self.drop_last = drop_last
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self._yielded = 0  # samples this iterator (rank, worker) handed out
+        self._resume_from = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (and so the shuffle order); starts it from the beginning."""
+        self.epoch = epoch
+        self._yielded = 0
+        self._resume_from = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where this iterator stands: epoch and samples already yielded."""
+        return {"epoch": self.epoch, "seed": self.seed, "yielded": self._yielded}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume: the next iteration skips the samples already yielded."""
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError("state was saved with a different seed")
+        self.epoch = int(state["epoch"])
+        self._resume_from = int(state["yielded"])
+        self._yielded = self._resume_from
+
+    def my_indices(self) -> list[int]:
+        """The object indices this rank and worker read this epoch, in order."""
+        order = _sampling.epoch_order(
+            len(self.uris), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch
+        )
+        rank, world_size = _sharding.world(self.rank, self.world_size)
+        mine = _sampling.shard(order, rank, world_size, even=self.drop_last)
+        worker_id, num_workers = _sharding.worker()
+        return mine[worker_id::num_workers].tolist()
+
+    def __iter__(self) -> Iterator[Any]:
+        indices = self.my_indices()[self._resume_from :]
+        self._yielded = self._resume_from
+        self._resume_from = 0
+        windows = [
+            [self.uris[i] for i in indices[start : start + self.batch_fetch]]
+            for start in range(0, len(indices), self.batch_fetch)
+        ]
+        if not windows:
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3dlio-prefetch") as pool:
+            pending = pool.submit(self._fetch, windows[0])
+            for n in range(len(windows)):
+                current = pending.result()
+                if n + 1 < len(windows):
+                    pending = pool.submit(self._fetch, windows[n + 1])
+                for sample in _tensors.apply(self.transform, current):
+                    self._yielded += 1
+                    yield sample
+
+    def _fetch(self, uris: list[str]) -> list:
+        fetched = s3dlio.get_many(uris, self.max_in_flight, options=self.options)
+        return [_tensors.view_tensor(view) for _, view in fetched]
