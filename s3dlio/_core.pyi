@@ -266,3 +266,7 @@ def list_meta(
 
 def delete(uri: str, *, options: Options = None) -> None:
     """Delete one object; raises FileNotFoundError if it does not exist."""
+
+def cli_main(argv: Sequence[str]) -> int:
+    """Run the ``s3dlio`` command line with ``argv`` (program name first); returns
+    the exit status (0 success, 1 operation error, 2 usage error)."""

@@ -104,10 +104,12 @@ class JaxLoader:
         return len(self._batches())
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (and so the shuffle order); starts it from the beginning."""
+        """Choose the epoch (and so the shuffle order). Starts it from the
+        beginning, unless a loaded state resumes this very epoch."""
+        if epoch != self.epoch:
+            self._resume_from = 0
         self.epoch = epoch
-        self._yielded = 0
-        self._resume_from = 0
+        self._yielded = self._resume_from
 
     def state_dict(self) -> dict[str, Any]:
         """Where the loader stands: epoch and batches already yielded."""

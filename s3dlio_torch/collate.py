@@ -23,6 +23,12 @@ def collate(samples: Sequence[Any]) -> Any:
             and base.shape[0] == len(samples)
             and all(s._base is base for s in samples)
             and all(
+                s.dtype == base.dtype
+                and s.shape == base.shape[1:]
+                and s.stride() == base.stride()[1:]
+                for s in samples
+            )
+            and all(
                 s.data_ptr() == base.data_ptr() + i * base.stride(0) for i, s in enumerate(samples)
             )
         ):

@@ -64,10 +64,12 @@ class S3IterableDataset(IterableDataset):
         self._resume_from = 0
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (and so the shuffle order); starts it from the beginning."""
+        """Choose the epoch (and so the shuffle order). Starts it from the
+        beginning, unless a loaded state resumes this very epoch."""
+        if epoch != self.epoch:
+            self._resume_from = 0
         self.epoch = epoch
-        self._yielded = 0
-        self._resume_from = 0
+        self._yielded = self._resume_from
 
     def state_dict(self) -> dict[str, Any]:
         """Where this iterator stands: epoch and samples already yielded."""

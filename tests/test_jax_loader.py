@@ -149,3 +149,19 @@ def test_bad_arguments():
         s3dlio_jax.JaxLoader(["file:///x"], batch_size=0)
     with pytest.raises(ValueError):
         s3dlio_jax.JaxLoader(["file:///x"], batch_size=1, prefetch=0)
+
+
+def test_set_epoch_keeps_a_loaded_resume_point(file_prefix):
+    root = _dataset(file_prefix)
+    loader = s3dlio_jax.JaxLoader(root, batch_size=4, shuffle=True, seed=9)
+    loader.set_epoch(1)
+    it = iter(loader)
+    seen = [_ids(next(it)) for _ in range(2)]
+    state = loader.state_dict()
+    resumed = s3dlio_jax.JaxLoader(root, batch_size=4, shuffle=True, seed=9)
+    resumed.load_state_dict(state)
+    resumed.set_epoch(1)  # the usual loop calls set_epoch for the resumed epoch too
+    rest = [_ids(b) for b in resumed]
+    assert len(seen) + len(rest) == 8 and sorted(sum(seen + rest, [])) == list(range(N))
+    resumed.set_epoch(2)
+    assert len(list(resumed)) == 8

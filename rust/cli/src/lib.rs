@@ -1,4 +1,156 @@
-//! The `s3dlio` command line (grows into ls/get/download/upload/cp/rm).
+//! The `s3dlio` command line: ls, stat, get, download, upload, cp, rm.
+//! A library (the Python package's `s3dlio` command calls [`run`]) and a
+//! standalone binary.
 
-/// The version printed by `s3dlio --version`.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+mod args;
+mod output;
+mod transfer;
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
+use s3dlio_core::runtime::block_on;
+use s3dlio_core::{Error, Options, Result};
+
+use args::{Cli, Command};
+
+/// Exit status of a failed operation.
+pub const EXIT_FAILURE: i32 = 1;
+/// Exit status of a usage error.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit status after Ctrl-C.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Run the command line with `argv` (program name first); returns the exit status.
+pub fn run<I, T>(argv: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    let mut options = Options::from_env();
+    if let Some(url) = &cli.global.endpoint_url {
+        options.extend([("AWS_ENDPOINT_URL", url.clone())]);
+    }
+    if let Some(region) = &cli.global.region {
+        options.extend([("AWS_REGION", region.clone())]);
+    }
+    let outcome = block_on(async {
+        tokio::select! {
+            result = execute(&cli, &options) => Some(result),
+            _ = tokio::signal::ctrl_c() => None,
+        }
+    });
+    match outcome {
+        Some(Ok(())) => 0,
+        Some(Err(e)) => {
+            eprintln!("s3dlio: error: {}", one_line(&e));
+            EXIT_FAILURE
+        }
+        None => {
+            eprintln!("s3dlio: interrupted");
+            EXIT_INTERRUPTED
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg.replace('\n', " ")
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+async fn execute(cli: &Cli, options: &Options) -> Result<()> {
+    let quiet = cli.global.quiet;
+    match &cli.command {
+        Command::Ls {
+            uri,
+            recursive,
+            long,
+        } => {
+            let metas = s3dlio_core::list_meta(uri, *recursive, options).await?;
+            if cli.global.json {
+                print_json(&metas.iter().map(output::meta_json).collect());
+            } else {
+                let mut out = std::io::stdout().lock();
+                for m in &metas {
+                    let line = if *long {
+                        output::meta_line(m)
+                    } else {
+                        m.uri.clone()
+                    };
+                    let _ = writeln!(out, "{line}");
+                }
+            }
+            Ok(())
+        }
+        Command::Stat { uri } => {
+            let meta = s3dlio_core::stat(uri, options).await?;
+            if cli.global.json {
+                print_json(&output::meta_json(&meta));
+            } else {
+                println!("{}", output::meta_line(&meta));
+            }
+            Ok(())
+        }
+        Command::Get { uri, output, range } => {
+            transfer::get(uri, output.as_deref(), *range, options).await
+        }
+        Command::Download { paths, range, jobs } => {
+            transfer::download(paths, *range, *jobs, quiet, options).await
+        }
+        Command::Upload { paths, jobs } => transfer::upload(paths, *jobs, quiet, options).await,
+        Command::Cp { src, dst } => transfer::cp(src, dst, quiet, options).await,
+        Command::Rm {
+            uri,
+            recursive,
+            yes,
+        } => remove(uri, *recursive, *yes, options).await,
+    }
+}
+
+/// `rm URI [-r]`: one object, or every object under a prefix. A recursive
+/// delete from a terminal needs `--yes` (it asks otherwise).
+async fn remove(uri: &str, recursive: bool, yes: bool, options: &Options) -> Result<()> {
+    if !recursive {
+        return s3dlio_core::delete(uri, options).await;
+    }
+    let uris = s3dlio_core::list(uri, true, options).await?;
+    if !yes && std::io::stdin().is_terminal() {
+        eprint!("s3dlio: delete {} objects under {uri}? [y/N] ", uris.len());
+        let _ = std::io::stderr().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Err(Error::InvalidArgument(format!(
+                "rm -r {uri}: not confirmed"
+            )));
+        }
+    }
+    futures::stream::iter(uris.iter().map(|u| s3dlio_core::delete(u, options)))
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(|_| ())
+}

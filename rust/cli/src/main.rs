@@ -1,5 +1,5 @@
 //! `s3dlio` binary entry point.
 
 fn main() {
-    println!("s3dlio {}", s3dlio_cli::VERSION);
+    std::process::exit(s3dlio_cli::run(std::env::args_os()));
 }

@@ -104,7 +104,7 @@ impl Error {
     }
 
     /// Classify a local `std::io::Error` for `uri`.
-    pub(crate) fn from_io(uri: &str, err: std::io::Error) -> Self {
+    pub fn from_io(uri: &str, err: std::io::Error) -> Self {
         use std::io::ErrorKind as K;
         let uri = uri.to_owned();
         match err.kind() {

@@ -230,3 +230,10 @@ pub fn buffer_stats() -> HashMap<&'static str, usize> {
     let (buffers, bytes) = s3dlio_core::buffer::live_buffers();
     HashMap::from([("buffers", buffers), ("bytes", bytes)])
 }
+
+/// Run the `s3dlio` command line with `argv` (program name first); returns
+/// the exit status. The GIL is released while it runs.
+#[pyfunction]
+pub fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| s3dlio_cli::run(argv))
+}

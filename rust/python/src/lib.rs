@@ -25,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<batch::Table>()?;
     m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(api::buffer_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(api::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(api::read_table, m)?)?;
     m.add_function(wrap_pyfunction!(api::get, m)?)?;
     m.add_function(wrap_pyfunction!(api::get_range, m)?)?;
