@@ -183,6 +183,63 @@ class ObjectMeta:
 
 Options = Mapping[str, str] | None
 
+class CheckpointInfo:
+    """What ``CheckpointStore.list_checkpoints`` reports of one published step."""
+
+    @property
+    def step(self) -> int:
+        """The step number."""
+    @property
+    def world_size(self) -> int:
+        """How many shards the step has."""
+    @property
+    def user_meta(self) -> Any:
+        """Rank 0's ``user_meta`` as saved (None when none was given)."""
+    @property
+    def created(self) -> datetime.datetime:
+        """When the step was published (aware, UTC)."""
+
+class CheckpointStore:
+    """Sharded, checksummed, atomically published checkpoints under a base URI.
+
+    Layout: ``BASE/step-NNNNNNNNNNNN/shard-RRRRR-of-WWWWW.bin`` per rank, a
+    record per shard, ``manifest.json`` per step (sizes, CRC32C checksums,
+    user metadata, creation time), and ``BASE/latest`` written last. A step
+    is visible only once every shard and its manifest exist; a crash at any
+    point leaves the previous latest step loadable. Every rank calls
+    ``save``; whichever finds the set complete publishes it.
+    """
+
+    def __init__(self, uri: str, *, validate: bool = True, options: Options = None) -> None: ...
+    @property
+    def uri(self) -> str:
+        """The base URI."""
+    def save(
+        self,
+        step: int,
+        data: Buffer,
+        *,
+        rank: int = 0,
+        world_size: int = 1,
+        user_meta: Any = None,
+    ) -> None:
+        """Save this rank's shard of ``step`` from any buffer (no copy in Python);
+        ``user_meta`` must be JSON-serialisable (rank 0's is kept)."""
+    def load_latest(self, rank: int = 0) -> BytesView | None:
+        """This rank's shard of the newest published step, or None when empty."""
+    def read_shard_by_rank(self, step: int, rank: int) -> BytesView:
+        """One rank's shard of a published step (checked when ``validate``)."""
+    def read_all_shards(
+        self, step: int, max_in_flight: int = 64
+    ) -> builtins.list[tuple[int, BytesView]]:
+        """Every shard of a published step, fetched concurrently, in rank order."""
+    def latest_step(self) -> int | None:
+        """The newest published step, or None for an empty store."""
+    def list_checkpoints(self) -> builtins.list[CheckpointInfo]:
+        """Every published step, ascending."""
+    def delete(self, step: int) -> None:
+        """Delete a published step; ``latest`` moves back to the previous one."""
+
 def get(uri: str, *, options: Options = None) -> BytesView:
     """The whole object at ``uri`` as a zero-copy BytesView."""
 

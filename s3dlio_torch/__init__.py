@@ -7,8 +7,9 @@ memory. ``collate`` hands equal-size rows of one batch buffer on as the
 ``[B, size]`` tensor without stacking.
 """
 
+from s3dlio_torch.checkpoint import load_state_dict, save_state_dict
 from s3dlio_torch.collate import collate
 from s3dlio_torch.iterable_dataset import S3IterableDataset
 from s3dlio_torch.map_dataset import S3MapDataset
 
-__all__ = ["S3IterableDataset", "S3MapDataset", "collate"]
+__all__ = ["S3IterableDataset", "S3MapDataset", "collate", "load_state_dict", "save_state_dict"]

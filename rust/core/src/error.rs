@@ -62,6 +62,18 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// Stored data does not match its recorded checksum.
+    #[error("checksum mismatch for {uri}: expected crc32c {expected:08x}, found {actual:08x}")]
+    Checksum {
+        uri: String,
+        expected: u32,
+        actual: u32,
+    },
+
+    /// A checkpoint's metadata is missing or malformed.
+    #[error("invalid checkpoint at {uri}: {reason}")]
+    Checkpoint { uri: String, reason: String },
+
     /// A local I/O error.
     #[error("I/O error for {uri}: {source}")]
     Io {

@@ -7,6 +7,8 @@
 
 pub mod batch;
 pub mod buffer;
+pub mod checkpoint;
+pub mod checksum;
 pub mod error;
 pub mod fetch;
 pub mod meta;
@@ -17,6 +19,7 @@ mod store;
 pub mod uri;
 
 pub use batch::{get_batch, Batch};
+pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_many, get_range};
 pub use meta::{ByteRange, ObjectMeta};

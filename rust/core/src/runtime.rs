@@ -20,6 +20,8 @@ use crate::store::StoreCache;
 
 /// Environment variable: number of runtime worker threads.
 pub const THREADS_ENV: &str = "S3DLIO_THREADS";
+/// Environment variable: most threads doing blocking local file I/O at once.
+pub const BLOCKING_THREADS_ENV: &str = "S3DLIO_BLOCKING_THREADS";
 
 /// What one process owns: its runtime and its storage clients.
 pub(crate) struct ProcessState {
@@ -44,10 +46,22 @@ pub fn worker_threads() -> usize {
         })
 }
 
+/// Blocking-pool threads (local file I/O): `S3DLIO_BLOCKING_THREADS`, else
+/// four per worker (at least 8): enough queue depth for NVMe without a
+/// thread per object.
+pub fn blocking_threads() -> usize {
+    std::env::var(BLOCKING_THREADS_ENV)
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| (4 * worker_threads()).max(8))
+}
+
 #[allow(clippy::disallowed_methods)] // the one place a runtime is built
 fn build_state(pid: u32) -> ProcessState {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
+        .max_blocking_threads(blocking_threads())
         .thread_name("s3dlio-io")
         .enable_all()
         .build()

@@ -131,6 +131,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
             Error::InvalidUri { .. } => &e.invalid_uri,
             Error::InvalidRange { .. } | Error::InvalidArgument(_) => &e.invalid_argument,
             Error::Unsupported { .. } => &e.unsupported,
+            Error::Checksum { .. } => &e.checksum,
             _ => &e.base,
         };
         PyErr::from_type(ty.bind(py).clone(), error_chain(&err))

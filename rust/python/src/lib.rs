@@ -5,6 +5,7 @@ mod aio;
 mod api;
 mod arrow;
 mod batch;
+mod checkpoint;
 mod dlpack;
 mod errors;
 mod input;
@@ -23,6 +24,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::TensorView>()?;
     m.add_class::<batch::Batch>()?;
     m.add_class::<batch::Table>()?;
+    m.add_class::<checkpoint::CheckpointStore>()?;
+    m.add_class::<checkpoint::CheckpointInfo>()?;
     m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(api::buffer_stats, m)?)?;
     m.add_function(wrap_pyfunction!(api::cli_main, m)?)?;
