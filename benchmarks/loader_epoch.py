@@ -81,7 +81,9 @@ def main() -> None:
                 "s3dlio S3MapDataset": lambda kw=kw: epoch(
                     DataLoader(maps, collate_fn=collate, **kw)
                 ),
-                "s3dlio S3IterableDataset": lambda kw=kw: epoch(DataLoader(iterable, **kw)),
+                "s3dlio S3IterableDataset": lambda kw=kw: epoch(
+                    DataLoader(iterable, collate_fn=collate, **kw)
+                ),
             }
             suite = summarise(interleaved(contenders, runs), count, "plain files Dataset")
             results["suites"][f"torch num_workers={workers}"] = suite

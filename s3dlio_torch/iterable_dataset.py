@@ -50,7 +50,7 @@ class S3IterableDataset(IterableDataset):
         if batch_fetch < 1:
             raise ValueError(f"batch_fetch must be at least 1, got {batch_fetch}")
         self.options = dict(options) if options else None
-        self.uris, _ = _sampling.resolve(uris, self.options)
+        self.uris, self.sizes = _sampling.resolve(uris, self.options)
         self.shuffle = shuffle
         self.seed = seed
         self.transform = transform
@@ -98,7 +98,7 @@ class S3IterableDataset(IterableDataset):
         self._yielded = self._resume_from
         self._resume_from = 0
         windows = [
-            [self.uris[i] for i in indices[start : start + self.batch_fetch]]
+            indices[start : start + self.batch_fetch]
             for start in range(0, len(indices), self.batch_fetch)
         ]
         if not windows:
@@ -113,6 +113,13 @@ class S3IterableDataset(IterableDataset):
                     self._yielded += 1
                     yield sample
 
-    def _fetch(self, uris: list[str]) -> list:
+    def _fetch(self, indices: list[int]) -> list:
+        uris = [self.uris[i] for i in indices]
+        if self.sizes is not None:
+            # Sizes known from the listing: the window lands in one buffer,
+            # and s3dlio_torch.collate can hand aligned rows on unstacked.
+            sizes = [self.sizes[i] for i in indices]
+            batch = s3dlio.get_batch(uris, self.max_in_flight, sizes=sizes, options=self.options)
+            return _tensors.batch_rows(batch)
         fetched = s3dlio.get_many(uris, self.max_in_flight, options=self.options)
         return [_tensors.view_tensor(view) for _, view in fetched]

@@ -7,6 +7,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -182,3 +183,26 @@ def test_progress_bar_on_a_terminal_only(file_prefix, tmp_path):
         ["download", "-q", f"{file_prefix}/big", str(tmp_path / "dl3")], tmp_path
     )
     assert quiet_status == 0 and b"objects" not in quiet
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_cleanly_without_partial_files(file_prefix, tmp_path):
+    sizes = 4 << 20
+    s3dlio.put_many([(f"{file_prefix}/many/{i:03d}", os.urandom(sizes)) for i in range(300)])
+    dest = tmp_path / "dl"
+    proc = subprocess.Popen(
+        [EXE, "download", f"{file_prefix}/many", str(dest), "-j", "1"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 30
+    while not (dest.exists() and any(dest.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert b"interrupted" in err
+    finished = [p for p in dest.iterdir() if not p.name.startswith(".")]
+    assert len(finished) < 300, "stopped before the end"
+    assert all(p.stat().st_size == sizes for p in finished), "no partial file under a final name"
