@@ -31,6 +31,20 @@ pub async fn get_range(
         .await
 }
 
+/// A local object (`file://`, `direct://`) read synchronously on the
+/// calling thread, skipping the runtime: a single small `get` then costs
+/// about what `open().read()` does. `None` when `uri` is remote (use
+/// [`get`]/[`get_range`] then); errors are the same as theirs.
+pub fn get_local_now(uri: &str, range: ByteRange, options: &Options) -> Option<Result<Bytes>> {
+    if !(uri.starts_with("file://") || uri.starts_with("direct://")) {
+        return None;
+    }
+    match Target::resolve_object(uri, options) {
+        Ok(target) => target.get_here(range),
+        Err(e) => Some(Err(e)),
+    }
+}
+
 /// Check a concurrency bound given by a caller.
 pub(crate) fn check_in_flight(max_in_flight: usize) -> Result<usize> {
     if max_in_flight == 0 {

@@ -21,7 +21,7 @@ pub mod uri;
 pub use batch::{get_batch, Batch};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
-pub use fetch::{get, get_many, get_range};
+pub use fetch::{get, get_local_now, get_many, get_range};
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_many, stat};
 pub use options::Options;

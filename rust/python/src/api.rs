@@ -4,8 +4,10 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
+use s3dlio_core::{ByteRange, Options};
 
 use crate::batch::{Batch, Table};
+use crate::errors::to_pyerr;
 use crate::input::{buffer_bytes, in_flight, non_negative, options};
 use crate::meta::ObjectMeta;
 use crate::view::BytesView;
@@ -17,9 +19,42 @@ type PyOptions = Option<HashMap<String, String>>;
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]
 pub fn get(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<BytesView> {
-    let opts = self::options(options);
-    let bytes = wait(py, s3dlio_core::get(&uri, &opts))?;
+    fetch_one(py, uri, ByteRange::FULL, options)
+}
+
+/// One object or range: local ones read right on this thread (GIL
+/// released), remote ones through the runtime.
+fn fetch_one(
+    py: Python<'_>,
+    uri: String,
+    range: ByteRange,
+    options: PyOptions,
+) -> PyResult<BytesView> {
+    let opts = local_options(&uri, options);
+    if let Some(result) = py.detach(|| s3dlio_core::get_local_now(&uri, range, &opts)) {
+        return result.map(BytesView::new).map_err(to_pyerr);
+    }
+    let opts = self::options(Some(
+        opts.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+    ));
+    let bytes = wait(py, async move {
+        match range.is_full() {
+            true => s3dlio_core::get(&uri, &opts).await,
+            false => s3dlio_core::get_range(&uri, range.offset, range.length, &opts).await,
+        }
+    })?;
     Ok(BytesView::new(bytes))
+}
+
+/// Options for a call that may stay local: `file://` needs none (so the
+/// environment is not even read); anything else gets the full set.
+fn local_options(uri: &str, options: PyOptions) -> Options {
+    match (uri.starts_with("file://"), options) {
+        (true, None) => Options::empty(),
+        (_, options) => self::options(options),
+    }
 }
 
 /// `length` bytes of the object from `offset` (to the end when None). A

@@ -188,6 +188,22 @@ impl Target {
         }
     }
 
+    /// Read `range` right here on the calling thread when the object is
+    /// local (no hop to the runtime: the per-call fast path); `None` for
+    /// remote objects, which need the runtime.
+    pub fn get_here(&self, range: ByteRange) -> Option<Result<Bytes>> {
+        match self.backend {
+            Backend::Local {
+                direct: true,
+                fallback,
+            } => Some(direct::get(&self.uri, &self.parsed.key, range, fallback)),
+            Backend::Local { direct: false, .. } => {
+                Some(local::get(&self.uri, &self.parsed.key, range))
+            }
+            Backend::Object(..) => None,
+        }
+    }
+
     /// The whole object into `region` of a batch buffer, which is sized to
     /// it (a size mismatch is an error). Returns the filled region.
     pub async fn get_into(&self, mut region: Region) -> Result<Region> {
