@@ -1,6 +1,8 @@
 //! The fetch engine: one object, a range of one, or many in parallel.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt};
@@ -80,16 +82,84 @@ pub async fn get_many<S: AsRef<str>>(
         slots.push(slot);
     }
     let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
-    let mut results = stream::iter(targets.into_iter().enumerate().map(|(slot, target)| {
-        let task = runtime::spawn(async move { target.get(ByteRange::FULL).await });
-        async move { (slot, task.await) }
-    }))
-    .buffer_unordered(max_in_flight);
-    while let Some((slot, result)) = results.next().await {
-        fetched[slot] = Some(result?);
+    let (local, remote): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .enumerate()
+        .partition(|(_, target)| target.is_local());
+    // Local objects: a few blocking workers each read object after object
+    // (no task per object); remote ones: one task each, bounded.
+    let local_reads = read_local(local, max_in_flight);
+    let remote_reads = async {
+        let mut results = stream::iter(remote.into_iter().map(|(slot, target)| {
+            let task = runtime::spawn(async move { target.get(ByteRange::FULL).await });
+            async move { (slot, task.await) }
+        }))
+        .buffer_unordered(max_in_flight);
+        let mut out = Vec::new();
+        while let Some((slot, result)) = results.next().await {
+            out.push((slot, result?));
+        }
+        Ok::<_, Error>(out)
+    };
+    let (local, remote) = futures::try_join!(local_reads, remote_reads)?;
+    for (slot, bytes) in local.into_iter().chain(remote) {
+        fetched[slot] = Some(bytes);
     }
     Ok(slots
         .into_iter()
         .map(|slot| fetched[slot].clone().expect("every unique URI was fetched"))
         .collect())
+}
+
+/// Read local targets on at most `runtime::blocking_threads()` (and
+/// `max_in_flight`) blocking workers that pull the next object from a
+/// shared counter: positioned reads straight into each object's buffer,
+/// without a task or a thread hop per object.
+async fn read_local(
+    targets: Vec<(usize, Target)>,
+    max_in_flight: usize,
+) -> Result<Vec<(usize, Bytes)>> {
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let workers = runtime::blocking_threads()
+        .min(max_in_flight)
+        .min(targets.len());
+    let targets = Arc::new(targets);
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicBool::new(false));
+    // Abandoning the call (Ctrl-C, an error elsewhere) stops the workers
+    // after the object each is reading.
+    let _stop = StopOnDrop(failed.clone());
+    let jobs = (0..workers).map(|_| {
+        let (targets, next, failed) = (targets.clone(), next.clone(), failed.clone());
+        runtime::blocking(move || {
+            let mut out = Vec::new();
+            while !failed.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((slot, target)) = targets.get(i) else {
+                    break;
+                };
+                match target.get_here(ByteRange::FULL).expect("local target") {
+                    Ok(bytes) => out.push((*slot, bytes)),
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+            Ok(out)
+        })
+    });
+    let parts = futures::future::try_join_all(jobs).await?;
+    Ok(parts.into_iter().flatten().collect())
+}
+
+/// Raises a stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }

@@ -188,6 +188,11 @@ impl Target {
         }
     }
 
+    /// True for `file://` and `direct://` objects.
+    pub fn is_local(&self) -> bool {
+        matches!(self.backend, Backend::Local { .. })
+    }
+
     /// Read `range` right here on the calling thread when the object is
     /// local (no hop to the runtime: the per-call fast path); `None` for
     /// remote objects, which need the runtime.
