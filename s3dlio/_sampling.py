@@ -5,7 +5,7 @@ processes (ranks/hosts). Needs numpy (both frameworks bring it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from s3dlio import _core
 
@@ -54,3 +54,46 @@ def shard(order: np.ndarray, index: int, count: int, *, even: bool) -> np.ndarra
     if even:
         order = order[: len(order) // count * count]
     return order[index::count]
+
+
+class EpochProgress:
+    """The epoch a loader is in and how far into it it is, with the
+    ``set_epoch``/``state_dict``/``load_state_dict`` protocol the torch and
+    JAX loaders share. ``_unit`` names what is counted in the state
+    (samples or batches); a subclass sets ``seed``."""
+
+    _unit = "yielded"
+    seed: int
+
+    def __init__(self) -> None:
+        self.epoch = 0
+        self._done = 0  # units handed out this epoch
+        self._resume_from = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (and so the shuffle order). Starts it from the
+        beginning, unless a loaded state resumes this very epoch."""
+        if epoch != self.epoch:
+            self._resume_from = 0
+        self.epoch = epoch
+        self._done = self._resume_from
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where the loader stands: epoch, seed and units already handed out."""
+        return {"epoch": self.epoch, "seed": self.seed, self._unit: self._done}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume: the next iteration starts after the units already handed out."""
+        if state.get("seed", self.seed) != self.seed:
+            raise ValueError("state was saved with a different seed")
+        self.epoch = int(state["epoch"])
+        self._resume_from = self._done = int(state[self._unit])
+
+    def _begin(self) -> int:
+        """Start an iteration; returns how many units to skip."""
+        skip, self._resume_from = self._resume_from, 0
+        self._done = skip
+        return skip
+
+    def _handed_out(self) -> None:
+        self._done += 1

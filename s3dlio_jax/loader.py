@@ -14,7 +14,7 @@ import s3dlio
 from s3dlio import _sampling
 
 
-class JaxLoader:
+class JaxLoader(_sampling.EpochProgress):
     """An input pipeline of object batches for JAX.
 
     ``uris`` is a sequence of URIs or a prefix string (listed once, which
@@ -37,6 +37,8 @@ class JaxLoader:
     current one is in use. ``state_dict``/``load_state_dict`` resume
     mid-epoch; call ``set_epoch`` before each epoch.
     """
+
+    _unit = "batches"
 
     def __init__(
         self,
@@ -76,9 +78,7 @@ class JaxLoader:
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else None
         self.device = device
         self.max_in_flight = max_in_flight
-        self.epoch = 0
-        self._yielded = 0  # batches handed out this epoch
-        self._resume_from = 0
+        _sampling.EpochProgress.__init__(self)  # counts batches handed out
 
     def _process(self) -> tuple[int, int]:
         index = jax.process_index() if self.process_index is None else self.process_index
@@ -103,29 +103,8 @@ class JaxLoader:
         """Batches this process yields per epoch."""
         return len(self._batches())
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (and so the shuffle order). Starts it from the
-        beginning, unless a loaded state resumes this very epoch."""
-        if epoch != self.epoch:
-            self._resume_from = 0
-        self.epoch = epoch
-        self._yielded = self._resume_from
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where the loader stands: epoch and batches already yielded."""
-        return {"epoch": self.epoch, "seed": self.seed, "batches": self._yielded}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume: the next iteration starts after the batches already yielded."""
-        if state.get("seed", self.seed) != self.seed:
-            raise ValueError("state was saved with a different seed")
-        self.epoch = int(state["epoch"])
-        self._resume_from = self._yielded = int(state["batches"])
-
     def __iter__(self) -> Iterator[Any]:
-        batches = self._batches()[self._resume_from :]
-        self._yielded = self._resume_from
-        self._resume_from = 0
+        batches = self._batches()[self._begin() :]
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3dlio-jax") as pool:
             pending: deque[Future] = deque()
             upcoming = iter(batches)
@@ -138,7 +117,7 @@ class JaxLoader:
                 following = next(upcoming, None)
                 if following is not None:
                     pending.append(pool.submit(self._load, following))
-                self._yielded += 1
+                self._handed_out()
                 yield batch
 
     def _load(self, indices: list[int]) -> Any:

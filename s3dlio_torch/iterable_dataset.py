@@ -14,7 +14,7 @@ from s3dlio import _sampling
 from s3dlio_torch import _sharding, _tensors
 
 
-class S3IterableDataset(IterableDataset):
+class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
     """Objects of any s3dlio backend as an iterable torch dataset.
 
     Each epoch's order is a permutation of the objects fixed by
@@ -59,29 +59,7 @@ class S3IterableDataset(IterableDataset):
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
-        self.epoch = 0
-        self._yielded = 0  # samples this iterator (rank, worker) handed out
-        self._resume_from = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (and so the shuffle order). Starts it from the
-        beginning, unless a loaded state resumes this very epoch."""
-        if epoch != self.epoch:
-            self._resume_from = 0
-        self.epoch = epoch
-        self._yielded = self._resume_from
-
-    def state_dict(self) -> dict[str, Any]:
-        """Where this iterator stands: epoch and samples already yielded."""
-        return {"epoch": self.epoch, "seed": self.seed, "yielded": self._yielded}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume: the next iteration skips the samples already yielded."""
-        if state.get("seed", self.seed) != self.seed:
-            raise ValueError("state was saved with a different seed")
-        self.epoch = int(state["epoch"])
-        self._resume_from = int(state["yielded"])
-        self._yielded = self._resume_from
+        _sampling.EpochProgress.__init__(self)  # counts samples this (rank, worker) yielded
 
     def my_indices(self) -> list[int]:
         """The object indices this rank and worker read this epoch, in order."""
@@ -94,9 +72,7 @@ class S3IterableDataset(IterableDataset):
         return mine[worker_id::num_workers].tolist()
 
     def __iter__(self) -> Iterator[Any]:
-        indices = self.my_indices()[self._resume_from :]
-        self._yielded = self._resume_from
-        self._resume_from = 0
+        indices = self.my_indices()[self._begin() :]
         windows = [
             indices[start : start + self.batch_fetch]
             for start in range(0, len(indices), self.batch_fetch)
@@ -110,7 +86,7 @@ class S3IterableDataset(IterableDataset):
                 if n + 1 < len(windows):
                     pending = pool.submit(self._fetch, windows[n + 1])
                 for sample in _tensors.apply(self.transform, current):
-                    self._yielded += 1
+                    self._handed_out()
                     yield sample
 
     def _fetch(self, indices: list[int]) -> list:

@@ -52,7 +52,7 @@ where
     match outcome {
         Some(Ok(())) => 0,
         Some(Err(e)) => {
-            eprintln!("s3dlio: error: {}", one_line(&e));
+            eprintln!("s3dlio: error: {}", e.full_message());
             EXIT_FAILURE
         }
         None => {
@@ -60,21 +60,6 @@ where
             EXIT_INTERRUPTED
         }
     }
-}
-
-/// The error and its causes on one line.
-fn one_line(err: &Error) -> String {
-    let mut msg = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg.replace('\n', " ")
 }
 
 fn print_json(value: &serde_json::Value) {

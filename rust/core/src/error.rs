@@ -132,6 +132,22 @@ impl Error {
         }
     }
 
+    /// The message followed by its causes (`a: b: c`) on one line,
+    /// leaving out a cause the message already contains.
+    pub fn full_message(&self) -> String {
+        let mut msg = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(s) = source {
+            let text = s.to_string();
+            if !msg.contains(&text) {
+                msg.push_str(": ");
+                msg.push_str(&text);
+            }
+            source = s.source();
+        }
+        msg.replace('\n', " ")
+    }
+
     /// True when the error means "there is no such object".
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })

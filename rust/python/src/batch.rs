@@ -94,7 +94,6 @@ impl Batch {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // host memory: no stream to synchronise with
-        let request = dlpack::Request::parse(max_version, dl_device, copy)?;
         let size = self.inner.uniform_size().unwrap_or(0);
         if !self.inner.is_empty() && self.inner.uniform_size().is_none() {
             return Err(PyBufferError::new_err(
@@ -102,12 +101,15 @@ impl Batch {
             ));
         }
         let shape = [self.inner.len() as i64, size as i64];
-        dlpack::capsule(
+        let bytes = self.inner.data.clone();
+        dlpack::export(
             py,
-            self.inner.data.clone(),
+            bytes,
             dlpack::DType::UINT8,
             &shape,
-            &request,
+            max_version,
+            dl_device,
+            copy,
         )
     }
 

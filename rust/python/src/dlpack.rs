@@ -253,3 +253,19 @@ pub fn capsule<'py>(
     // SAFETY: PyCapsule_New returned a new reference.
     Ok(unsafe { Bound::from_owned_ptr(py, raw) })
 }
+
+/// `__dlpack__` of host memory: check the consumer's request, then a
+/// capsule of `dtype` and `shape` over `bytes` (the stream is irrelevant
+/// for host memory).
+pub fn export<'py>(
+    py: Python<'py>,
+    bytes: Bytes,
+    dtype: DType,
+    shape: &[i64],
+    max_version: Option<(u32, u32)>,
+    dl_device: Option<(i32, i32)>,
+    copy: Option<bool>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let request = Request::parse(max_version, dl_device, copy)?;
+    capsule(py, bytes, dtype, shape, &request)
+}

@@ -134,23 +134,8 @@ pub fn to_pyerr(err: Error) -> PyErr {
             Error::Checksum { .. } => &e.checksum,
             _ => &e.base,
         };
-        PyErr::from_type(ty.bind(py).clone(), error_chain(&err))
+        PyErr::from_type(ty.bind(py).clone(), err.full_message())
     })
-}
-
-/// An error's message followed by its sources (`a: b: c`), without repeats.
-fn error_chain(err: &Error) -> String {
-    let mut msg = err.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !msg.contains(&text) {
-            msg.push_str(": ");
-            msg.push_str(&text);
-        }
-        source = s.source();
-    }
-    msg
 }
 
 /// A `ValueError` subclass for a bad argument, naming what it concerns.

@@ -124,13 +124,16 @@ impl BytesView {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // host memory: no stream to synchronise with
-        let request = dlpack::Request::parse(max_version, dl_device, copy)?;
-        dlpack::capsule(
+        let shape = [self.bytes.len() as i64];
+        let bytes = self.bytes.clone();
+        dlpack::export(
             py,
-            self.bytes.clone(),
+            bytes,
             dlpack::DType::UINT8,
-            &[self.bytes.len() as i64],
-            &request,
+            &shape,
+            max_version,
+            dl_device,
+            copy,
         )
     }
 
@@ -271,8 +274,16 @@ impl TensorView {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // host memory: no stream to synchronise with
-        let request = dlpack::Request::parse(max_version, dl_device, copy)?;
-        dlpack::capsule(py, self.bytes.clone(), self.dtype, &self.shape, &request)
+        let bytes = self.bytes.clone();
+        dlpack::export(
+            py,
+            bytes,
+            self.dtype,
+            &self.shape,
+            max_version,
+            dl_device,
+            copy,
+        )
     }
 
     /// `(kDLCPU, 0)`: the memory is host memory.
