@@ -207,7 +207,8 @@ class CheckpointStore:
     user metadata, creation time), and ``BASE/latest`` written last. A step
     is visible only once every shard and its manifest exist; a crash at any
     point leaves the previous latest step loadable. Every rank calls
-    ``save``; whichever finds the set complete publishes it.
+    ``save``; whichever finds the set complete publishes it. A base URI no
+    object could live under is refused by the constructor (InvalidUriError).
     """
 
     def __init__(self, uri: str, *, validate: bool = True, options: Options = None) -> None: ...
@@ -248,12 +249,14 @@ def get_range(
 ) -> BytesView:
     """``length`` bytes from ``offset`` (to the end when None).
 
-    A range running past the end is cut at it; ``offset == size`` gives an
-    empty view; ``offset > size`` or a negative value raises ValueError.
+    A range running past the end is cut at it (any ``length``, however
+    large); ``offset == size`` gives an empty view; ``offset > size`` or a
+    negative value raises ValueError.
     """
 
 def get_object(bucket: str, key: str, *, options: Options = None) -> BytesView:
-    """Same as ``get(f"s3://{bucket}/{key}")``."""
+    """Same as ``get(f"s3://{bucket}/{key}")``; a ``bucket`` containing ``/`` is
+    refused (InvalidUriError)."""
 
 def get_many(
     uris: Sequence[str], max_in_flight: int = 64, *, options: Options = None
@@ -261,7 +264,8 @@ def get_many(
     """Fetch many objects in parallel; results in input order.
 
     Schemes may be mixed; duplicates are fetched once. The first failure
-    cancels the rest and raises, naming the failing URI.
+    cancels the rest and raises, naming the failing URI. ``max_in_flight``
+    is at least 1; any larger value, however large, works.
     """
 
 def get_async(uri: str, *, options: Options = None) -> Awaitable[BytesView]:

@@ -15,7 +15,15 @@ has faults left; requests no rule claims pass through. Faults:
   answering;
 - stall(seconds): wait, then pass through (closing the proxy cuts the wait
   short);
+- TRUNCATE (or truncate(fraction)): forward the request, answer with the
+  upstream's status and headers (its full Content-Length included), send
+  only the first half (or `fraction`) of the body, then close the
+  connection: a body cut short in transit;
 - PASS: forward to the upstream.
+
+With `tls=` (a server-side `ssl.SSLContext`) the proxy speaks HTTPS to
+the client (plain HTTP to the upstream) and its `url` is https://...; a
+client that rejects the certificate sends no request at all.
 
 Connections from the client are kept alive (HTTP/1.1) as long as the client
 wants. Request bodies, with Content-Length or chunked, are read in full and
@@ -30,6 +38,7 @@ from __future__ import annotations
 
 import http.client
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -66,21 +75,32 @@ def _s3_error(code: str, message: str) -> bytes:
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do with one request: "pass", "503", "500", "reset" or "stall"."""
+    """What to do with one request: "pass", "503", "500", "reset", "stall"
+    or "truncate"."""
 
     kind: str
     seconds: float = 0.0
+    fraction: float = 0.5  # of the body sent by "truncate"
 
 
 PASS = Fault("pass")
 SLOW_DOWN = Fault("503")
 INTERNAL_ERROR = Fault("500")
 RESET = Fault("reset")
+TRUNCATE = Fault("truncate")
 
 
 def stall(seconds: float) -> Fault:
     """Wait `seconds` before passing the request through."""
     return Fault("stall", seconds)
+
+
+def truncate(fraction: float) -> Fault:
+    """Pass the request through but send only `fraction` (0 <= f < 1) of the
+    response body after announcing all of it, then close the connection."""
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"fraction must be in [0, 1): {fraction}")
+    return Fault("truncate", fraction=fraction)
 
 
 _ERROR_RESPONSES = {
@@ -117,7 +137,7 @@ class _Rule:
 class FaultProxy:
     """A reverse proxy in front of `upstream` (an http://127.0.0.1:PORT URL)."""
 
-    def __init__(self, upstream: str):
+    def __init__(self, upstream: str, *, tls: ssl.SSLContext | None = None):
         parsed = urllib.parse.urlsplit(upstream)
         if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError(f"upstream must be http on the loopback interface: {upstream}")
@@ -129,8 +149,13 @@ class FaultProxy:
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server = _Server(self)
+        if tls is not None:
+            # The handshake happens in the handler's thread (see setup()).
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self.port = self._server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -216,6 +241,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(self.timeout)
+            self.request.do_handshake()  # a client refusing the certificate ends here
         super().setup()
         self.server.track(self.connection)
 
@@ -243,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif fault.kind in _ERROR_RESPONSES:
             self._answer(*_ERROR_RESPONSES[fault.kind])
         else:
-            self._forward(body)
+            self._forward(body, fault)
 
     do_GET = do_HEAD = do_PUT = do_POST = do_DELETE = do_PATCH = do_OPTIONS = _handle
 
@@ -277,7 +305,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _forward(self, body: bytes) -> None:
+    def _forward(self, body: bytes, fault: Fault) -> None:
         proxy = self.server.proxy
         upstream = http.client.HTTPConnection(
             proxy.upstream_host, proxy.upstream_port, timeout=UPSTREAM_TIMEOUT_S
@@ -297,7 +325,10 @@ class _Handler(BaseHTTPRequestHandler):
             except OSError as exc:
                 self._answer(502, "Bad Gateway", f"upstream failed: {exc}".encode())
                 return
-            self._relay(response)
+            if fault.kind == "truncate":
+                self._relay_truncated(response, fault.fraction)
+            else:
+                self._relay(response)
         except OSError:
             # The client went away (it timed out, or gave up): drop the connection.
             self.close_connection = True
@@ -325,3 +356,19 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(chunk)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
+
+    def _relay_truncated(self, response: http.client.HTTPResponse, fraction: float) -> None:
+        """The upstream's status and headers with the full Content-Length,
+        then only part of the body, then the connection is closed."""
+        body = response.read()
+        self.send_response_only(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body[: int(len(body) * fraction)])
+        self.wfile.flush()
+        self.close_connection = True
+        self.connection.shutdown(socket.SHUT_RDWR)

@@ -135,21 +135,80 @@ impl Error {
     /// The message followed by its causes (`a: b: c`) on one line,
     /// leaving out a cause the message already contains.
     pub fn full_message(&self) -> String {
-        let mut msg = self.to_string();
-        let mut source = std::error::Error::source(self);
-        while let Some(s) = source {
-            let text = s.to_string();
-            if !msg.contains(&text) {
-                msg.push_str(": ");
-                msg.push_str(&text);
+        chain_text(self).replace('\n', " ")
+    }
+
+    /// This error with every occurrence of `secrets` in the text of its
+    /// causes replaced by a placeholder (servers echo access key ids, and
+    /// URLs can carry SAS tokens). The kind and URI are kept.
+    pub(crate) fn redact(self, secrets: &[String]) -> Self {
+        let scrub = |source: BoxError| -> BoxError {
+            let text = chain_text(source.as_ref());
+            if !secrets.iter().any(|s| text.contains(s.as_str())) {
+                return source;
             }
-            source = s.source();
+            let redacted = secrets
+                .iter()
+                .fold(text, |t, s| t.replace(s.as_str(), crate::options::REDACTED));
+            redacted.into()
+        };
+        match self {
+            Error::NotFound {
+                uri,
+                source: Some(source),
+            } => Error::NotFound {
+                uri,
+                source: Some(scrub(source)),
+            },
+            Error::PermissionDenied { uri, source } => Error::PermissionDenied {
+                uri,
+                source: scrub(source),
+            },
+            Error::Backend { uri, source } => Error::Backend {
+                uri,
+                source: scrub(source),
+            },
+            other => other,
         }
-        msg.replace('\n', " ")
     }
 
     /// True when the error means "there is no such object".
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
+    }
+}
+
+/// An error's message followed by its causes (`a: b: c`), without repeats.
+fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(": ");
+            msg.push_str(&text);
+        }
+        source = s.source();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redact_hides_secrets_in_causes_and_keeps_the_kind() {
+        let err = Error::PermissionDenied {
+            uri: "s3://b/k".into(),
+            source: "403: <AWSAccessKeyId>AKIDSECRET</AWSAccessKeyId>".into(),
+        };
+        let err = err.redact(&["AKIDSECRET".to_owned()]);
+        let text = err.full_message();
+        assert!(matches!(err, Error::PermissionDenied { .. }), "{text}");
+        assert!(
+            !text.contains("AKIDSECRET") && text.contains("s3://b/k"),
+            "{text}"
+        );
     }
 }

@@ -34,9 +34,43 @@ pub const RANGE_PART_SIZE: &str = "s3dlio_range_part_size";
 /// Fall back to buffered I/O where a filesystem refuses O_DIRECT.
 pub const DIRECT_FALLBACK: &str = "s3dlio_direct_fallback";
 
-/// A case-normalised set of configuration keys and values.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Words in a key (lower case) whose value is a credential: never shown.
+const SECRET_KEY_WORDS: &[&str] = &[
+    "secret",
+    "key",
+    "token",
+    "password",
+    "sas",
+    "signature",
+    "credential",
+];
+
+/// Shorter credential values are not searched for in messages: they would
+/// match ordinary words (real keys and tokens are 16 characters or more).
+const MIN_REDACTED_LEN: usize = 8;
+
+/// What a credential is replaced with in messages and `Debug` output.
+pub const REDACTED: &str = "<redacted>";
+
+/// A case-normalised set of configuration keys and values. Its `Debug`
+/// output hides credential values.
+#[derive(Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Options(BTreeMap<String, String>);
+
+fn is_secret_key(key: &str) -> bool {
+    SECRET_KEY_WORDS.iter().any(|w| key.contains(w))
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| {
+                let shown = if is_secret_key(k) { REDACTED } else { v };
+                (k, shown)
+            }))
+            .finish()
+    }
+}
 
 impl Options {
     /// No configuration at all (not even the environment).
@@ -94,6 +128,17 @@ impl Options {
     /// All keys and values, keys in lower case.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// The values of credential keys (access keys, secrets, tokens, SAS
+    /// keys, passwords) long enough to be told apart from ordinary text:
+    /// what error messages must never contain.
+    pub fn secret_values(&self) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, v)| is_secret_key(k) && v.len() >= MIN_REDACTED_LEN)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A duration in seconds (`"2"`, `"0.5"`, `"250ms"`, `"3s"`).
@@ -184,6 +229,29 @@ mod tests {
         o.extend([("AWS_REGION", "eu-west-1")]);
         o.extend([("aws_region", "us-east-2")]);
         assert_eq!(o.get("aws_region"), Some("us-east-2"));
+    }
+
+    #[test]
+    fn credentials_are_not_shown() {
+        let mut o = Options::empty();
+        o.extend([
+            ("AWS_SECRET_ACCESS_KEY", "SECRETSECRET"),
+            ("AWS_ACCESS_KEY_ID", "AKIDSECRET"),
+            ("AWS_SESSION_TOKEN", "short"),
+            ("AWS_REGION", "eu-central-1"),
+        ]);
+        let shown = format!("{o:?}");
+        assert!(
+            !shown.contains("SECRETSECRET") && !shown.contains("AKIDSECRET"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("short") && shown.contains("eu-central-1"),
+            "{shown}"
+        );
+        let mut secrets = o.secret_values();
+        secrets.sort();
+        assert_eq!(secrets, ["AKIDSECRET", "SECRETSECRET"]);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use s3dlio_core::runtime::{self, Task};
 
 use crate::errors::to_pyerr;
-use crate::input::{in_flight, options};
+use crate::input::{in_flight, options, saturating, uri_list, Uri};
 use crate::view::BytesView;
 
 type PyOptions = Option<HashMap<String, String>>;
@@ -122,9 +122,10 @@ where
 #[pyo3(signature = (uri, *, options = None))]
 pub fn get_async<'py>(
     py: Python<'py>,
-    uri: String,
+    uri: Uri,
     options: PyOptions,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     awaitable(
         py,
@@ -138,8 +139,8 @@ pub fn get_async<'py>(
 #[pyo3(signature = (uris, max_in_flight = 64, *, options = None))]
 pub fn get_many_async<'py>(
     py: Python<'py>,
-    uris: Vec<String>,
-    max_in_flight: i64,
+    #[pyo3(from_py_with = uri_list)] uris: Vec<String>,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     options: PyOptions,
 ) -> PyResult<Bound<'py, PyAny>> {
     let max_in_flight = in_flight(max_in_flight)?;

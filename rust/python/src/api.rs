@@ -4,11 +4,14 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use s3dlio_core::{ByteRange, Options};
+use pyo3::types::PyString;
+use s3dlio_core::{ByteRange, Error, Options};
 
 use crate::batch::{Batch, Table};
 use crate::errors::to_pyerr;
-use crate::input::{buffer_bytes, in_flight, non_negative, options};
+use crate::input::{
+    buffer_bytes, in_flight, non_negative, options, saturating, saturating_opt, uri_list, Uri,
+};
 use crate::meta::ObjectMeta;
 use crate::view::BytesView;
 use crate::wait::wait;
@@ -18,8 +21,8 @@ type PyOptions = Option<HashMap<String, String>>;
 /// The whole object at `uri`, as a zero-copy BytesView.
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]
-pub fn get(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<BytesView> {
-    fetch_one(py, uri, ByteRange::FULL, options)
+pub fn get(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<BytesView> {
+    fetch_one(py, uri.0, ByteRange::FULL, options)
 }
 
 /// One object or range: local ones read right on this thread (GIL
@@ -64,11 +67,12 @@ fn local_options(uri: &str, options: PyOptions) -> Options {
 #[pyo3(signature = (uri, offset, length = None, *, options = None))]
 pub fn get_range(
     py: Python<'_>,
-    uri: String,
-    offset: i64,
-    length: Option<i64>,
+    uri: Uri,
+    #[pyo3(from_py_with = saturating)] offset: i64,
+    #[pyo3(from_py_with = saturating_opt)] length: Option<i64>,
     options: PyOptions,
 ) -> PyResult<BytesView> {
+    let Uri(uri) = uri;
     let offset = non_negative("offset", offset, &uri)?;
     let length = length
         .map(|l| non_negative("length", l, &uri))
@@ -78,16 +82,24 @@ pub fn get_range(
     Ok(BytesView::new(bytes))
 }
 
-/// `get(f"s3://{bucket}/{key}")`.
+/// `get(f"s3://{bucket}/{key}")`; a bucket name with a `/` in it is refused
+/// (it would silently move part of it into the key).
 #[pyfunction]
 #[pyo3(signature = (bucket, key, *, options = None))]
 pub fn get_object(
     py: Python<'_>,
-    bucket: &str,
-    key: &str,
+    bucket: Uri,
+    key: Uri,
     options: PyOptions,
 ) -> PyResult<BytesView> {
-    get(py, format!("s3://{bucket}/{key}"), options)
+    let uri = format!("s3://{}/{}", bucket.0, key.0);
+    if bucket.0.contains('/') {
+        return Err(to_pyerr(Error::InvalidUri {
+            uri,
+            reason: format!("bucket name {:?} contains '/'", bucket.0),
+        }));
+    }
+    fetch_one(py, uri, ByteRange::FULL, options)
 }
 
 /// Fetch many objects in parallel; `[(uri, BytesView)]` in input order.
@@ -95,8 +107,8 @@ pub fn get_object(
 #[pyo3(signature = (uris, max_in_flight = 64, *, options = None))]
 pub fn get_many(
     py: Python<'_>,
-    uris: Vec<String>,
-    max_in_flight: i64,
+    #[pyo3(from_py_with = uri_list)] uris: Vec<String>,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     options: PyOptions,
 ) -> PyResult<Vec<(String, BytesView)>> {
     let max_in_flight = in_flight(max_in_flight)?;
@@ -121,8 +133,8 @@ pub enum Sizes {
 #[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None))]
 pub fn get_batch(
     py: Python<'_>,
-    uris: Vec<String>,
-    max_in_flight: i64,
+    #[pyo3(from_py_with = uri_list)] uris: Vec<String>,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     sizes: Option<Sizes>,
     options: PyOptions,
 ) -> PyResult<Batch> {
@@ -145,7 +157,7 @@ pub fn get_batch(
 pub fn read_table(
     py: Python<'_>,
     uris: UrisOrPrefix,
-    max_in_flight: i64,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     options: PyOptions,
 ) -> PyResult<Table> {
     let max_in_flight = in_flight(max_in_flight)?;
@@ -165,21 +177,27 @@ pub fn read_table(
 }
 
 /// A list of URIs, or one string: a prefix to list.
-#[derive(FromPyObject)]
 pub enum UrisOrPrefix {
     Prefix(String),
     Uris(Vec<String>),
 }
 
+impl FromPyObject<'_, '_> for UrisOrPrefix {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        if obj.is_instance_of::<PyString>() {
+            return Ok(Self::Prefix(obj.extract::<Uri>()?.0));
+        }
+        Ok(Self::Uris(uri_list(&obj)?))
+    }
+}
+
 /// Store any buffer-protocol object at `uri` (no copy of the data).
 #[pyfunction]
 #[pyo3(signature = (uri, data, *, options = None))]
-pub fn put(
-    py: Python<'_>,
-    uri: String,
-    data: &Bound<'_, PyAny>,
-    options: PyOptions,
-) -> PyResult<()> {
+pub fn put(py: Python<'_>, uri: Uri, data: &Bound<'_, PyAny>, options: PyOptions) -> PyResult<()> {
+    let Uri(uri) = uri;
     let bytes = buffer_bytes(data, &uri)?;
     let opts = self::options(options);
     wait(py, s3dlio_core::put(&uri, bytes, &opts))
@@ -190,14 +208,14 @@ pub fn put(
 #[pyo3(signature = (items, max_in_flight = 64, *, options = None))]
 pub fn put_many(
     py: Python<'_>,
-    items: Vec<(String, Bound<'_, PyAny>)>,
-    max_in_flight: i64,
+    items: Vec<(Uri, Bound<'_, PyAny>)>,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     options: PyOptions,
 ) -> PyResult<()> {
     let max_in_flight = in_flight(max_in_flight)?;
     let items = items
         .into_iter()
-        .map(|(uri, data)| {
+        .map(|(Uri(uri), data)| {
             let bytes = buffer_bytes(&data, &uri)?;
             Ok((uri, bytes))
         })
@@ -209,7 +227,8 @@ pub fn put_many(
 /// Size, modification time and etag of one object.
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]
-pub fn stat(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<ObjectMeta> {
+pub fn stat(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<ObjectMeta> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     Ok(wait(py, s3dlio_core::stat(&uri, &opts))?.into())
 }
@@ -217,7 +236,8 @@ pub fn stat(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<ObjectM
 /// True if the object exists, False if not found; other errors raise.
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]
-pub fn exists(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<bool> {
+pub fn exists(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<bool> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     wait(py, s3dlio_core::exists(&uri, &opts))
 }
@@ -227,10 +247,11 @@ pub fn exists(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<bool>
 #[pyo3(signature = (uri, recursive = true, *, options = None))]
 pub fn list_objects(
     py: Python<'_>,
-    uri: String,
+    uri: Uri,
     recursive: bool,
     options: PyOptions,
 ) -> PyResult<Vec<String>> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     wait(py, s3dlio_core::list(&uri, recursive, &opts))
 }
@@ -240,10 +261,11 @@ pub fn list_objects(
 #[pyo3(signature = (uri, recursive = true, *, options = None))]
 pub fn list_meta(
     py: Python<'_>,
-    uri: String,
+    uri: Uri,
     recursive: bool,
     options: PyOptions,
 ) -> PyResult<Vec<ObjectMeta>> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     let metas = wait(py, s3dlio_core::list_meta(&uri, recursive, &opts))?;
     Ok(metas.into_iter().map(ObjectMeta::from).collect())
@@ -252,7 +274,8 @@ pub fn list_meta(
 /// Delete one object (FileNotFoundError if it does not exist).
 #[pyfunction]
 #[pyo3(signature = (uri, *, options = None))]
-pub fn delete(py: Python<'_>, uri: String, options: PyOptions) -> PyResult<()> {
+pub fn delete(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<()> {
+    let Uri(uri) = uri;
     let opts = self::options(options);
     wait(py, s3dlio_core::delete(&uri, &opts))
 }

@@ -9,7 +9,7 @@ use pyo3::types::PyAny;
 use s3dlio_core::checkpoint::CheckpointStore as CoreStore;
 
 use crate::errors::invalid_argument;
-use crate::input::{buffer_bytes, in_flight, options};
+use crate::input::{buffer_bytes, exact, in_flight, options, saturating, Uri};
 use crate::view::BytesView;
 use crate::wait::wait;
 
@@ -34,7 +34,12 @@ fn step_arg(step: i64) -> PyResult<u64> {
 }
 
 fn rank_arg(name: &str, value: i64) -> PyResult<u32> {
-    u32::try_from(value).map_err(|_| invalid_argument(format!("{name} must be >= 0, got {value}")))
+    u32::try_from(value).map_err(|_| {
+        invalid_argument(format!(
+            "{name} must be between 0 and {}, got {value}",
+            u32::MAX
+        ))
+    })
 }
 
 /// What `list_checkpoints` reports of one published step.
@@ -90,8 +95,8 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     #[new]
     #[pyo3(signature = (uri, *, validate = true, options = None))]
-    fn new(uri: &str, validate: bool, options: Option<HashMap<String, String>>) -> PyResult<Self> {
-        let store = CoreStore::new(uri, self::options(options), validate)
+    fn new(uri: Uri, validate: bool, options: Option<HashMap<String, String>>) -> PyResult<Self> {
+        let store = CoreStore::new(&uri.0, self::options(options), validate)
             .map_err(crate::errors::to_pyerr)?;
         Ok(Self {
             inner: Arc::new(store),
@@ -109,10 +114,10 @@ impl CheckpointStore {
     fn save(
         &self,
         py: Python<'_>,
-        step: i64,
+        #[pyo3(from_py_with = exact)] step: i64,
         data: &Bound<'_, PyAny>,
-        rank: i64,
-        world_size: i64,
+        #[pyo3(from_py_with = exact)] rank: i64,
+        #[pyo3(from_py_with = exact)] world_size: i64,
         user_meta: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<()> {
         let step = step_arg(step)?;
@@ -127,14 +132,23 @@ impl CheckpointStore {
 
     /// This rank's shard of the newest published step, or None if there is none.
     #[pyo3(signature = (rank = 0))]
-    fn load_latest(&self, py: Python<'_>, rank: i64) -> PyResult<Option<BytesView>> {
+    fn load_latest(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = exact)] rank: i64,
+    ) -> PyResult<Option<BytesView>> {
         let rank = rank_arg("rank", rank)?;
         let store = self.inner.clone();
         Ok(wait(py, async move { store.load_latest(rank).await })?.map(BytesView::new))
     }
 
     /// One rank's shard of a published step.
-    fn read_shard_by_rank(&self, py: Python<'_>, step: i64, rank: i64) -> PyResult<BytesView> {
+    fn read_shard_by_rank(
+        &self,
+        py: Python<'_>,
+        #[pyo3(from_py_with = exact)] step: i64,
+        #[pyo3(from_py_with = exact)] rank: i64,
+    ) -> PyResult<BytesView> {
         let (step, rank) = (step_arg(step)?, rank_arg("rank", rank)?);
         let store = self.inner.clone();
         Ok(BytesView::new(wait(py, async move {
@@ -147,8 +161,8 @@ impl CheckpointStore {
     fn read_all_shards(
         &self,
         py: Python<'_>,
-        step: i64,
-        max_in_flight: i64,
+        #[pyo3(from_py_with = exact)] step: i64,
+        #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     ) -> PyResult<Vec<(u32, BytesView)>> {
         let (step, max_in_flight) = (step_arg(step)?, in_flight(max_in_flight)?);
         let store = self.inner.clone();
@@ -183,7 +197,7 @@ impl CheckpointStore {
     }
 
     /// Delete a published step; `latest` moves back to the previous one.
-    fn delete(&self, py: Python<'_>, step: i64) -> PyResult<()> {
+    fn delete(&self, py: Python<'_>, #[pyo3(from_py_with = exact)] step: i64) -> PyResult<()> {
         let step = step_arg(step)?;
         let store = self.inner.clone();
         wait(py, async move { store.delete(step).await })

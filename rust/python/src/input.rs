@@ -1,16 +1,18 @@
 //! Python arguments turned into core values before the GIL is released:
-//! buffers (kept alive and shared, never copied) and `options` dicts.
+//! URIs, integers of any size, buffers (kept alive and shared, never
+//! copied) and `options` dicts.
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
 
 use bytes::Bytes;
-use pyo3::exceptions::PyTypeError;
+use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use s3dlio_core::Options;
+use pyo3::types::{PyByteArray, PyBytes, PyString};
+use s3dlio_core::{Error, Options};
 
-use crate::errors::invalid_argument;
+use crate::errors::{invalid_argument, to_pyerr};
 use crate::view::BytesView;
 
 /// A Python buffer held open for as long as Rust uses its memory.
@@ -71,13 +73,92 @@ pub fn options(overrides: Option<HashMap<String, String>>) -> Options {
     Options::from_env_with(overrides.unwrap_or_default())
 }
 
+/// A URI argument: a `str`. One that has no UTF-8 form (lone surrogates,
+/// as `os.fsdecode` makes of undecodable bytes) is an `InvalidUriError`
+/// naming it, like any other unusable URI; a non-`str` is a `TypeError`.
+pub struct Uri(pub String);
+
+impl FromPyObject<'_, '_> for Uri {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'_, '_, PyAny>) -> PyResult<Self> {
+        let Ok(text) = obj.cast::<PyString>() else {
+            return obj.extract::<String>().map(Uri); // the usual TypeError
+        };
+        match text.to_str() {
+            Ok(s) => Ok(Uri(s.to_owned())),
+            Err(_) => {
+                let escaped = text
+                    .call_method1("encode", ("utf-8", "backslashreplace"))?
+                    .extract::<Vec<u8>>()?;
+                Err(to_pyerr(Error::InvalidUri {
+                    uri: String::from_utf8_lossy(&escaped).into_owned(),
+                    reason: "not valid UTF-8 (lone surrogates): decode the path first".to_owned(),
+                }))
+            }
+        }
+    }
+}
+
+/// A sequence of URI arguments (list, tuple, ...) of `str`. A lone `str`,
+/// `bytes` or `bytearray` is a `TypeError` naming it, not a sequence of
+/// characters or byte values.
+pub fn uri_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
+    if obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+    {
+        let mut shown = obj.repr()?.to_string();
+        if shown.len() > 200 {
+            let cut = (0..=200).rev().find(|&i| shown.is_char_boundary(i));
+            shown.truncate(cut.unwrap_or(0));
+            shown.push_str("...");
+        }
+        return Err(PyTypeError::new_err(format!(
+            "expected a sequence of URI strings, got {} {shown}",
+            obj.get_type().name()?
+        )));
+    }
+    let uris: Vec<Uri> = obj.extract()?;
+    Ok(uris.into_iter().map(|Uri(u)| u).collect())
+}
+
+/// An integer argument of any size for a count or a byte position: a
+/// Python int beyond 64 bits saturates (`max_in_flight=10**30` means "no
+/// limit"; an offset of `2**70` is past the end of any object).
+pub fn saturating(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match obj.extract::<i64>() {
+        Err(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => {
+            Ok(if obj.lt(0)? { i64::MIN } else { i64::MAX })
+        }
+        other => other,
+    }
+}
+
+/// [`saturating`], or `None`.
+pub fn saturating_opt(obj: &Bound<'_, PyAny>) -> PyResult<Option<i64>> {
+    (!obj.is_none()).then(|| saturating(obj)).transpose()
+}
+
+/// An integer argument that must be exact (a step, a rank): one beyond 64
+/// bits is an `InvalidArgumentError` naming it.
+pub fn exact(obj: &Bound<'_, PyAny>) -> PyResult<i64> {
+    match obj.extract::<i64>() {
+        Err(err) if err.is_instance_of::<PyOverflowError>(obj.py()) => Err(invalid_argument(
+            format!("{} is out of range (at most 64 bits)", obj.str()?),
+        )),
+        other => other,
+    }
+}
+
 /// A non-negative integer argument.
 pub fn non_negative(name: &str, value: i64, uri: &str) -> PyResult<u64> {
     u64::try_from(value)
         .map_err(|_| invalid_argument(format!("{uri}: {name} must be >= 0, got {value}")))
 }
 
-/// A concurrency bound: at least 1.
+/// A concurrency bound: at least 1 (any larger value works; beyond the
+/// number of objects it makes no difference).
 pub fn in_flight(value: i64) -> PyResult<usize> {
     match usize::try_from(value) {
         Ok(n) if n >= 1 => Ok(n),

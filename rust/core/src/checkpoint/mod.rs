@@ -19,7 +19,7 @@ use crate::checksum::crc32c;
 use crate::error::{Error, Result};
 use crate::options::Options;
 use crate::runtime;
-use crate::uri::ObjectUri;
+use crate::store::Target;
 use layout::{Layout, Manifest, ShardRecord};
 
 /// What `list_checkpoints` reports of one published step.
@@ -42,9 +42,11 @@ pub struct CheckpointStore {
 
 impl CheckpointStore {
     /// A store rooted at `base` (any scheme). With `validate`, every shard
-    /// read is checked against the CRC32C in its manifest.
+    /// read is checked against the CRC32C in its manifest. A base that no
+    /// object could live under (a bad URI, a key with `..`) is refused here,
+    /// not at the first save.
     pub fn new(base: &str, options: Options, validate: bool) -> Result<Self> {
-        ObjectUri::parse(base)?;
+        Target::resolve(base, &options)?;
         Ok(Self {
             layout: Layout::new(base),
             options,

@@ -28,11 +28,23 @@ pub(crate) struct StoreCache {
     stores: Mutex<HashMap<StoreKey, Client>>,
 }
 
-/// A cloud client and the transfer settings it was configured with.
+/// A cloud client, the transfer settings it was configured with, and the
+/// credential values its errors must not show.
 #[derive(Clone)]
 pub(crate) struct Client {
     store: Arc<dyn ObjectStore>,
     transfer: object::Transfer,
+    secrets: Arc<[String]>,
+}
+
+impl Client {
+    /// `err` without any of this client's credentials in its text.
+    fn redact(&self, err: Error) -> Error {
+        if self.secrets.is_empty() {
+            return err;
+        }
+        err.redact(&self.secrets)
+    }
 }
 
 /// What makes two clients interchangeable.
@@ -113,6 +125,7 @@ impl<'a> Resolver<'a> {
             Ok(Client {
                 store,
                 transfer: object::Transfer::from_options(options)?,
+                secrets: options.secret_values().into(),
             })
         })?;
         self.clients.insert(key, client.clone());
@@ -183,7 +196,9 @@ impl Target {
                 .await
             }
             Backend::Object(client, path) => {
-                object::get(&client.store, &client.transfer, path, &self.uri, range).await
+                object::get(&client.store, &client.transfer, path, &self.uri, range)
+                    .await
+                    .map_err(|e| client.redact(e))
             }
         }
     }
@@ -235,7 +250,9 @@ impl Target {
                 .await
             }
             Backend::Object(client, path) => {
-                object::get_into(client.store.as_ref(), path, &self.uri, &mut region).await?;
+                object::get_into(client.store.as_ref(), path, &self.uri, &mut region)
+                    .await
+                    .map_err(|e| client.redact(e))?;
                 Ok(region)
             }
         }
@@ -253,7 +270,9 @@ impl Target {
                 .await
             }
             Backend::Object(client, path) => {
-                object::put(&client.store, &client.transfer, path, &self.uri, data).await
+                object::put(&client.store, &client.transfer, path, &self.uri, data)
+                    .await
+                    .map_err(|e| client.redact(e))
             }
         }
     }
@@ -266,7 +285,9 @@ impl Target {
                 runtime::blocking(move || local::head(&uri, &path)).await
             }
             Backend::Object(client, path) => {
-                object::head(client.store.as_ref(), path, &self.uri, &self.parsed).await
+                object::head(client.store.as_ref(), path, &self.uri, &self.parsed)
+                    .await
+                    .map_err(|e| client.redact(e))
             }
         }
     }
@@ -278,16 +299,15 @@ impl Target {
                 let (uri, parsed) = (self.uri.clone(), self.parsed.clone());
                 runtime::blocking(move || local::list(&uri, &parsed, recursive)).await
             }
-            Backend::Object(client, path) => {
-                object::list(
-                    client.store.as_ref(),
-                    path,
-                    &self.uri,
-                    &self.parsed,
-                    recursive,
-                )
-                .await
-            }
+            Backend::Object(client, path) => object::list(
+                client.store.as_ref(),
+                path,
+                &self.uri,
+                &self.parsed,
+                recursive,
+            )
+            .await
+            .map_err(|e| client.redact(e)),
         }
     }
 
@@ -298,9 +318,9 @@ impl Target {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
                 runtime::blocking(move || local::delete(&uri, &path)).await
             }
-            Backend::Object(client, path) => {
-                object::delete(client.store.as_ref(), path, &self.uri).await
-            }
+            Backend::Object(client, path) => object::delete(client.store.as_ref(), path, &self.uri)
+                .await
+                .map_err(|e| client.redact(e)),
         }
     }
 }
