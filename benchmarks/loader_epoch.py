@@ -11,14 +11,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
-import jax.numpy as jnp
 import numpy as np
 import torch
 from _common import RESULTS, interleaved, make_files, summarise, write
 from torch.utils.data import DataLoader, Dataset
 
-import s3dlio_jax
-import s3dlio_torch
+# jax, s3dlio_jax and s3dlio_torch are imported where used, so that
+# ``run.py``'s workers can reuse PlainFiles/epoch under either virtualenv.
 
 
 class PlainFiles(Dataset):
@@ -42,6 +41,8 @@ def epoch(loader) -> int:
 
 
 def numpy_jax_epoch(paths: list[Path], batch: int) -> int:
+    import jax.numpy as jnp
+
     n = 0
     for start in range(0, len(paths), batch):
         arrays = [np.fromfile(p, dtype=np.uint8) for p in paths[start : start + batch]]
@@ -56,6 +57,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    import s3dlio_jax
+    import s3dlio_torch
+
     count, size, batch, runs = args.objects, 256 * 1024, 64, args.runs
     if args.quick:
         count, size, batch, runs = 64, 16 * 1024, 16, 1
