@@ -16,9 +16,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 OURS_COLOR, PEER_COLOR = "#1f77b4", "#b0b0b0"
 
 
+def label_of(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def main() -> None:
     doc = json.loads(Path(sys.argv[1]).read_text())
-    charts = [c for c in doc["charts"] if c["bars"]]
+    charts = doc["charts"]
+    if len(charts) == len(doc["cases"]):  # one chart per case: show what failed too
+        for chart, case in zip(charts, doc["cases"], strict=True):
+            failed = [n for n, r in case["results"].items() if "error" in r]
+            chart["bars"] = chart["bars"] + [[f"{n} (failed)", 0] for n in failed]
+    charts = [c for c in charts if c["bars"]]
     if not charts:
         charts = [{"title": "no contender finished", "bars": []}]
     heights = [max(1.6, 0.38 * len(c["bars"]) + 0.9) for c in charts]
@@ -38,8 +47,9 @@ def main() -> None:
         ax.invert_yaxis()
         ax.set_title(chart["title"], fontsize=9, loc="left")
         ax.tick_params(axis="x", labelsize=8)
-        for i, v in enumerate(values):
-            ax.text(v, i, f" {v:,.3g}", va="center", fontsize=7)
+        for i, (label, v) in enumerate(zip(labels, values, strict=True)):
+            text = "failed" if label.endswith("(failed)") else label_of(v)
+            ax.text(v, i, f" {text}", va="center", fontsize=7)
         if values:
             ax.set_xlim(0, max(values) * 1.18)
     mode = "quick smoke run" if doc.get("quick") else f"median of {doc.get('runs')}"
