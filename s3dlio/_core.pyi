@@ -121,6 +121,9 @@ class Batch:
     def sizes(self) -> builtins.list[int]:
         """Each object's size in bytes."""
     @property
+    def uniform_size(self) -> int | None:
+        """The size every object has, or None when sizes differ (or the batch is empty)."""
+    @property
     def nbytes(self) -> int:
         """Total bytes held."""
     @property

@@ -124,7 +124,7 @@ class JaxLoader(_sampling.EpochProgress):
         uris = [self.uris[i] for i in indices]
         sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
         batch = s3dlio.get_batch(uris, self.max_in_flight, sizes=sizes, options=self.options)
-        if len(set(batch.sizes)) == 1:
+        if batch.uniform_size is not None:
             shape = (len(batch), *self.sample_shape) if self.sample_shape else None
             out: Any = jnp.from_dlpack(batch.as_tensor(self.dtype, shape))
         else:

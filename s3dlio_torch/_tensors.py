@@ -20,7 +20,7 @@ def batch_rows(batch: s3dlio.Batch) -> list[torch.Tensor]:
     For equal sizes the rows are views of one ``[n, size]`` tensor, which
     :func:`s3dlio_torch.collate` hands on whole instead of stacking.
     """
-    if len(batch) and len(set(batch.sizes)) == 1:
+    if batch.uniform_size is not None:
         return list(torch.from_dlpack(batch).unbind(0))
     return [view_tensor(batch[i]) for i in range(len(batch))]
 

@@ -24,6 +24,18 @@ impl Batch {
     pub fn new(inner: CoreBatch) -> Self {
         Self { inner }
     }
+
+    /// The one size of every row (0 for an empty batch), or a BufferError
+    /// saying that `method` needs equal sizes.
+    fn row_size(&self, method: &str) -> PyResult<u64> {
+        match self.inner.uniform_size() {
+            Some(size) => Ok(size),
+            None if self.inner.is_empty() => Ok(0),
+            None => Err(PyBufferError::new_err(format!(
+                "Batch.{method} needs objects of one size; index the batch or use Arrow"
+            ))),
+        }
+    }
 }
 
 #[pymethods]
@@ -51,6 +63,12 @@ impl Batch {
     #[getter]
     fn sizes(&self) -> Vec<u64> {
         self.inner.sizes().collect()
+    }
+
+    /// The size every object has, or None when sizes differ (or the batch is empty).
+    #[getter]
+    fn uniform_size(&self) -> Option<u64> {
+        self.inner.uniform_size()
     }
 
     /// Total bytes held.
@@ -94,12 +112,7 @@ impl Batch {
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let _ = stream; // host memory: no stream to synchronise with
-        let size = self.inner.uniform_size().unwrap_or(0);
-        if !self.inner.is_empty() && self.inner.uniform_size().is_none() {
-            return Err(PyBufferError::new_err(
-                "Batch.__dlpack__ needs objects of one size; index the batch or use Arrow",
-            ));
-        }
+        let size = self.row_size("__dlpack__")?;
         let shape = [self.inner.len() as i64, size as i64];
         let bytes = self.inner.data.clone();
         dlpack::export(
@@ -123,11 +136,7 @@ impl Batch {
     #[pyo3(signature = (dtype = "uint8", shape = None))]
     fn as_tensor(&self, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<TensorView> {
         let shape = shape.unwrap_or_else(|| vec![self.inner.len() as i64, -1]);
-        if self.inner.uniform_size().is_none() && !self.inner.is_empty() {
-            return Err(PyBufferError::new_err(
-                "Batch.as_tensor needs objects of one size",
-            ));
-        }
+        self.row_size("as_tensor")?;
         TensorView::new(self.inner.data.clone(), dtype, Some(shape))
     }
 
