@@ -1,6 +1,8 @@
 //! Batches: many objects fetched in parallel into one contiguous aligned
 //! allocation, each written straight into its row (no collate copy).
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 
@@ -8,6 +10,7 @@ use crate::buffer::{AlignedBuf, Region};
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
 use crate::options::Options;
+use crate::pool::{self, Pool};
 use crate::runtime;
 use crate::store::{Resolver, Target};
 
@@ -63,6 +66,18 @@ pub async fn get_batch<S: AsRef<str>>(
     max_in_flight: usize,
     options: &Options,
 ) -> Result<Batch> {
+    get_batch_in(uris, sizes, max_in_flight, options, pool::global()).await
+}
+
+/// [`get_batch`] into memory from `pool` (e.g. a pool of pinned slabs);
+/// the buffer goes back to it when the last view of the batch is gone.
+pub async fn get_batch_in<S: AsRef<str>>(
+    uris: &[S],
+    sizes: Option<&[u64]>,
+    max_in_flight: usize,
+    options: &Options,
+    pool: &Arc<Pool>,
+) -> Result<Batch> {
     let max_in_flight = check_in_flight(max_in_flight)?;
     let mut resolver = Resolver::new(options);
     let targets = uris
@@ -87,9 +102,13 @@ pub async fn get_batch<S: AsRef<str>>(
     }
     let total = usize::try_from(*offsets.last().unwrap_or(&0))
         .map_err(|_| Error::InvalidArgument("get_batch: batch does not fit in memory".into()))?;
-    let (owner, regions) =
-        AlignedBuf::new(total).into_regions_sized(sizes.iter().map(|&s| s as usize));
-    let uris = targets.iter().map(|t| t.uri.clone()).collect();
+    let uris: Vec<String> = targets.iter().map(|t| t.uri.clone()).collect();
+    let buf =
+        AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| Error::Memory {
+            uri: uris.first().cloned().unwrap_or_default(),
+            reason,
+        })?;
+    let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
     let filled = stream::iter(
         targets
             .into_iter()

@@ -1,13 +1,14 @@
 //! Aligned, exactly-sized landing buffers. Every payload is written once
 //! into one of these and then frozen into `bytes::Bytes` without a copy.
 
-use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
+
+use crate::pool::{self, Pool, Slab};
 
 /// Alignment of every buffer: JAX/XLA copy anything less aligned.
 pub const ALIGN: usize = 64;
@@ -25,13 +26,15 @@ pub fn live_buffers() -> (usize, usize) {
     )
 }
 
-/// A fixed-size heap allocation aligned to at least [`ALIGN`] bytes, filled
-/// front to back. Only the filled prefix is ever exposed.
+/// A fixed-size buffer aligned to at least [`ALIGN`] bytes, filled front to
+/// back. Only the filled prefix is ever exposed. Its memory is a slab of a
+/// [`Pool`] (the process-wide one unless given), returned to it on drop.
 pub struct AlignedBuf {
     ptr: NonNull<u8>,
-    layout: Layout,
     len: usize,
     filled: usize,
+    slab: Option<Slab>,
+    home: Arc<Pool>,
 }
 
 // SAFETY: AlignedBuf owns its allocation exclusively, like a Vec<u8>.
@@ -47,19 +50,23 @@ impl AlignedBuf {
 
     /// An empty buffer of capacity `len`, aligned to `align` (a power of two >= ALIGN).
     pub fn with_alignment(len: usize, align: usize) -> Self {
-        let align = align.max(ALIGN);
-        let layout = Layout::from_size_align(len.max(1), align).expect("valid buffer layout");
-        // SAFETY: layout has non-zero size.
-        let ptr = unsafe { alloc(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| handle_alloc_error(layout));
+        Self::in_pool(len, align, pool::global()).expect("the process-wide pool has no hooks")
+    }
+
+    /// An empty buffer of capacity `len`, aligned to `align`, whose memory
+    /// comes from (and goes back to) `pool`; fails only when the pool's
+    /// hooks refuse a new slab.
+    pub fn in_pool(len: usize, align: usize, pool: &Arc<Pool>) -> Result<Self, String> {
+        let slab = pool.take(len, align.max(ALIGN))?;
         LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
         LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
-        Self {
-            ptr,
-            layout,
+        Ok(Self {
+            ptr: slab.ptr(),
             len,
             filled: 0,
-        }
+            slab: Some(slab),
+            home: pool.clone(),
+        })
     }
 
     /// The capacity the buffer was sized for.
@@ -347,8 +354,9 @@ impl Drop for AlignedBuf {
     fn drop(&mut self) {
         LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
         LIVE_BYTES.fetch_sub(self.len, Ordering::Relaxed);
-        // SAFETY: allocated in `with_alignment` with this layout.
-        unsafe { dealloc(self.ptr.as_ptr(), self.layout) }
+        if let Some(slab) = self.slab.take() {
+            self.home.give(slab);
+        }
     }
 }
 

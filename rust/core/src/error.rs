@@ -43,6 +43,11 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
+    /// A buffer pool could not provide memory (e.g. pinned-memory
+    /// registration failed).
+    #[error("buffer memory for {uri}: {reason}")]
+    Memory { uri: String, reason: String },
+
     /// The backend returned fewer or more bytes than it announced.
     #[error("{uri}: expected {expected} bytes but received {actual} (truncated transfer)")]
     Truncated {

@@ -14,11 +14,12 @@ pub mod fetch;
 pub mod meta;
 pub mod objects;
 pub mod options;
+pub mod pool;
 pub mod runtime;
 mod store;
 pub mod uri;
 
-pub use batch::{get_batch, Batch};
+pub use batch::{get_batch, get_batch_in, Batch};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range};

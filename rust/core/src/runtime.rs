@@ -25,12 +25,42 @@ pub const BLOCKING_THREADS_ENV: &str = "S3DLIO_BLOCKING_THREADS";
 
 /// What one process owns: its runtime and its storage clients.
 pub(crate) struct ProcessState {
-    pid: u32,
     pub(crate) runtime: Runtime,
     pub(crate) stores: StoreCache,
 }
 
-static CURRENT: AtomicPtr<ProcessState> = AtomicPtr::new(std::ptr::null_mut());
+/// A value made by one process, stamped with its PID.
+pub(crate) type Stamped<T> = (u32, T);
+
+static CURRENT: AtomicPtr<Stamped<ProcessState>> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The value in `cell` if this process made it, else a fresh one from
+/// `make`, published in its place without taking a lock (the old value,
+/// a parent's, is leaked: never dropped, never touched). A fresh value that
+/// loses a race to another thread is handed to `discard`.
+pub(crate) fn per_process<T>(
+    cell: &AtomicPtr<Stamped<T>>,
+    make: impl Fn() -> T,
+    discard: impl Fn(T),
+) -> &'static T {
+    let pid = std::process::id();
+    loop {
+        let current = cell.load(Ordering::Acquire);
+        // SAFETY: published values are leaked, never freed.
+        if let Some((owner, value)) = unsafe { current.as_ref() } {
+            if *owner == pid {
+                return value;
+            }
+        }
+        let fresh = Box::into_raw(Box::new((pid, make())));
+        match cell.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: just published, never freed.
+            Ok(_) => return unsafe { &(*fresh).1 },
+            // SAFETY: `fresh` was never shared.
+            Err(_) => discard(unsafe { Box::from_raw(fresh) }.1),
+        }
+    }
+}
 
 /// Worker threads: `S3DLIO_THREADS`, else the available cores (at least 2).
 pub fn worker_threads() -> usize {
@@ -58,7 +88,7 @@ pub fn blocking_threads() -> usize {
 }
 
 #[allow(clippy::disallowed_methods)] // the one place a runtime is built
-fn build_state(pid: u32) -> ProcessState {
+fn build_state() -> ProcessState {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
         .max_blocking_threads(blocking_threads())
@@ -67,7 +97,6 @@ fn build_state(pid: u32) -> ProcessState {
         .build()
         .expect("failed to build the s3dlio tokio runtime");
     ProcessState {
-        pid,
         runtime,
         stores: StoreCache::default(),
     }
@@ -75,28 +104,10 @@ fn build_state(pid: u32) -> ProcessState {
 
 /// This process's state, built on first use (again after a fork).
 pub(crate) fn state() -> &'static ProcessState {
-    let pid = std::process::id();
-    loop {
-        let current = CURRENT.load(Ordering::Acquire);
-        // SAFETY: states are leaked on publication and never freed.
-        if let Some(state) = unsafe { current.as_ref() } {
-            if state.pid == pid {
-                return state;
-            }
-        }
-        let fresh = Box::into_raw(Box::new(build_state(pid)));
-        match CURRENT.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // The previous state (if any) belongs to the parent: leak it.
-            // SAFETY: just published, never freed.
-            Ok(_) => return unsafe { &*fresh },
-            Err(_) => {
-                // Another thread published first; ours never ran a task.
-                // SAFETY: `fresh` was never shared.
-                let unused = unsafe { Box::from_raw(fresh) };
-                unused.runtime.shutdown_background();
-            }
-        }
-    }
+    // A state that lost the race never ran a task.
+    per_process(&CURRENT, build_state, |unused| {
+        unused.runtime.shutdown_background()
+    })
 }
 
 /// The process's runtime.

@@ -1,5 +1,6 @@
 //! A forked child that uses the library after its parent did must work:
-//! it builds its own runtime instead of waiting on the parent's threads.
+//! it builds its own runtime instead of waiting on the parent's threads,
+//! and its own buffer pool instead of locking the parent's.
 
 use std::time::{Duration, Instant};
 
@@ -17,11 +18,22 @@ fn forked_child_can_fetch_after_parent_did() {
         b"payload"
     );
 
+    // The parent's pool has an idle slab, and a buffer on loan.
+    drop(block_on(s3dlio_core::get(&uri, &opts)).unwrap());
+    let held = block_on(s3dlio_core::get(&uri, &opts)).unwrap();
+    assert!(s3dlio_core::pool::global().stats().reused >= 1);
+
     // SAFETY: the child only runs the library and exits without unwinding.
     let pid = unsafe { libc::fork() };
     assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        let ok = std::panic::catch_unwind(|| {
+        let ok = std::panic::catch_unwind(move || {
+            // The parent's buffer is freed, not given to the child's pool.
+            drop(held);
+            let fresh = s3dlio_core::pool::global().stats();
+            if (fresh.made, fresh.reused, fresh.idle) != (0, 0, 0) {
+                return false;
+            }
             let opts = Options::empty();
             let got = block_on(s3dlio_core::get_many(
                 &[uri.as_str(), uri.as_str()],
@@ -34,6 +46,7 @@ fn forked_child_can_fetch_after_parent_did() {
         // SAFETY: terminate the child immediately, skipping the test harness.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
+    drop(held);
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut status = 0;
     loop {

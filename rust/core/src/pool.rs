@@ -1,0 +1,427 @@
+//! Recycling of landing-buffer memory.
+//!
+//! Fresh memory costs a page fault and a zeroed page on first touch, which
+//! is slower than the copy that fills it. A [`Pool`] keeps the allocations
+//! of dropped buffers (up to a byte budget) and hands them out again, so a
+//! loader that drops batch n before fetching batch n + 2 fills memory that
+//! is already mapped.
+//!
+//! Sizes are rounded up to a class (powers of two up to 4 KiB, then four
+//! classes per doubling, at most 25% slack). The process-wide pool reuses
+//! a slab only for its own class; a best-fit pool (the pinned pool) hands
+//! out the smallest idle slab that is big enough, because registering a new
+//! slab costs far more than the slack. A pool with [`SlabHooks`] calls them
+//! once when a slab is made and once when it is freed (CUDA registration).
+//!
+//! Pools are stamped with the PID that made them. In a forked child the
+//! process-wide pool is replaced (the parent's idle slabs are leaked, never
+//! locked), and a slab that comes back to a parent's pool is freed at once
+//! without calling its hooks.
+
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::runtime::{per_process, Stamped};
+
+/// Environment variable: idle bytes the process-wide pool keeps (0 disables it).
+pub const POOL_BYTES_ENV: &str = "S3DLIO_POOL_BYTES";
+/// Default for [`POOL_BYTES_ENV`].
+pub const DEFAULT_POOL_BYTES: usize = 256 << 20;
+/// Environment variable: `false` stops huge-page advice for large slabs.
+pub const HUGE_PAGES_ENV: &str = "S3DLIO_HUGE_PAGES";
+
+/// Slabs this large are 2 MiB aligned and advised for transparent huge pages.
+pub const HUGE_PAGE: usize = 2 << 20;
+
+/// Called when a pool makes or frees a slab.
+pub trait SlabHooks: Send + Sync {
+    /// A new slab, before its first use; an error refuses it (it is freed).
+    fn made(&self, ptr: *mut u8, len: usize) -> Result<(), String>;
+    /// A slab about to be freed.
+    fn freeing(&self, ptr: *mut u8, len: usize);
+}
+
+/// One allocation owned by (or on loan from) a pool.
+pub struct Slab {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+// SAFETY: a Slab is the only owner of its allocation.
+unsafe impl Send for Slab {}
+
+impl Slab {
+    /// Start of the allocation.
+    pub fn ptr(&self) -> NonNull<u8> {
+        self.ptr
+    }
+
+    /// Usable size (the size class, at least what was asked for).
+    pub fn capacity(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// The allocation's alignment.
+    pub fn align(&self) -> usize {
+        self.layout.align()
+    }
+}
+
+/// What a pool has done: counts since it was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Slabs allocated (a miss).
+    pub made: usize,
+    /// Requests served by an idle slab (a hit).
+    pub reused: usize,
+    /// Slabs freed (over budget, trimmed, or the pool dropped).
+    pub freed: usize,
+    /// Idle slabs now.
+    pub idle: usize,
+    /// Bytes in idle slabs now.
+    pub idle_bytes: usize,
+}
+
+#[derive(Default)]
+struct Idle {
+    by_size: BTreeMap<usize, Vec<Slab>>,
+    slabs: usize,
+    bytes: usize,
+}
+
+/// A recycling allocator for buffers (see the module docs).
+pub struct Pool {
+    pid: u32,
+    budget: usize,
+    best_fit: bool,
+    huge_pages: bool,
+    hooks: Option<Box<dyn SlabHooks>>,
+    idle: Mutex<Idle>,
+    made: AtomicUsize,
+    reused: AtomicUsize,
+    freed: AtomicUsize,
+}
+
+/// The size class of a request: powers of two up to 4 KiB, then four
+/// classes per doubling (16 KiB, 20 KiB, 24 KiB, 28 KiB, 32 KiB, ...).
+pub fn size_class(len: usize) -> usize {
+    let len = len.max(64);
+    if len <= 4096 {
+        return len.next_power_of_two();
+    }
+    let top = usize::BITS - 1 - (len - 1).leading_zeros();
+    let step = 1usize << (top - 2);
+    len.div_ceil(step) * step
+}
+
+impl Pool {
+    /// A pool keeping at most `budget` idle bytes. `best_fit` hands out any
+    /// idle slab big enough (smallest first) instead of only the same class.
+    pub fn new(budget: usize, best_fit: bool, hooks: Option<Box<dyn SlabHooks>>) -> Arc<Pool> {
+        Arc::new(Pool {
+            pid: std::process::id(),
+            budget,
+            best_fit,
+            huge_pages: true,
+            hooks,
+            idle: Mutex::new(Idle::default()),
+            made: AtomicUsize::new(0),
+            reused: AtomicUsize::new(0),
+            freed: AtomicUsize::new(0),
+        })
+    }
+
+    fn own_process(&self) -> bool {
+        self.pid == std::process::id()
+    }
+
+    /// A slab of at least `len` bytes aligned to `align`: an idle one when
+    /// there is one that fits, else a new one (its hooks called once).
+    pub fn take(&self, len: usize, align: usize) -> Result<Slab, String> {
+        let class = size_class(len);
+        if self.own_process() {
+            if let Some(slab) = self.take_idle(class, align) {
+                self.reused.fetch_add(1, Ordering::Relaxed);
+                return Ok(slab);
+            }
+        }
+        let huge = self.huge_pages && class >= HUGE_PAGE;
+        let align = if huge { align.max(HUGE_PAGE) } else { align };
+        let layout = Layout::from_size_align(class, align).map_err(|e| e.to_string())?;
+        // SAFETY: layout has non-zero size (class >= 64).
+        let ptr =
+            NonNull::new(unsafe { alloc(layout) }).unwrap_or_else(|| handle_alloc_error(layout));
+        if huge {
+            // SAFETY: advice only, on memory this slab owns.
+            unsafe { libc::madvise(ptr.as_ptr().cast(), class, libc::MADV_HUGEPAGE) };
+        }
+        let slab = Slab { ptr, layout };
+        if let Some(hooks) = &self.hooks {
+            if let Err(e) = hooks.made(ptr.as_ptr(), class) {
+                // SAFETY: allocated just above with this layout.
+                unsafe { dealloc(ptr.as_ptr(), layout) };
+                return Err(e);
+            }
+        }
+        self.made.fetch_add(1, Ordering::Relaxed);
+        Ok(slab)
+    }
+
+    fn take_idle(&self, class: usize, align: usize) -> Option<Slab> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let upper = if self.best_fit { usize::MAX } else { class };
+        let key = idle
+            .by_size
+            .range(class..=upper)
+            .find(|(_, slabs)| slabs.iter().any(|s| s.align() >= align))
+            .map(|(&k, _)| k)?;
+        let slabs = idle.by_size.get_mut(&key)?;
+        let at = slabs.iter().position(|s| s.align() >= align)?;
+        let slab = slabs.swap_remove(at);
+        if slabs.is_empty() {
+            idle.by_size.remove(&key);
+        }
+        idle.slabs -= 1;
+        idle.bytes -= slab.capacity();
+        Some(slab)
+    }
+
+    /// Return a slab: kept while the idle budget allows, else freed.
+    pub fn give(&self, slab: Slab) {
+        if !self.own_process() {
+            // A parent's pool in a forked child: never lock it, never call
+            // its hooks (their registration belonged to the parent).
+            // SAFETY: the slab was allocated with this layout.
+            unsafe { dealloc(slab.ptr.as_ptr(), slab.layout) };
+            return;
+        }
+        let slab = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.bytes + slab.capacity() <= self.budget {
+                idle.slabs += 1;
+                idle.bytes += slab.capacity();
+                idle.by_size.entry(slab.capacity()).or_default().push(slab);
+                return;
+            }
+            slab
+        };
+        self.free(slab);
+    }
+
+    fn free(&self, slab: Slab) {
+        if let Some(hooks) = &self.hooks {
+            hooks.freeing(slab.ptr.as_ptr(), slab.capacity());
+        }
+        self.freed.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the slab was allocated with this layout.
+        unsafe { dealloc(slab.ptr.as_ptr(), slab.layout) };
+    }
+
+    /// Free every idle slab.
+    pub fn trim(&self) {
+        if !self.own_process() {
+            return;
+        }
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|e| e.into_inner()));
+        for slab in idle.by_size.into_values().flatten() {
+            self.free(slab);
+        }
+    }
+
+    /// Counts so far.
+    pub fn stats(&self) -> PoolStats {
+        let (idle, idle_bytes) = if self.own_process() {
+            let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            (idle.slabs, idle.bytes)
+        } else {
+            (0, 0)
+        };
+        PoolStats {
+            made: self.made.load(Ordering::Relaxed),
+            reused: self.reused.load(Ordering::Relaxed),
+            freed: self.freed.load(Ordering::Relaxed),
+            idle,
+            idle_bytes,
+        }
+    }
+
+    /// Stop (or resume) huge-page advice for new large slabs.
+    pub fn with_huge_pages(mut self: Arc<Self>, on: bool) -> Arc<Self> {
+        if let Some(pool) = Arc::get_mut(&mut self) {
+            pool.huge_pages = on;
+        }
+        self
+    }
+
+    /// The idle budget in bytes.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.trim();
+    }
+}
+
+static GLOBAL: AtomicPtr<Stamped<Arc<Pool>>> = AtomicPtr::new(std::ptr::null_mut());
+
+fn global_from_env() -> Arc<Pool> {
+    let env = crate::options::Options::from_env();
+    let budget = env
+        .bytes(&POOL_BYTES_ENV.to_ascii_lowercase())
+        .ok()
+        .flatten()
+        .map_or(DEFAULT_POOL_BYTES, |b| {
+            usize::try_from(b).unwrap_or(usize::MAX)
+        });
+    let huge = env
+        .bool(&HUGE_PAGES_ENV.to_ascii_lowercase())
+        .ok()
+        .flatten()
+        .unwrap_or(true);
+    Pool::new(budget, false, None).with_huge_pages(huge)
+}
+
+/// The process-wide pool behind every landing buffer (made on first use,
+/// again after a fork), with [`POOL_BYTES_ENV`] as its budget and
+/// [`HUGE_PAGES_ENV`] deciding huge-page advice.
+pub fn global() -> &'static Arc<Pool> {
+    per_process(&GLOBAL, global_from_env, drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    #[test]
+    fn classes_waste_at_most_a_quarter() {
+        assert_eq!(size_class(0), 64);
+        assert_eq!(size_class(65), 128);
+        assert_eq!(size_class(4096), 4096);
+        assert_eq!(size_class(4097), 5120);
+        assert_eq!(size_class(256 << 10), 256 << 10);
+        assert_eq!(size_class(16 << 20), 16 << 20);
+        for len in (4097..3 << 20).step_by(7919) {
+            let c = size_class(len);
+            assert!(c >= len && (c - len) * 4 <= len, "{len} -> {c}");
+        }
+    }
+
+    #[test]
+    fn a_given_slab_is_handed_out_again() {
+        let pool = Pool::new(1 << 20, false, None);
+        let a = pool.take(1000, 64).unwrap();
+        let addr = a.ptr();
+        pool.give(a);
+        assert_eq!(pool.stats().idle, 1);
+        let b = pool.take(1024, 64).unwrap();
+        assert_eq!(b.ptr(), addr, "same class reuses the slab");
+        let c = pool.take(5000, 64).unwrap();
+        assert_ne!(c.ptr(), addr);
+        let s = pool.stats();
+        assert_eq!((s.made, s.reused, s.idle), (2, 1, 0));
+        pool.give(b);
+        pool.give(c);
+    }
+
+    #[test]
+    fn exact_pools_keep_classes_apart_best_fit_pools_do_not() {
+        for (best_fit, reuses) in [(false, false), (true, true)] {
+            let pool = Pool::new(1 << 20, best_fit, None);
+            let big = pool.take(64 << 10, 64).unwrap();
+            let addr = big.ptr();
+            pool.give(big);
+            let small = pool.take(10 << 10, 64).unwrap();
+            assert_eq!(small.ptr() == addr, reuses);
+            pool.give(small);
+        }
+    }
+
+    #[test]
+    fn alignment_is_honoured_on_reuse() {
+        let pool = Pool::new(1 << 20, false, None);
+        pool.give(pool.take(8192, 64).unwrap());
+        let s = pool.take(8192, 4096).unwrap();
+        assert_eq!(s.ptr().as_ptr() as usize % 4096, 0);
+        pool.give(s);
+    }
+
+    #[test]
+    fn large_slabs_are_huge_page_aligned() {
+        let pool = Pool::new(0, false, None);
+        let s = pool.take(3 << 20, 64).unwrap();
+        assert_eq!(s.ptr().as_ptr() as usize % HUGE_PAGE, 0);
+        pool.give(s);
+        let plain = Pool::new(0, false, None).with_huge_pages(false);
+        let s = plain.take(3 << 20, 64).unwrap();
+        assert_eq!(s.align(), 64);
+        plain.give(s);
+    }
+
+    #[test]
+    fn over_budget_slabs_are_freed() {
+        let pool = Pool::new(4096, false, None);
+        let a = pool.take(4096, 64).unwrap();
+        let b = pool.take(4096, 64).unwrap();
+        pool.give(a);
+        pool.give(b);
+        let s = pool.stats();
+        assert_eq!((s.idle, s.idle_bytes, s.freed), (1, 4096, 1));
+        let off = Pool::new(0, false, None);
+        off.give(off.take(100, 64).unwrap());
+        assert_eq!(off.stats().idle, 0);
+    }
+
+    #[derive(Default)]
+    struct Recorder(StdMutex<Vec<(&'static str, usize, usize)>>);
+
+    impl SlabHooks for Arc<Recorder> {
+        fn made(&self, ptr: *mut u8, len: usize) -> Result<(), String> {
+            self.0.lock().unwrap().push(("made", ptr as usize, len));
+            Ok(())
+        }
+        fn freeing(&self, ptr: *mut u8, len: usize) {
+            self.0.lock().unwrap().push(("freeing", ptr as usize, len));
+        }
+    }
+
+    #[test]
+    fn hooks_run_once_per_slab() {
+        let rec = Arc::new(Recorder::default());
+        let pool = Pool::new(64 << 20, true, Some(Box::new(rec.clone())));
+        for _ in 0..5 {
+            let s = pool.take(3 << 20, 4096).unwrap();
+            pool.give(s);
+        }
+        assert_eq!(rec.0.lock().unwrap().len(), 1);
+        drop(pool);
+        let log = rec.0.lock().unwrap().clone();
+        assert_eq!(log.len(), 2);
+        assert_eq!((log[0].0, log[1].0), ("made", "freeing"));
+        assert_eq!((log[0].1, log[0].2), (log[1].1, log[1].2));
+    }
+
+    struct Refuse;
+
+    impl SlabHooks for Refuse {
+        fn made(&self, _: *mut u8, _: usize) -> Result<(), String> {
+            Err("no".into())
+        }
+        fn freeing(&self, _: *mut u8, _: usize) {
+            unreachable!("a refused slab is never freed through the hooks")
+        }
+    }
+
+    #[test]
+    fn a_refused_slab_is_an_error() {
+        let pool = Pool::new(1 << 20, true, Some(Box::new(Refuse)));
+        assert_eq!(pool.take(100, 64).err().as_deref(), Some("no"));
+        assert_eq!(pool.stats().made, 0);
+    }
+}
