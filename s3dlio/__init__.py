@@ -18,6 +18,7 @@ from s3dlio._core import (
     InvalidUriError,
     ObjectMeta,
     ObjectNotFoundError,
+    PinnedPool,
     S3dlioError,
     Table,
     TensorView,
@@ -39,6 +40,9 @@ from s3dlio._core import (
     read_table,
     stat,
 )
+from s3dlio._pinned import HostHold
+from s3dlio._pinned import default_pool as default_pinned_pool
+from s3dlio._pinned import set_default_pool as set_default_pinned_pool
 
 __all__ = [
     "AuthError",
@@ -47,10 +51,12 @@ __all__ = [
     "CheckpointInfo",
     "CheckpointStore",
     "ChecksumError",
+    "HostHold",
     "InvalidArgumentError",
     "InvalidUriError",
     "ObjectMeta",
     "ObjectNotFoundError",
+    "PinnedPool",
     "S3dlioError",
     "Table",
     "TensorView",
@@ -58,6 +64,7 @@ __all__ = [
     "__version__",
     "buffer_stats",
     "cli_main",
+    "default_pinned_pool",
     "delete",
     "exists",
     "get",
@@ -72,5 +79,6 @@ __all__ = [
     "put",
     "put_many",
     "read_table",
+    "set_default_pinned_pool",
     "stat",
 ]

@@ -2,7 +2,7 @@
 
 import builtins
 import datetime
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, overload
 
 from typing_extensions import Buffer
@@ -126,6 +126,9 @@ class Batch:
     @property
     def nbytes(self) -> int:
         """Total bytes held."""
+    @property
+    def pinned(self) -> bool:
+        """True when the buffer is a slab of a registered PinnedPool (page-locked)."""
     @property
     def address(self) -> int:
         """Address of the buffer's first byte."""
@@ -285,12 +288,41 @@ def get_batch(
     *,
     sizes: int | Sequence[int] | None = None,
     options: Options = None,
+    pinned: bool | PinnedPool | None = None,
 ) -> Batch:
     """Fetch objects in parallel straight into the rows of one contiguous buffer.
 
     Sizes come from ``sizes`` (one for all, or one per URI) when known,
     else from a concurrent stat; an object whose size differs is an error.
+    ``pinned=True`` lands the batch in a CUDA-registered slab of the
+    default PinnedPool (ordinary memory where no GPU is usable; see
+    ``Batch.pinned``); a PinnedPool uses that pool.
     """
+
+class PinnedPool:
+    """Host memory for batches bound for a device, recycled slab by slab.
+
+    With ``register(address, nbytes)`` and ``unregister(address)`` every
+    slab is registered once when made and unregistered once when freed
+    (``trim()`` or the pool's end). A slab returns to the pool when the last
+    view, array or tensor of its batch is gone and is reused (best fit) by
+    the next batch that fits. ``budget`` bounds the idle bytes kept.
+    """
+
+    def __init__(
+        self,
+        register: Callable[[int, int], object] | None = None,
+        unregister: Callable[[int], object] | None = None,
+        *,
+        budget: int | None = None,
+    ) -> None: ...
+    @property
+    def registered(self) -> bool:
+        """True when slabs are registered (hooks were given)."""
+    def trim(self) -> None:
+        """Free (and unregister) every idle slab."""
+    def stats(self) -> dict[str, int]:
+        """The pool's counters (``pool_made``, ``pool_reused``, ``pool_idle``, ...)."""
 
 def read_table(
     uris: Sequence[str] | str, max_in_flight: int = 64, *, options: Options = None
@@ -298,7 +330,9 @@ def read_table(
     """Fetch objects (a list of URIs, or a prefix string to list) as an Arrow Table."""
 
 def buffer_stats() -> dict[str, int]:
-    """Landing buffers alive in this process: ``{"buffers": n, "bytes": b}``.
+    """Landing buffers alive in this process (``buffers``, ``bytes``) and the
+    recycling pool's counters (``pool_made``, ``pool_reused``, ``pool_freed``,
+    ``pool_idle``, ``pool_idle_bytes``, ``pool_budget``).
 
     A buffer lives until the last view, array, tensor or capsule sharing it is gone.
     """

@@ -9,6 +9,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 import s3dlio
 from s3dlio import _sampling
@@ -27,7 +28,12 @@ class JaxLoader(_sampling.EpochProgress):
     sizes yield a list of 1-D arrays, each over its row of the buffer.
     ``transform(batch)`` then runs on the result, and ``device`` (a
     ``jax.Device`` or ``jax.sharding.Sharding``) places each batch with
-    ``jax.device_put`` ahead of use.
+    ``jax.device_put`` ahead of use. With ``pinned=True`` and a ``device``
+    each batch lands in a CUDA-registered slab (``s3dlio.PinnedPool``) and
+    is put on the device straight from it, with no staging copy; the
+    transform then runs on the device arrays, and the slab is recycled once
+    the transfer is complete. (On a CPU device ``pinned`` changes nothing:
+    the batch is already there, shared without a copy.)
 
     The order is a permutation fixed by ``(seed, epoch)`` when
     ``shuffle``, split across ``jax.process_index()``/``process_count()``
@@ -58,6 +64,7 @@ class JaxLoader(_sampling.EpochProgress):
         device: Any = None,
         max_in_flight: int = 64,
         sizes: Sequence[int] | None = None,
+        pinned: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -78,6 +85,7 @@ class JaxLoader(_sampling.EpochProgress):
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else None
         self.device = device
         self.max_in_flight = max_in_flight
+        self.pinned = pinned
         _sampling.EpochProgress.__init__(self)  # counts batches handed out
 
     def _process(self) -> tuple[int, int]:
@@ -112,25 +120,75 @@ class JaxLoader(_sampling.EpochProgress):
                 pending.append(pool.submit(self._load, indices))
                 if len(pending) >= self.prefetch:
                     break
-            while pending:
-                batch = pending.popleft().result()
-                following = next(upcoming, None)
-                if following is not None:
-                    pending.append(pool.submit(self._load, following))
-                self._handed_out()
-                yield batch
+            hold = s3dlio.HostHold()
+            try:
+                while pending:
+                    batch, host = pending.popleft().result()
+                    if host is not None:
+                        hold.hold(host, _Transfer(batch))
+                    del host
+                    following = next(upcoming, None)
+                    if following is not None:
+                        pending.append(pool.submit(self._load, following))
+                    self._handed_out()
+                    yield batch
+                    hold.release()
+            finally:
+                hold.wait()
 
-    def _load(self, indices: list[int]) -> Any:
+    def _load(self, indices: list[int]) -> tuple[Any, Any]:
+        """The batch, and the host memory its device transfer still reads
+        (None when nothing is in flight)."""
         uris = [self.uris[i] for i in indices]
         sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
-        batch = s3dlio.get_batch(uris, self.max_in_flight, sizes=sizes, options=self.options)
+        pinned = self.pinned and self.device is not None and on_accelerator(self.device)
+        batch = s3dlio.get_batch(
+            uris, self.max_in_flight, sizes=sizes, options=self.options, pinned=pinned or None
+        )
+        if pinned:
+            return self._to_device_from(batch), batch
+        return self._on_host(batch), None
+
+    def _rows(self, batch: s3dlio.Batch, from_dlpack: Callable[[Any], Any]) -> Any:
+        """One ``[batch, *sample_shape]`` array over the buffer for equal
+        sizes, else one 1-D array per row (no copy either way)."""
         if batch.uniform_size is not None:
             shape = (len(batch), *self.sample_shape) if self.sample_shape else None
-            out: Any = jnp.from_dlpack(batch.as_tensor(self.dtype, shape))
-        else:
-            out = [jnp.from_dlpack(batch[i].as_tensor(self.dtype)) for i in range(len(batch))]
+            return from_dlpack(batch.as_tensor(self.dtype, shape))
+        return [from_dlpack(batch[i].as_tensor(self.dtype)) for i in range(len(batch))]
+
+    def _to_device_from(self, batch: s3dlio.Batch) -> Any:
+        """device_put straight from the batch's (pinned) slab; the transform
+        then runs on the device arrays."""
+        out = jax.device_put(self._rows(batch, np.from_dlpack), self.device, may_alias=False)
+        return self.transform(out) if self.transform is not None else out
+
+    def _on_host(self, batch: s3dlio.Batch) -> Any:
+        out = self._rows(batch, jnp.from_dlpack)
         if self.transform is not None:
             out = self.transform(out)
         if self.device is not None:
             out = jax.device_put(out, self.device)
         return out
+
+
+def on_accelerator(device: Any) -> bool:
+    """True when ``device`` (a Device or Sharding) has no CPU device: a
+    device_put to the CPU may alias host memory, so a recyclable slab must
+    not be its source (there the zero-copy host path is used instead)."""
+    devices = getattr(device, "device_set", None) or {device}
+    return all(getattr(d, "platform", "cpu") != "cpu" for d in devices)
+
+
+class _Transfer:
+    """A device transfer as a fence: done when every array is ready."""
+
+    def __init__(self, out: Any) -> None:
+        self.arrays = [a for a in jax.tree_util.tree_leaves(out) if isinstance(a, jax.Array)]
+
+    def query(self) -> bool:
+        return all(a.is_ready() for a in self.arrays)
+
+    def synchronize(self) -> None:
+        for a in self.arrays:
+            a.block_until_ready()

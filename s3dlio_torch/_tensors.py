@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
+from torch.utils.data import get_worker_info
 
 import s3dlio
 
@@ -23,6 +24,30 @@ def batch_rows(batch: s3dlio.Batch) -> list[torch.Tensor]:
     if batch.uniform_size is not None:
         return list(torch.from_dlpack(batch).unbind(0))
     return [view_tensor(batch[i]) for i in range(len(batch))]
+
+
+def fetch_rows(
+    uris: Sequence[str],
+    sizes: Sequence[int] | None,
+    max_in_flight: int,
+    options: Mapping[str, str] | None,
+    pin_memory: bool = False,
+) -> list[torch.Tensor]:
+    """The objects as tensors over fetched memory: one ``get_batch`` buffer
+    when the sizes are known or memory is to be pinned, else ``get_many``.
+
+    ``pin_memory`` lands the batch in a CUDA-registered slab (see
+    ``s3dlio.PinnedPool``), in the main process only: a DataLoader worker
+    cannot use CUDA, so there the DataLoader's own ``pin_memory`` applies.
+    """
+    pinned = pin_memory and get_worker_info() is None
+    if sizes is not None or pinned:
+        batch = s3dlio.get_batch(
+            uris, max_in_flight, sizes=sizes, options=options, pinned=pinned or None
+        )
+        return batch_rows(batch)
+    fetched = s3dlio.get_many(uris, max_in_flight, options=options)
+    return [view_tensor(view) for _, view in fetched]
 
 
 def apply(transform: Callable | None, samples: Sequence[torch.Tensor]) -> list:

@@ -9,7 +9,6 @@ from typing import Any
 
 from torch.utils.data import IterableDataset
 
-import s3dlio
 from s3dlio import _sampling
 from s3dlio_torch import _sharding, _tensors
 
@@ -31,6 +30,8 @@ class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
     repeating or skipping: in-process (``num_workers=0``) directly, and with
     workers through torchdata's ``StatefulDataLoader``, which saves each
     worker's state. Call ``set_epoch`` before each epoch.
+    ``pin_memory=True`` (with ``num_workers=0``) lands each window in a
+    CUDA-registered slab, ready for ``s3dlio_torch.DeviceLoader``.
     """
 
     def __init__(
@@ -46,9 +47,11 @@ class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
         rank: int | None = None,
         world_size: int | None = None,
         options: Mapping[str, str] | None = None,
+        pin_memory: bool = False,
     ) -> None:
         if batch_fetch < 1:
             raise ValueError(f"batch_fetch must be at least 1, got {batch_fetch}")
+        self.pin_memory = pin_memory
         self.options = dict(options) if options else None
         self.uris, self.sizes = _sampling.resolve(uris, self.options)
         self.shuffle = shuffle
@@ -91,11 +94,7 @@ class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
 
     def _fetch(self, indices: list[int]) -> list:
         uris = [self.uris[i] for i in indices]
-        if self.sizes is not None:
-            # Sizes known from the listing: the window lands in one buffer,
-            # and s3dlio_torch.collate can hand aligned rows on unstacked.
-            sizes = [self.sizes[i] for i in indices]
-            batch = s3dlio.get_batch(uris, self.max_in_flight, sizes=sizes, options=self.options)
-            return _tensors.batch_rows(batch)
-        fetched = s3dlio.get_many(uris, self.max_in_flight, options=self.options)
-        return [_tensors.view_tensor(view) for _, view in fetched]
+        # Sizes known from the listing: the window lands in one buffer, and
+        # s3dlio_torch.collate can hand aligned rows on unstacked.
+        sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
+        return _tensors.fetch_rows(uris, sizes, self.max_in_flight, self.options, self.pin_memory)

@@ -22,6 +22,8 @@ class S3MapDataset(Dataset):
     size is known (a listed prefix, or ``sizes=``) a batch is fetched with
     ``get_batch`` into one buffer, and :func:`s3dlio_torch.collate` turns
     equal-size rows into the ``[B, size]`` batch with no copy.
+    ``pin_memory=True`` (with ``num_workers=0``) lands each batch in a
+    CUDA-registered slab, ready for ``s3dlio_torch.DeviceLoader``.
 
     Holds only URIs and settings, so it pickles into DataLoader workers
     under fork, spawn and forkserver (no client or runtime is pickled).
@@ -35,7 +37,9 @@ class S3MapDataset(Dataset):
         max_in_flight: int = 64,
         options: Mapping[str, str] | None = None,
         sizes: Sequence[int] | None = None,
+        pin_memory: bool = False,
     ) -> None:
+        self.pin_memory = pin_memory
         self.options = dict(options) if options else None
         self.uris, listed_sizes = _sampling.resolve(uris, self.options)
         self.sizes = list(sizes) if sizes is not None else listed_sizes
@@ -53,15 +57,8 @@ class S3MapDataset(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
         uris = [self.uris[i] for i in indices]
-        if self.sizes is not None:
-            batch = s3dlio.get_batch(
-                uris,
-                self.max_in_flight,
-                sizes=[self.sizes[i] for i in indices],
-                options=self.options,
-            )
-            tensors = _tensors.batch_rows(batch)
-        else:
-            fetched = s3dlio.get_many(uris, self.max_in_flight, options=self.options)
-            tensors = [_tensors.view_tensor(view) for _, view in fetched]
+        sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
+        tensors = _tensors.fetch_rows(
+            uris, sizes, self.max_in_flight, self.options, self.pin_memory
+        )
         return _tensors.apply(self.transform, tensors)

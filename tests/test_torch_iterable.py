@@ -56,7 +56,7 @@ def test_prefix_and_transform(file_prefix):
 
 
 def test_items_share_fetched_memory(uris, monkeypatch):
-    assert s3dlio_torch.iterable_dataset.s3dlio is s3dlio
+    assert s3dlio_torch._tensors.s3dlio is s3dlio
     original = s3dlio.get_many
     addresses: list[int] = []
 

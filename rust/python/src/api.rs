@@ -13,6 +13,7 @@ use crate::input::{
     buffer_bytes, in_flight, non_negative, options, saturating, saturating_opt, uri_list, Uri,
 };
 use crate::meta::ObjectMeta;
+use crate::pinned::PinnedPool;
 use crate::view::BytesView;
 use crate::wait::wait;
 
@@ -130,13 +131,14 @@ pub enum Sizes {
 
 /// Fetch objects into one contiguous buffer as a `Batch` (row i = object i).
 #[pyfunction]
-#[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None))]
+#[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None, pinned = None))]
 pub fn get_batch(
     py: Python<'_>,
     #[pyo3(from_py_with = uri_list)] uris: Vec<String>,
     #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     sizes: Option<Sizes>,
     options: PyOptions,
+    pinned: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Batch> {
     let max_in_flight = in_flight(max_in_flight)?;
     let sizes = sizes.map(|s| match s {
@@ -144,11 +146,38 @@ pub fn get_batch(
         Sizes::Each(sizes) => sizes,
     });
     let opts = self::options(options);
+    let (pool, registered) = match pinned_pool(py, pinned)? {
+        Some(pinned) => (pinned.pool().clone(), pinned.registered()),
+        None => (s3dlio_core::pool::global().clone(), false),
+    };
     let batch = wait(
         py,
-        s3dlio_core::get_batch(&uris, sizes.as_deref(), max_in_flight, &opts),
+        s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, &pool),
     )?;
-    Ok(Batch::new(batch))
+    Ok(Batch::new(batch, registered))
+}
+
+/// The pool `get_batch(pinned=...)` asks for: a `PinnedPool` as given;
+/// `True` for the process's default one (`s3dlio._pinned.default_pool()`,
+/// None where no device runtime is usable); None or False for none.
+fn pinned_pool<'py>(
+    py: Python<'py>,
+    pinned: Option<Bound<'py, PyAny>>,
+) -> PyResult<Option<PyRef<'py, PinnedPool>>> {
+    let Some(pinned) = pinned else {
+        return Ok(None);
+    };
+    if let Ok(pool) = pinned.cast::<PinnedPool>() {
+        return Ok(Some(pool.borrow()));
+    }
+    if !pinned.is_truthy()? {
+        return Ok(None);
+    }
+    let default = py.import("s3dlio._pinned")?.call_method0("default_pool")?;
+    if default.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(default.cast_into::<PinnedPool>()?.borrow()))
 }
 
 /// Fetch objects (a list of URIs, or a prefix to list) as an Arrow `Table`.
@@ -280,13 +309,28 @@ pub fn delete(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<()> {
     wait(py, s3dlio_core::delete(&uri, &opts))
 }
 
-/// Landing buffers alive in this process: `{"buffers": n, "bytes": b}`.
-/// A buffer lives until the last view, array, tensor or capsule sharing it
-/// is gone.
+/// Landing buffers alive in this process (`buffers`, `bytes`) and what the
+/// process-wide recycling pool has done (`pool_*`). A buffer lives until
+/// the last view, array, tensor or capsule sharing it is gone.
 #[pyfunction]
 pub fn buffer_stats() -> HashMap<&'static str, usize> {
     let (buffers, bytes) = s3dlio_core::buffer::live_buffers();
-    HashMap::from([("buffers", buffers), ("bytes", bytes)])
+    let mut stats = HashMap::from([("buffers", buffers), ("bytes", bytes)]);
+    stats.extend(pool_stats(s3dlio_core::pool::global()));
+    stats
+}
+
+/// A pool's counters as `pool_*` entries.
+pub fn pool_stats(pool: &s3dlio_core::pool::Pool) -> [(&'static str, usize); 6] {
+    let s = pool.stats();
+    [
+        ("pool_made", s.made),
+        ("pool_reused", s.reused),
+        ("pool_freed", s.freed),
+        ("pool_idle", s.idle),
+        ("pool_idle_bytes", s.idle_bytes),
+        ("pool_budget", pool.budget()),
+    ]
 }
 
 /// Run the `s3dlio` command line with `argv` (program name first); returns

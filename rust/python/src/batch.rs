@@ -18,11 +18,13 @@ use crate::view::{BytesView, TensorView};
 #[pyclass(frozen, module = "s3dlio", name = "Batch")]
 pub struct Batch {
     inner: CoreBatch,
+    pinned: bool,
 }
 
 impl Batch {
-    pub fn new(inner: CoreBatch) -> Self {
-        Self { inner }
+    /// `pinned`: the buffer is a registered (page-locked) slab.
+    pub fn new(inner: CoreBatch, pinned: bool) -> Self {
+        Self { inner, pinned }
     }
 
     /// The one size of every row (0 for an empty batch), or a BufferError
@@ -69,6 +71,13 @@ impl Batch {
     #[getter]
     fn uniform_size(&self) -> Option<u64> {
         self.inner.uniform_size()
+    }
+
+    /// True when the buffer is a slab of a registered `PinnedPool`
+    /// (page-locked: device copies from it need no staging copy).
+    #[getter]
+    fn pinned(&self) -> bool {
+        self.pinned
     }
 
     /// Total bytes held.

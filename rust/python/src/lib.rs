@@ -10,6 +10,7 @@ mod dlpack;
 mod errors;
 mod input;
 mod meta;
+mod pinned;
 mod view;
 mod wait;
 
@@ -24,6 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<view::TensorView>()?;
     m.add_class::<batch::Batch>()?;
     m.add_class::<batch::Table>()?;
+    m.add_class::<pinned::PinnedPool>()?;
     m.add_class::<checkpoint::CheckpointStore>()?;
     m.add_class::<checkpoint::CheckpointInfo>()?;
     m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
