@@ -343,6 +343,87 @@ def op_epoch(spec: dict) -> dict:
     return measure(lambda: epoch(DataLoader(data, **kw)), lambda n: n)
 
 
+def op_gpu_probe(spec: dict) -> dict:
+    """Whether CUDA is usable here, and what the device is."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return {"devices": 0}
+    return {"devices": torch.cuda.device_count(), "name": torch.cuda.get_device_name(0)}
+
+
+def op_gpu(spec: dict) -> dict:
+    """Every object into CUDA memory, batch by batch (suite 6). The device
+    batches are dropped as a training step would; the clock stops after
+    ``torch.cuda.synchronize()``, so every copy has landed."""
+    import torch
+
+    who, size, per = spec["contender"], spec["size"], spec["batch"]
+    keys = keys_of(spec)
+    dev = torch.device(spec.get("device", "cuda"))  # "cpu" checks this code without a GPU
+    cuda = dev.type == "cuda"
+    torch.empty(1, device=dev)  # CUDA context, not timed
+    groups = [keys[i : i + per] for i in range(0, len(keys), per)]
+
+    def moved(batches) -> int:
+        n = 0
+        for batch in batches:
+            n += batch.numel()
+        if cuda:
+            torch.cuda.synchronize()
+        return n
+
+    if who == "h2d_pinned":  # the reference: pinned host memory, copy only
+        host = torch.empty(per * size, dtype=torch.uint8, pin_memory=cuda)
+
+        def run(gs):
+            return moved(host[: len(g) * size].to(dev, non_blocking=True) for g in gs)
+
+    elif who in ("ours_pinned", "ours_pageable"):
+        import s3dlio
+        from s3dlio_torch import DeviceLoader
+
+        pinned = who == "ours_pinned"
+
+        def host_batches(gs):
+            for g in gs:
+                batch = s3dlio.get_batch(uris_of(spec, g), sizes=size, pinned=pinned)
+                yield torch.from_dlpack(batch)
+
+        def run(gs):
+            if pinned:
+                return moved(DeviceLoader(host_batches(gs), dev, prefetch=2))
+            return moved(t.to(dev) for t in host_batches(gs))
+
+    elif who in ("s3dlio010", "s3dlio010_pin"):
+        s3dlio = _s3dlio_010(need_torch=True)
+        pin = who == "s3dlio010_pin" and cuda
+
+        def to_dev(view):
+            t = torch.frombuffer(view, dtype=torch.uint8)
+            return t.pin_memory().to(dev, non_blocking=True) if pin else t.to(dev)
+
+        def run(gs):
+            return moved(to_dev(v) for g in gs for _, v in s3dlio.get_many(uris_of(spec, g)))
+
+    elif who == "dataloader_pin":
+        sys.path.insert(0, str(Path(__file__).parent))
+        from loader_epoch import PlainFiles
+        from torch.utils.data import DataLoader
+
+        root = spec["root"]
+
+        def run(gs):
+            paths = [Path(root, k) for g in gs for k in g]
+            loader = DataLoader(PlainFiles(paths), batch_size=per, num_workers=2, pin_memory=cuda)
+            return moved(b.to(dev, non_blocking=True) for b in loader)
+
+    else:
+        raise SystemExit(f"unknown contender {who!r}")
+    run(groups[:2])  # set-up: slabs registered, workers and streams made
+    return measure(lambda: run(groups), lambda n: n)
+
+
 def op_versions(spec: dict) -> dict:
     from importlib import metadata
 
@@ -375,6 +456,8 @@ OPS = {
     "fetch": op_fetch,
     "get_loop": op_get_loop,
     "epoch": op_epoch,
+    "gpu": op_gpu,
+    "gpu_probe": op_gpu_probe,
     "versions": op_versions,
     "upload": op_upload,
 }

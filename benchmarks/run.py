@@ -7,9 +7,11 @@
 2. Generates the data under a temporary directory and starts moto on a
    free 127.0.0.1 port (all traffic stays on loopback), uploading the S3
    copies with our ``put_many``.
-3. Runs the suites of BENCHMARKS.md but the GPU one: 1 ``get_many``
-   throughput (file://, direct://, s3://), 2 per-call ``get`` latency,
-   3 scaling with the number of objects, 4 loader epochs, 5 peak memory.
+3. Runs the suites of BENCHMARKS.md: 1 ``get_many`` throughput (file://,
+   direct://, s3://), 2 per-call ``get`` latency, 3 scaling with the
+   number of objects, 4 loader epochs, 5 peak memory, 6 GPU (objects into
+   CUDA memory as a fraction of the pinned host-to-device bandwidth
+   measured in the same run; skipped, saying so, without a CUDA device).
    Each measurement is one fresh worker process (``_worker.py``) under the
    contender's virtualenv: ours under this interpreter, the peers under
    ``.venv-peers``. Contenders are interleaved round by round (the order
@@ -236,7 +238,8 @@ class Runner:
     counter: itertools.count = field(default_factory=itertools.count)
 
     def python_for(self, contender: str) -> str:
-        return self.ours_py if contender in OURS or contender == "jax_numpy" else self.peers_py
+        mine = OURS | {"jax_numpy", "h2d_pinned", "ours_pinned", "ours_pageable", "dataloader_pin"}
+        return self.ours_py if contender in mine else self.peers_py
 
     def work(self, spec: dict, timeout: int | None = None) -> dict:
         path = self.workdir / f"spec-{next(self.counter)}.json"
@@ -753,12 +756,71 @@ def suite_memory(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dict:
     return {"cases": cases, "targets": targets, "charts": charts, "md": md}
 
 
+GPU_LABELS = {
+    "h2d_pinned": "pinned H2D copy alone (reference)",
+    "ours_pinned": "ours get_batch(pinned) + DeviceLoader",
+    "ours_pageable": "ours get_batch + .to(cuda)",
+    "s3dlio010": "s3dlio 0.10.0 get_many + .to(cuda)",
+    "s3dlio010_pin": "s3dlio 0.10.0 get_many + pin_memory() + .to(cuda)",
+    "dataloader_pin": "DataLoader(pin_memory=True), 2 workers, plain files",
+}
+
+
+def suite_gpu(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dict:
+    probe = runner.work({"op": "gpu_probe", "contender": "ours"})
+    if not probe.get("devices"):
+        reason = probe.get("error") or "no CUDA device on this machine"
+        log(f"  gpu: skipped ({reason})")
+        md = f"Skipped: {reason}."
+        return {"skipped": reason, "cases": [], "targets": [], "charts": [], "md": md}
+    cases, rows, targets, charts = [], [], [], []
+    for ds, per in ((sets["large"], 8), (sets["small"], cfg.batch)):
+        base = {"op": "gpu", "batch": per, "size": ds.size, "expect": ds.total}
+        base.update(data_spec(ds, "file"))
+        contenders = {label: {**base, "contender": c} for c, label in GPU_LABELS.items()}
+        title = f"{size_label(ds.count, ds.size)}, file:// to {probe.get('name', 'CUDA')}"
+        log(f"  gpu: {title}")
+        res = interleave(runner, contenders, cfg.warmup, cfg.runs)
+        ref = res[GPU_LABELS["h2d_pinned"]]
+        ours = res[GPU_LABELS["ours_pinned"]]
+        bars = []
+        for name, r in res.items():
+            if bad(r):
+                rows.append([title, name, failed(r), "", "", ""])
+                continue
+            share = None if bad(ref) else gbps(r) / gbps(ref)
+            rows.append(
+                [
+                    title,
+                    name,
+                    f"{r['median_s']:.3f}",
+                    f"{gbps(r):.2f}",
+                    "-" if share is None else f"{share:.0%}",
+                    "-" if r is ours else fmt_ratio(speed_ratio(ours, r)),
+                ]
+            )
+            bars.append([name, gbps(r)])
+        charts.append({"title": f"{title}: GB/s (higher is better)", "bars": bars})
+        cases.append({"workload": title, "results": res})
+        share = None if bad(ours) or bad(ref) else gbps(ours) / gbps(ref)
+        old_pin = speed_ratio(ours, res[GPU_LABELS["s3dlio010_pin"]])
+        if ds is sets["large"]:
+            targets.append(target(f"{title}: ours / pinned H2D bandwidth", share, 0.75, True))
+            name = f"{title}: vs s3dlio 0.10.0 + pin_memory() (x)"
+            targets.append(target(name, old_pin, 3, True))
+    md = md_table(
+        ["workload", "contender", "median s", "GB/s", "of pinned H2D", "ours pinned is"], rows
+    )
+    return {"cases": cases, "targets": targets, "charts": charts, "md": md, "device": probe}
+
+
 SUITES = {
     "get_many": ("1. get_many throughput, objects held", suite_get_many),
     "get_latency": ("2. per-call get latency, 4 KiB objects", suite_latency),
     "scaling": ("3. scaling with the number of objects", suite_scaling),
     "loader": ("4. loader epoch (torch DataLoader, JAX)", suite_loader),
     "memory": ("5. peak RSS to load about 1 GiB and hold it", suite_memory),
+    "gpu": ("6. GPU: objects into CUDA memory", suite_gpu),
 }
 
 

@@ -36,5 +36,10 @@ def test_run_quick_writes_every_suite(tmp_path):
         assert any("median_s" in r for r in contenders), suite
         assert (out / f"{suite}.md").read_text().startswith("### ")
         assert (out / f"{suite}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    gpu = json.loads((out / "gpu.json").read_text())
+    if gpu.get("skipped"):  # no CUDA device here: the suite says so and why
+        assert "CUDA" in gpu["skipped"] and "Skipped" in (out / "gpu.md").read_text()
+    else:
+        assert any("median_s" in r for case in gpu["cases"] for r in case["results"].values())
     ours = json.loads((out / "get_many.json").read_text())["cases"][0]["results"]
     assert "median_s" in ours["ours get_many (file://)"]
