@@ -289,6 +289,7 @@ def get_batch(
     sizes: int | Sequence[int] | None = None,
     options: Options = None,
     pinned: bool | PinnedPool | None = None,
+    out: Buffer | None = None,
 ) -> Batch:
     """Fetch objects in parallel straight into the rows of one contiguous buffer.
 
@@ -296,7 +297,10 @@ def get_batch(
     else from a concurrent stat; an object whose size differs is an error.
     ``pinned=True`` lands the batch in a CUDA-registered slab of the
     default PinnedPool (ordinary memory where no GPU is usable; see
-    ``Batch.pinned``); a PinnedPool uses that pool.
+    ``Batch.pinned``); a PinnedPool uses that pool. ``out`` (a writable,
+    C-contiguous, 64-byte-aligned uint8 buffer of exactly the objects'
+    total size, e.g. shared memory) is filled in place instead and kept
+    alive as long as the batch.
     """
 
 class PinnedPool:

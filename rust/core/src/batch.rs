@@ -66,17 +66,32 @@ pub async fn get_batch<S: AsRef<str>>(
     max_in_flight: usize,
     options: &Options,
 ) -> Result<Batch> {
-    get_batch_in(uris, sizes, max_in_flight, options, pool::global()).await
+    get_batch_in(
+        uris,
+        sizes,
+        max_in_flight,
+        options,
+        Landing::Pool(pool::global()),
+    )
+    .await
 }
 
-/// [`get_batch`] into memory from `pool` (e.g. a pool of pinned slabs);
-/// the buffer goes back to it when the last view of the batch is gone.
+/// Where a batch lands.
+pub enum Landing<'a> {
+    /// A buffer from this pool (e.g. of pinned slabs), given back when the
+    /// last view of the batch is gone.
+    Pool(&'a Arc<Pool>),
+    /// This buffer, whose length must be the objects' total size.
+    Into(AlignedBuf),
+}
+
+/// [`get_batch`] into the memory `landing` says.
 pub async fn get_batch_in<S: AsRef<str>>(
     uris: &[S],
     sizes: Option<&[u64]>,
     max_in_flight: usize,
     options: &Options,
-    pool: &Arc<Pool>,
+    landing: Landing<'_>,
 ) -> Result<Batch> {
     let max_in_flight = check_in_flight(max_in_flight)?;
     let mut resolver = Resolver::new(options);
@@ -103,11 +118,23 @@ pub async fn get_batch_in<S: AsRef<str>>(
     let total = usize::try_from(*offsets.last().unwrap_or(&0))
         .map_err(|_| Error::InvalidArgument("get_batch: batch does not fit in memory".into()))?;
     let uris: Vec<String> = targets.iter().map(|t| t.uri.clone()).collect();
-    let buf =
-        AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| Error::Memory {
-            uri: uris.first().cloned().unwrap_or_default(),
-            reason,
-        })?;
+    let buf = match landing {
+        Landing::Pool(pool) => {
+            AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| {
+                Error::Memory {
+                    uri: uris.first().cloned().unwrap_or_default(),
+                    reason,
+                }
+            })?
+        }
+        Landing::Into(buf) if buf.len() == total => buf,
+        Landing::Into(buf) => {
+            return Err(Error::InvalidArgument(format!(
+                "get_batch: the output buffer holds {} bytes but the objects {total}",
+                buf.len()
+            )))
+        }
+    };
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
     let filled = stream::iter(
         targets

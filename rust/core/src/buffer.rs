@@ -33,8 +33,15 @@ pub struct AlignedBuf {
     ptr: NonNull<u8>,
     len: usize,
     filled: usize,
-    slab: Option<Slab>,
-    home: Arc<Pool>,
+    memory: Memory,
+}
+
+/// Whose memory a buffer fills.
+enum Memory {
+    /// A slab on loan from a pool, given back on drop.
+    Pooled(Option<Slab>, Arc<Pool>),
+    /// Someone else's memory, kept alive by its owner until the drop.
+    Borrowed(#[allow(dead_code)] Box<dyn Send + Sync>),
 }
 
 // SAFETY: AlignedBuf owns its allocation exclusively, like a Vec<u8>.
@@ -64,8 +71,33 @@ impl AlignedBuf {
             ptr: slab.ptr(),
             len,
             filled: 0,
-            slab: Some(slab),
-            home: pool.clone(),
+            memory: Memory::Pooled(Some(slab), pool.clone()),
+        })
+    }
+
+    /// An empty buffer over `len` bytes of someone else's memory at `ptr`
+    /// (e.g. a shared-memory segment that must be filled in place), kept
+    /// alive by `owner` until the buffer and everything frozen from it are
+    /// gone. Fails unless `ptr` is [`ALIGN`]-aligned.
+    ///
+    /// # Safety
+    /// `ptr..ptr + len` must stay valid and writable while `owner` lives,
+    /// and nothing else may access it until the buffer is filled.
+    pub unsafe fn borrowed(
+        ptr: NonNull<u8>,
+        len: usize,
+        owner: Box<dyn Send + Sync>,
+    ) -> Result<Self, String> {
+        if !(ptr.as_ptr() as usize).is_multiple_of(ALIGN) {
+            return Err(format!("the memory at {ptr:p} is not {ALIGN}-byte aligned"));
+        }
+        LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
+        LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
+        Ok(Self {
+            ptr,
+            len,
+            filled: 0,
+            memory: Memory::Borrowed(owner),
         })
     }
 
@@ -354,8 +386,10 @@ impl Drop for AlignedBuf {
     fn drop(&mut self) {
         LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
         LIVE_BYTES.fetch_sub(self.len, Ordering::Relaxed);
-        if let Some(slab) = self.slab.take() {
-            self.home.give(slab);
+        if let Memory::Pooled(slab, home) = &mut self.memory {
+            if let Some(slab) = slab.take() {
+                home.give(slab);
+            }
         }
     }
 }
@@ -408,6 +442,26 @@ mod tests {
         let bytes = owner.finish(regions).unwrap();
         assert_eq!(bytes.as_ptr() as usize, base);
         assert!(bytes.iter().enumerate().all(|(i, &b)| b == i as u8));
+    }
+
+    #[test]
+    fn borrowed_memory_is_filled_in_place_and_kept_alive() {
+        let owner = vec![0u64; 16]; // 8-byte aligned at least; find a 64-byte aligned start
+        let base = owner.as_ptr() as usize;
+        let skip = (ALIGN - base % ALIGN) % ALIGN;
+        let len = 128 - skip;
+        let (ptr, owner) = (base + skip, Box::new(owner));
+        // SAFETY: the Vec's heap memory lives in `owner`, untouched elsewhere.
+        let mut b =
+            unsafe { AlignedBuf::borrowed(NonNull::new(ptr as *mut u8).unwrap(), len, owner) }
+                .unwrap();
+        assert!(b.extend_from_slice(&vec![5u8; len]));
+        let bytes = b.freeze();
+        assert_eq!(bytes.as_ptr() as usize, ptr);
+        assert!(bytes.iter().all(|&x| x == 5));
+        let odd = NonNull::new((ptr + 1) as *mut u8).unwrap();
+        // SAFETY: refused before any access.
+        assert!(unsafe { AlignedBuf::borrowed(odd, 1, Box::new(())) }.is_err());
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod runtime;
 mod store;
 pub mod uri;
 
-pub use batch::{get_batch, get_batch_in, Batch};
+pub use batch::{get_batch, get_batch_in, Batch, Landing};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range};

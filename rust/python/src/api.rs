@@ -3,12 +3,15 @@
 
 use std::collections::HashMap;
 
+use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
+use s3dlio_core::buffer::AlignedBuf;
+use s3dlio_core::Landing;
 use s3dlio_core::{ByteRange, Error, Options};
 
 use crate::batch::{Batch, Table};
-use crate::errors::to_pyerr;
+use crate::errors::{invalid_argument, to_pyerr};
 use crate::input::{
     buffer_bytes, in_flight, non_negative, options, saturating, saturating_opt, uri_list, Uri,
 };
@@ -131,7 +134,8 @@ pub enum Sizes {
 
 /// Fetch objects into one contiguous buffer as a `Batch` (row i = object i).
 #[pyfunction]
-#[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None, pinned = None))]
+#[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None, pinned = None, out = None))]
+#[allow(clippy::too_many_arguments)] // the Python signature
 pub fn get_batch(
     py: Python<'_>,
     #[pyo3(from_py_with = uri_list)] uris: Vec<String>,
@@ -139,6 +143,7 @@ pub fn get_batch(
     sizes: Option<Sizes>,
     options: PyOptions,
     pinned: Option<Bound<'_, PyAny>>,
+    out: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Batch> {
     let max_in_flight = in_flight(max_in_flight)?;
     let sizes = sizes.map(|s| match s {
@@ -146,15 +151,52 @@ pub fn get_batch(
         Sizes::Each(sizes) => sizes,
     });
     let opts = self::options(options);
+    if let Some(out) = out {
+        if pinned
+            .as_ref()
+            .is_some_and(|p| p.is_truthy().unwrap_or(true))
+        {
+            return Err(invalid_argument(
+                "get_batch: give pinned or out, not both".into(),
+            ));
+        }
+        let landing = Landing::Into(output_buffer(&out)?);
+        let batch = wait(
+            py,
+            s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, landing),
+        )?;
+        return Ok(Batch::new(batch, false));
+    }
     let (pool, registered) = match pinned_pool(py, pinned)? {
         Some(pinned) => (pinned.pool().clone(), pinned.registered()),
         None => (s3dlio_core::pool::global().clone(), false),
     };
+    let landing = Landing::Pool(&pool);
     let batch = wait(
         py,
-        s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, &pool),
+        s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, landing),
     )?;
     Ok(Batch::new(batch, registered))
+}
+
+/// A writable, C-contiguous, 64-byte-aligned buffer-protocol object as the
+/// memory a batch is written into (kept alive as long as the batch).
+fn output_buffer(out: &Bound<'_, PyAny>) -> PyResult<AlignedBuf> {
+    let buffer = PyBuffer::<u8>::get(out)
+        .map_err(|e| invalid_argument(format!("get_batch: out must be a uint8 buffer: {e}")))?;
+    if buffer.readonly() || !buffer.is_c_contiguous() {
+        return Err(invalid_argument(
+            "get_batch: out must be writable and C-contiguous".into(),
+        ));
+    }
+    let ptr = std::ptr::NonNull::new(buffer.buf_ptr().cast::<u8>())
+        .unwrap_or(std::ptr::NonNull::dangling());
+    let len = buffer.len_bytes();
+    // SAFETY: the exporter keeps `len` writable bytes at `ptr` while the
+    // PyBuffer (moved into the AlignedBuf) lives; the caller hands the
+    // memory over for the fill.
+    unsafe { AlignedBuf::borrowed(ptr, len, Box::new(buffer)) }
+        .map_err(|e| invalid_argument(format!("get_batch: out: {e}")))
 }
 
 /// The pool `get_batch(pinned=...)` asks for: a `PinnedPool` as given;
