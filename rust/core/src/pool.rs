@@ -30,10 +30,14 @@ use crate::runtime::{per_process, Stamped};
 pub const POOL_BYTES_ENV: &str = "S3DLIO_POOL_BYTES";
 /// Default for [`POOL_BYTES_ENV`].
 pub const DEFAULT_POOL_BYTES: usize = 256 << 20;
-/// Environment variable: `false` stops huge-page advice for large slabs.
+/// Environment variable: `true` advises slabs of 2 MiB and more for
+/// transparent huge pages. Off by default: in a process of its own it
+/// makes first-touch of 64 x 16 MiB 1.5x faster (5.1 vs 3.4 GB/s), but
+/// right after other processes freed memory it swings between 1.2 and
+/// 5.5 GB/s, while 4 KiB pages stay at 3.5.
 pub const HUGE_PAGES_ENV: &str = "S3DLIO_HUGE_PAGES";
 
-/// Slabs this large are 2 MiB aligned and advised for transparent huge pages.
+/// With huge-page advice on, slabs this large are 2 MiB aligned and advised.
 pub const HUGE_PAGE: usize = 2 << 20;
 
 /// Called when a pool makes or frees a slab.
@@ -125,7 +129,7 @@ impl Pool {
             pid: std::process::id(),
             budget,
             best_fit,
-            huge_pages: true,
+            huge_pages: false,
             hooks,
             idle: Mutex::new(Idle::default()),
             made: AtomicUsize::new(0),
@@ -248,7 +252,7 @@ impl Pool {
         }
     }
 
-    /// Stop (or resume) huge-page advice for new large slabs.
+    /// Advise new large slabs for huge pages (or stop).
     pub fn with_huge_pages(mut self: Arc<Self>, on: bool) -> Arc<Self> {
         if let Some(pool) = Arc::get_mut(&mut self) {
             pool.huge_pages = on;
@@ -283,7 +287,7 @@ fn global_from_env() -> Arc<Pool> {
         .bool(&HUGE_PAGES_ENV.to_ascii_lowercase())
         .ok()
         .flatten()
-        .unwrap_or(true);
+        .unwrap_or(false);
     Pool::new(budget, false, None).with_huge_pages(huge)
 }
 
@@ -354,11 +358,11 @@ mod tests {
 
     #[test]
     fn large_slabs_are_huge_page_aligned() {
-        let pool = Pool::new(0, false, None);
+        let pool = Pool::new(0, false, None).with_huge_pages(true);
         let s = pool.take(3 << 20, 64).unwrap();
         assert_eq!(s.ptr().as_ptr() as usize % HUGE_PAGE, 0);
         pool.give(s);
-        let plain = Pool::new(0, false, None).with_huge_pages(false);
+        let plain = Pool::new(0, false, None);
         let s = plain.take(3 << 20, 64).unwrap();
         assert_eq!(s.align(), 64);
         plain.give(s);

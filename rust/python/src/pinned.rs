@@ -85,7 +85,6 @@ impl PinnedPool {
             }
         };
         let registered = hooks.is_some();
-        // Large batches: 2 MiB-aligned, huge-page advised (registration is per page).
         let pool = Pool::new(budget.unwrap_or(usize::MAX), true, hooks);
         Ok(Self { pool, registered })
     }
