@@ -1,5 +1,8 @@
 """Suite 1 (file:// part): ``get_many`` throughput with results held in
-memory, against a plain Python ``open().read()`` loop on the same files.
+memory, against a plain Python ``open().read()`` loop on the same files;
+and, as a loader uses memory, the same objects fetched a batch at a time,
+each batch dropped before the next (``S3DLIO_POOL_BYTES=0`` shows the
+figures without buffer recycling).
 
 Interleaves the contenders, warms up once, reports the median of
 ``--runs`` timed runs, and writes ``benchmarks/results/get_many_local.json``
@@ -31,6 +34,20 @@ def s3dlio_get_many(uris: list[str]) -> list:
     return s3dlio.get_many(uris)
 
 
+def in_batches(fetch, per: int):
+    """``fetch`` applied batch by batch, each batch dropped before the next."""
+
+    def run(items: list) -> int:
+        n = 0
+        for start in range(0, len(items), per):
+            batch = fetch(items[start : start + per])
+            n += len(batch)
+            del batch
+        return n
+
+    return run
+
+
 def timed(fn, arg) -> float:
     t0 = time.perf_counter()
     held = fn(arg)
@@ -43,9 +60,13 @@ def run_case(root: Path, count: int, size: int, runs: int) -> dict:
     case_dir = root / f"{count}x{size}"
     paths = make_files(case_dir, count, size)
     uris = [f"file://{p}" for p in paths]
+    per = max(1, (16 << 20) // size)  # 16 MiB batches, as a loader's
     contenders = {
         "python open().read()": (python_loop, paths),
         "s3dlio get_many": (s3dlio_get_many, uris),
+        f"python open().read(), batches of {per} dropped": (in_batches(python_loop, per), paths),
+        f"s3dlio get_many, batches of {per} dropped": (in_batches(s3dlio_get_many, per), uris),
+        f"s3dlio get_batch, batches of {per} dropped": (in_batches(s3dlio.get_batch, per), uris),
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
     for fn, arg in contenders.values():  # warm-up (page cache, allocator)
