@@ -260,6 +260,11 @@ impl Pool {
         self
     }
 
+    /// True when the pool calls hooks for its slabs (e.g. registers them).
+    pub fn has_hooks(&self) -> bool {
+        self.hooks.is_some()
+    }
+
     /// The idle budget in bytes.
     pub fn budget(&self) -> usize {
         self.budget

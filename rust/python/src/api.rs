@@ -151,27 +151,27 @@ pub fn get_batch(
         Sizes::Each(sizes) => sizes,
     });
     let opts = self::options(options);
-    if let Some(out) = out {
-        if pinned
-            .as_ref()
-            .is_some_and(|p| p.is_truthy().unwrap_or(true))
-        {
-            return Err(invalid_argument(
-                "get_batch: give pinned or out, not both".into(),
-            ));
+    let pinned_choice;
+    let (landing, registered) = match out {
+        Some(out) => {
+            if pinned
+                .as_ref()
+                .is_some_and(|p| p.is_truthy().unwrap_or(true))
+            {
+                return Err(invalid_argument(
+                    "get_batch: give pinned or out, not both".into(),
+                ));
+            }
+            (Landing::Into(output_buffer(&out)?), false)
         }
-        let landing = Landing::Into(output_buffer(&out)?);
-        let batch = wait(
-            py,
-            s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, landing),
-        )?;
-        return Ok(Batch::new(batch, false));
-    }
-    let (pool, registered) = match pinned_pool(py, pinned)? {
-        Some(pinned) => (pinned.pool().clone(), pinned.registered()),
-        None => (s3dlio_core::pool::global().clone(), false),
+        None => {
+            pinned_choice = pinned_pool(py, pinned)?;
+            match &pinned_choice {
+                Some(pinned) => (Landing::Pool(pinned.pool()), pinned.pool().has_hooks()),
+                None => (Landing::Pool(s3dlio_core::pool::global()), false),
+            }
+        }
     };
-    let landing = Landing::Pool(&pool);
     let batch = wait(
         py,
         s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, landing),

@@ -50,16 +50,11 @@ impl SlabHooks for PyHooks {
 #[pyclass(frozen, module = "s3dlio", name = "PinnedPool")]
 pub struct PinnedPool {
     pool: Arc<Pool>,
-    registered: bool,
 }
 
 impl PinnedPool {
     pub fn pool(&self) -> &Arc<Pool> {
         &self.pool
-    }
-
-    pub fn registered(&self) -> bool {
-        self.registered
     }
 }
 
@@ -84,15 +79,14 @@ impl PinnedPool {
                 ))
             }
         };
-        let registered = hooks.is_some();
         let pool = Pool::new(budget.unwrap_or(usize::MAX), true, hooks);
-        Ok(Self { pool, registered })
+        Ok(Self { pool })
     }
 
     /// True when slabs are registered (there are hooks).
-    #[getter(registered)]
-    fn is_registered(&self) -> bool {
-        self.registered
+    #[getter]
+    fn registered(&self) -> bool {
+        self.pool.has_hooks()
     }
 
     /// Free (and unregister) every idle slab.
@@ -111,7 +105,11 @@ impl PinnedPool {
         let s = self.pool.stats();
         format!(
             "PinnedPool(registered={}, made={}, reused={}, idle={})",
-            if self.registered { "True" } else { "False" },
+            if self.pool.has_hooks() {
+                "True"
+            } else {
+                "False"
+            },
             s.made,
             s.reused,
             s.idle
