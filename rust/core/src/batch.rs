@@ -9,6 +9,7 @@ use futures::{stream, StreamExt, TryStreamExt};
 use crate::buffer::{AlignedBuf, Region};
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
+use crate::local_workers;
 use crate::options::Options;
 use crate::pool::{self, Pool};
 use crate::runtime;
@@ -136,15 +137,24 @@ pub async fn get_batch_in<S: AsRef<str>>(
         }
     };
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
-    let filled = stream::iter(
-        targets
+    let (local, remote): (Vec<_>, Vec<_>) = targets
+        .into_iter()
+        .zip(regions)
+        .partition(|(target, _)| target.is_local());
+    let direct = local.iter().any(|(target, _)| target.is_direct());
+    let workers = local_workers::workers_for(direct, local.len(), max_in_flight);
+    let local_fills = local_workers::run(local, workers, |(target, region)| {
+        target.get_into_here(region).expect("local target")
+    });
+    let remote_fills = stream::iter(
+        remote
             .into_iter()
-            .zip(regions)
             .map(|(target, region)| runtime::spawn(async move { target.get_into(region).await })),
     )
     .buffer_unordered(max_in_flight)
-    .try_collect::<Vec<Region>>()
-    .await?;
+    .try_collect::<Vec<Region>>();
+    let (mut filled, remote) = futures::try_join!(local_fills, remote_fills)?;
+    filled.extend(remote);
     let data = owner.finish(filled).ok_or_else(|| {
         Error::InvalidArgument("get_batch: a row was not filled (internal error)".into())
     })?;
@@ -155,14 +165,28 @@ pub async fn get_batch_in<S: AsRef<str>>(
     })
 }
 
+/// The size of every target, in order: local ones on [`local_workers`],
+/// remote ones as concurrent requests.
 async fn stat_all(targets: &[Target], max_in_flight: usize) -> Result<Vec<u64>> {
-    stream::iter(
-        targets
-            .iter()
-            .cloned()
-            .map(|t| runtime::spawn(async move { t.head().await.map(|m| m.size) })),
-    )
-    .buffered(max_in_flight)
-    .try_collect()
-    .await
+    let (local, remote): (Vec<_>, Vec<_>) = targets
+        .iter()
+        .cloned()
+        .enumerate()
+        .partition(|(_, target)| target.is_local());
+    let workers = local_workers::workers_for(false, local.len(), max_in_flight);
+    let local_sizes = local_workers::run(local, workers, |(i, target)| {
+        Ok((i, target.head_here().expect("local target")?.size))
+    });
+    let remote_sizes = stream::iter(remote.into_iter().map(|(i, target)| {
+        let task = runtime::spawn(async move { target.head().await });
+        async move { task.await.map(|meta| (i, meta.size)) }
+    }))
+    .buffer_unordered(max_in_flight)
+    .try_collect::<Vec<(usize, u64)>>();
+    let (local, remote) = futures::try_join!(local_sizes, remote_sizes)?;
+    let mut sizes = vec![0; targets.len()];
+    for (i, size) in local.into_iter().chain(remote) {
+        sizes[i] = size;
+    }
+    Ok(sizes)
 }

@@ -1,13 +1,12 @@
 //! The fetch engine: one object, a range of one, or many in parallel.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt};
 
 use crate::error::{Error, Result};
+use crate::local_workers;
 use crate::meta::ByteRange;
 use crate::options::Options;
 use crate::runtime;
@@ -111,55 +110,17 @@ pub async fn get_many<S: AsRef<str>>(
         .collect())
 }
 
-/// Read local targets on at most `runtime::blocking_threads()` (and
-/// `max_in_flight`) blocking workers that pull the next object from a
-/// shared counter: positioned reads straight into each object's buffer,
-/// without a task or a thread hop per object.
+/// Read local targets on [`local_workers`]: positioned reads straight
+/// into each object's buffer, without a task or a thread hop per object.
 async fn read_local(
     targets: Vec<(usize, Target)>,
     max_in_flight: usize,
 ) -> Result<Vec<(usize, Bytes)>> {
-    if targets.is_empty() {
-        return Ok(Vec::new());
-    }
-    let workers = runtime::blocking_threads()
-        .min(max_in_flight)
-        .min(targets.len());
-    let targets = Arc::new(targets);
-    let next = Arc::new(AtomicUsize::new(0));
-    let failed = Arc::new(AtomicBool::new(false));
-    // Abandoning the call (Ctrl-C, an error elsewhere) stops the workers
-    // after the object each is reading.
-    let _stop = StopOnDrop(failed.clone());
-    let jobs = (0..workers).map(|_| {
-        let (targets, next, failed) = (targets.clone(), next.clone(), failed.clone());
-        runtime::blocking(move || {
-            let mut out = Vec::new();
-            while !failed.load(Ordering::Relaxed) {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((slot, target)) = targets.get(i) else {
-                    break;
-                };
-                match target.get_here(ByteRange::FULL).expect("local target") {
-                    Ok(bytes) => out.push((*slot, bytes)),
-                    Err(e) => {
-                        failed.store(true, Ordering::Relaxed);
-                        return Err(e);
-                    }
-                }
-            }
-            Ok(out)
-        })
-    });
-    let parts = futures::future::try_join_all(jobs).await?;
-    Ok(parts.into_iter().flatten().collect())
-}
-
-/// Raises a stop flag when dropped.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
+    let direct = targets.iter().any(|(_, t)| t.is_direct());
+    let workers = local_workers::workers_for(direct, targets.len(), max_in_flight);
+    local_workers::run(targets, workers, |(slot, target)| {
+        let bytes = target.get_here(ByteRange::FULL).expect("local target")?;
+        Ok((slot, bytes))
+    })
+    .await
 }

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod checksum;
 pub mod error;
 pub mod fetch;
+mod local_workers;
 pub mod meta;
 pub mod objects;
 pub mod options;

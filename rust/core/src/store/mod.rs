@@ -224,38 +224,53 @@ impl Target {
         }
     }
 
+    /// True for `direct://` (O_DIRECT) objects.
+    pub fn is_direct(&self) -> bool {
+        matches!(self.backend, Backend::Local { direct: true, .. })
+    }
+
     /// The whole object into `region` of a batch buffer, which is sized to
     /// it (a size mismatch is an error). Returns the filled region.
-    pub async fn get_into(&self, mut region: Region) -> Result<Region> {
+    pub async fn get_into(&self, region: Region) -> Result<Region> {
         match &self.backend {
-            &Backend::Local { direct, fallback } => {
-                let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
-                runtime::blocking(move || {
-                    if direct {
-                        // O_DIRECT needs 4096-aligned destinations; a batch
-                        // row is not, so read aligned and place it.
-                        let bytes = direct::get(&uri, &path, ByteRange::FULL, fallback)?;
-                        if bytes.len() != region.len() || !region.extend_from_slice(&bytes) {
-                            return Err(Error::Truncated {
-                                uri,
-                                expected: region.len() as u64,
-                                actual: bytes.len() as u64,
-                            });
-                        }
-                    } else {
-                        local::get_into(&uri, &path, &mut region)?;
-                    }
-                    Ok(region)
-                })
-                .await
+            Backend::Local { .. } => {
+                let target = self.clone();
+                runtime::blocking(move || target.get_into_here(region).expect("local target")).await
             }
             Backend::Object(client, path) => {
+                let mut region = region;
                 object::get_into(client.store.as_ref(), path, &self.uri, &mut region)
                     .await
                     .map_err(|e| client.redact(e))?;
                 Ok(region)
             }
         }
+    }
+
+    /// [`Target::get_into`] right here on the calling thread for a local
+    /// object; `None` for remote ones.
+    pub fn get_into_here(&self, mut region: Region) -> Option<Result<Region>> {
+        let Backend::Local { direct, fallback } = self.backend else {
+            return None;
+        };
+        let (uri, path) = (&self.uri, &self.parsed.key);
+        let filled = if direct {
+            // O_DIRECT needs 4096-aligned destinations; a batch row is
+            // not, so read aligned and place it.
+            direct::get(uri, path, ByteRange::FULL, fallback).and_then(|bytes| {
+                if bytes.len() != region.len() || !region.extend_from_slice(&bytes) {
+                    return Err(Error::Truncated {
+                        uri: uri.clone(),
+                        expected: region.len() as u64,
+                        actual: bytes.len() as u64,
+                    });
+                }
+                Ok(())
+            })
+        } else {
+            local::get_into(uri, path, &mut region)
+        };
+        Some(filled.map(|()| region))
     }
 
     /// Write the whole object; readers never see a partial object.
@@ -281,14 +296,23 @@ impl Target {
     pub async fn head(&self) -> Result<ObjectMeta> {
         match &self.backend {
             Backend::Local { .. } => {
-                let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
-                runtime::blocking(move || local::head(&uri, &path)).await
+                let target = self.clone();
+                runtime::blocking(move || target.head_here().expect("local target")).await
             }
             Backend::Object(client, path) => {
                 object::head(client.store.as_ref(), path, &self.uri, &self.parsed)
                     .await
                     .map_err(|e| client.redact(e))
             }
+        }
+    }
+
+    /// [`Target::head`] right here on the calling thread for a local
+    /// object; `None` for remote ones.
+    pub fn head_here(&self) -> Option<Result<ObjectMeta>> {
+        match self.backend {
+            Backend::Local { .. } => Some(local::head(&self.uri, &self.parsed.key)),
+            Backend::Object(..) => None,
         }
     }
 
