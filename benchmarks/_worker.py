@@ -242,6 +242,25 @@ def op_fetch(spec: dict) -> dict:
     return measure(lambda: fetch(keys), count)
 
 
+def op_memcpy(spec: dict) -> dict:
+    """Reference for suite 1: copy ``count`` objects of ``size`` bytes from
+    one warm (touched) buffer into another on one core, the bandwidth a
+    loader that copied each object once from memory it already owns would
+    be bound by."""
+    import numpy as np
+
+    size, count = spec["size"], spec["count"]
+    src, dst = np.ones(size, np.uint8), np.zeros(size, np.uint8)
+    np.copyto(dst, src)
+
+    def copy_all() -> int:
+        for _ in range(count):
+            np.copyto(dst, src)
+        return count * size
+
+    return measure(copy_all, lambda n: n)
+
+
 def op_get_loop(spec: dict) -> dict:
     """One ``get`` per object in a Python loop, each result dropped (suite 2)."""
     keys = keys_of(spec)
@@ -455,6 +474,7 @@ def op_upload(spec: dict) -> dict:
 OPS = {
     "fetch": op_fetch,
     "get_loop": op_get_loop,
+    "memcpy": op_memcpy,
     "epoch": op_epoch,
     "gpu": op_gpu,
     "gpu_probe": op_gpu_probe,

@@ -80,6 +80,7 @@ LABELS = {
     "python": "Python open().read()",
     "boto3": "boto3 + 32 threads",
     "s3torch": "s3torchconnector S3Reader + 32 threads",
+    "memcpy": "warm memcpy, one core (reference)",
 }
 OURS = {"ours", "ours_batch", "ours_map", "ours_iter", "ours_jax"}
 
@@ -238,7 +239,14 @@ class Runner:
     counter: itertools.count = field(default_factory=itertools.count)
 
     def python_for(self, contender: str) -> str:
-        mine = OURS | {"jax_numpy", "h2d_pinned", "ours_pinned", "ours_pageable", "dataloader_pin"}
+        mine = OURS | {
+            "memcpy",
+            "jax_numpy",
+            "h2d_pinned",
+            "ours_pinned",
+            "ours_pageable",
+            "dataloader_pin",
+        }
         return self.ours_py if contender in mine else self.peers_py
 
     def work(self, spec: dict, timeout: int | None = None) -> dict:
@@ -403,6 +411,7 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                     ("s3dlio010", "direct"),
                     ("obstore", "file"),
                     ("python", "file"),
+                    ("memcpy", "file"),
                 ]
             else:
                 plan = [(c, "s3") for c in ("ours", "s3dlio010", "obstore", "boto3", "s3torch")]
@@ -410,6 +419,9 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                 f"{LABELS[c]} ({s}://)": {**base, **data_spec(ds, s), "contender": c}
                 for c, s in plan
             }
+            for spec in contenders.values():
+                if spec["contender"] == "memcpy":
+                    spec.update(op="memcpy", size=ds.size, count=ds.count)
             log(f"  get_many {size_label(ds.count, ds.size)} {backend}")
             res = interleave(runner, contenders, cfg.warmup, cfg.runs)
             cases.append(
@@ -485,6 +497,14 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                         f"{case['workload']} file:// vs s3dlio 0.10.0 (x faster)",
                         speed_ratio(ours, old),
                         3,
+                        True,
+                    )
+                )
+                targets.append(
+                    target(
+                        f"{case['workload']} file:// share of warm memcpy bandwidth",
+                        speed_ratio(ours, get.get("memcpy/file")),
+                        0.5,
                         True,
                     )
                 )
