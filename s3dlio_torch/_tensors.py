@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import get_worker_info
 
 import s3dlio
+from s3dlio_torch import _worker_slots
 
 
 def view_tensor(view: s3dlio.BytesView) -> torch.Tensor:
@@ -39,11 +40,14 @@ def fetch_rows(
     ``pin_memory`` lands the batch in a CUDA-registered slab (see
     ``s3dlio.PinnedPool``), in the main process only: a DataLoader worker
     cannot use CUDA, so there the DataLoader's own ``pin_memory`` applies.
+    In a worker, a batch of known sizes lands in a shared-memory slot that
+    reaches the main process without a copy (see ``_worker_slots``).
     """
     pinned = pin_memory and get_worker_info() is None
     if sizes is not None or pinned:
+        out = None if pinned else _worker_slots.lease(sum(sizes))
         batch = s3dlio.get_batch(
-            uris, max_in_flight, sizes=sizes, options=options, pinned=pinned or None
+            uris, max_in_flight, sizes=sizes, options=options, pinned=pinned or None, out=out
         )
         return batch_rows(batch)
     fetched = s3dlio.get_many(uris, max_in_flight, options=options)

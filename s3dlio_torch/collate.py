@@ -8,12 +8,17 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
+from s3dlio_torch import _worker_slots
+
 
 def collate(samples: Sequence[Any]) -> Any:
     """``collate_fn`` for DataLoader: the ``[B, size]`` batch tensor itself
     when the samples are all its rows, in order (as ``S3MapDataset``
     yields them for equal-size objects fetched with ``get_batch``), so no
     per-sample copy is made; otherwise ``torch.utils.data.default_collate``.
+    In a DataLoader worker, a batch that sits in a shared-memory slot is
+    handed on as that slot, so it also crosses to the main process without
+    a copy (it arrives there as the same ``[B, size]`` tensor).
     """
     if samples and all(isinstance(s, torch.Tensor) for s in samples):
         base = samples[0]._base
@@ -32,5 +37,5 @@ def collate(samples: Sequence[Any]) -> Any:
                 s.data_ptr() == base.data_ptr() + i * base.stride(0) for i, s in enumerate(samples)
             )
         ):
-            return base
+            return _worker_slots.ship(base)
     return default_collate(samples)

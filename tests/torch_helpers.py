@@ -86,3 +86,14 @@ def assert_exactly_once(indices: list[int], n: int) -> None:
     missing = sorted(set(range(n)) - set(indices))
     assert not missing, f"samples never read: {missing}"
     assert len(indices) == n
+
+
+def stack_and_count_slots(samples: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
+    """collate_fn: the samples stacked by torch (a copy made in the worker),
+    and how many shared-memory slots this worker has made so far."""
+    from torch.utils.data import default_collate
+
+    from s3dlio_torch import _worker_slots
+
+    ring = _worker_slots._ring
+    return default_collate(samples), 0 if ring is None else len(ring.slots)
