@@ -82,8 +82,9 @@ class _Ring:
         self.pid = os.getpid()
         self.slots: list[_Slot] = []
 
-    def lease(self, nbytes: int) -> np.ndarray:
-        """A writable ``nbytes`` array over a free slot, taken until it dies."""
+    def lease(self, nbytes: int) -> np.ndarray | None:
+        """A writable ``nbytes`` array over a free slot, taken until it dies
+        (``None`` when no slot can be made)."""
         free = [s for s in self.slots if s.free()]
         fits = [s for s in free if s.capacity >= nbytes]
         slot = min(fits, key=lambda s: s.capacity) if fits else None
@@ -92,7 +93,10 @@ class _Ring:
             if extra.close():
                 self.slots.remove(extra)
         if slot is None:
-            slot = _Slot(-(-nbytes // GRAIN) * GRAIN)
+            try:
+                slot = _Slot(-(-nbytes // GRAIN) * GRAIN)
+            except OSError:
+                return None  # out of memfds or memory: torch's own path still works
             self.slots.append(slot)
         slot.map[WORKER_HELD] = 1
         out = np.frombuffer(slot.map, np.uint8, count=nbytes, offset=HEADER)

@@ -126,3 +126,13 @@ def test_the_main_process_lands_batches_in_its_own_memory(uris):
     batches = list(loader(S3MapDataset(uris), num_workers=0))
     assert indices_of(batches) == list(range(N))
     assert not any(in_slot(b) for b in batches)
+
+
+def test_a_worker_that_cannot_make_a_slot_falls_back_to_torch(uris, monkeypatch):
+    def refuse(*_args):
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(_worker_slots.os, "memfd_create", refuse)  # forked workers inherit it
+    batches = list(loader(S3MapDataset(uris), multiprocessing_context="fork"))
+    assert indices_of(batches) == list(range(N))
+    assert not any(in_slot(b) for b in batches)
