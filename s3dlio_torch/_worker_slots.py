@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import threading
 import weakref
 from multiprocessing.reduction import DupFd
 
@@ -81,10 +82,20 @@ class _Ring:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.slots: list[_Slot] = []
+        self.lock = threading.Lock()  # a dataset may fetch from several threads
 
     def lease(self, nbytes: int) -> np.ndarray | None:
         """A writable ``nbytes`` array over a free slot, taken until it dies
         (``None`` when no slot can be made)."""
+        with self.lock:
+            slot = self._take(nbytes)
+        if slot is None:
+            return None
+        out = np.frombuffer(slot.map, np.uint8, count=nbytes, offset=HEADER)
+        weakref.finalize(out, _worker_done, slot.map)
+        return out
+
+    def _take(self, nbytes: int) -> _Slot | None:
         free = [s for s in self.slots if s.free()]
         fits = [s for s in free if s.capacity >= nbytes]
         slot = min(fits, key=lambda s: s.capacity) if fits else None
@@ -99,9 +110,7 @@ class _Ring:
                 return None  # out of memfds or memory: torch's own path still works
             self.slots.append(slot)
         slot.map[WORKER_HELD] = 1
-        out = np.frombuffer(slot.map, np.uint8, count=nbytes, offset=HEADER)
-        weakref.finalize(out, _worker_done, slot.map)
-        return out
+        return slot
 
     def slot_of(self, tensor: torch.Tensor) -> _Slot | None:
         nbytes = tensor.numel() * tensor.element_size()
@@ -112,13 +121,15 @@ class _Ring:
 
 
 _ring: _Ring | None = None
+_ring_lock = threading.Lock()
 
 
 def _this_ring() -> _Ring:
     global _ring
-    if _ring is None or _ring.pid != os.getpid():
-        _ring = _Ring()
-    return _ring
+    with _ring_lock:
+        if _ring is None or _ring.pid != os.getpid():
+            _ring = _Ring()
+        return _ring
 
 
 def supported() -> bool:

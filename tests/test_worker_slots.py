@@ -136,3 +136,35 @@ def test_a_worker_that_cannot_make_a_slot_falls_back_to_torch(uris, monkeypatch)
     batches = list(loader(S3MapDataset(uris), multiprocessing_context="fork"))
     assert indices_of(batches) == list(range(N))
     assert not any(in_slot(b) for b in batches)
+
+
+def test_threads_leasing_at_once_never_share_a_slot(monkeypatch):
+    # A slow check widens the window in which two unguarded threads would
+    # both see the same slot free and both take it.
+    import threading
+    import time
+
+    free = _worker_slots._Slot.free
+
+    def slow_free(slot) -> bool:
+        answer = free(slot)
+        time.sleep(0.002)  # others look meanwhile
+        return answer
+
+    monkeypatch.setattr(_worker_slots._Slot, "free", slow_free)
+    ring = _worker_slots._Ring()
+    ring.lease(1024)  # made, then released: one free slot for everyone to want
+    gc.collect()
+    held, start = [], threading.Barrier(4)
+
+    def take() -> None:
+        start.wait()
+        held.append(ring.lease(1024))
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    addresses = [a.ctypes.data for a in held]
+    assert len(set(addresses)) == 4, "a slot was handed out twice"
