@@ -29,6 +29,7 @@ import mmap
 import os
 import threading
 import weakref
+from collections.abc import Sequence
 from multiprocessing.reduction import DupFd
 
 import numpy as np
@@ -142,6 +143,26 @@ def lease(nbytes: int) -> np.ndarray | None:
     if nbytes <= 0 or get_worker_info() is None or not supported():
         return None
     return _this_ring().lease(nbytes)
+
+
+def stack(samples: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """In a worker: equal-shape CPU tensors stacked into a slot (``None``
+    when they are not, or outside a worker), ready for :func:`ship`."""
+    first = samples[0]
+    if any(
+        s.shape != first.shape
+        or s.dtype != first.dtype
+        or s.device.type != "cpu"
+        or s.requires_grad
+        for s in samples
+    ):
+        return None
+    nbytes = len(samples) * first.numel() * first.element_size()
+    out = lease(nbytes)
+    if out is None:
+        return None
+    batch = torch.from_numpy(out).view(first.dtype).view(len(samples), *first.shape)
+    return torch.stack(list(samples), out=batch)
 
 
 class _Shipped:

@@ -18,7 +18,9 @@ def collate(samples: Sequence[Any]) -> Any:
     per-sample copy is made; otherwise ``torch.utils.data.default_collate``.
     In a DataLoader worker, a batch that sits in a shared-memory slot is
     handed on as that slot, so it also crosses to the main process without
-    a copy (it arrives there as the same ``[B, size]`` tensor).
+    a copy (it arrives there as the same ``[B, size]`` tensor); other
+    equal-shape tensors are stacked into a slot (the one copy torch's
+    stacking makes anyway, into memory that is reused, not fresh).
     """
     if samples and all(isinstance(s, torch.Tensor) for s in samples):
         base = samples[0]._base
@@ -38,4 +40,7 @@ def collate(samples: Sequence[Any]) -> Any:
             )
         ):
             return _worker_slots.ship(base)
+        stacked = _worker_slots.stack(samples)
+        if stacked is not None:
+            return _worker_slots.ship(stacked)
     return default_collate(samples)

@@ -17,7 +17,13 @@ import sys
 import pytest
 import torch
 from torch.utils.data import DataLoader
-from torch_helpers import indices_of, make_objects, stack_and_count_slots
+from torch_helpers import (
+    as_square,
+    header,
+    indices_of,
+    make_objects,
+    stack_and_count_slots,
+)
 
 from s3dlio_torch import S3IterableDataset, S3MapDataset, _worker_slots, collate
 
@@ -168,3 +174,23 @@ def test_threads_leasing_at_once_never_share_a_slot(monkeypatch):
         t.join()
     addresses = [a.ctypes.data for a in held]
     assert len(set(addresses)) == 4, "a slot was handed out twice"
+
+
+def test_samples_of_unknown_size_are_stacked_into_a_slot(tmp_path):
+    # A URI list without sizes is fetched object by object (get_many); the
+    # collate step stacks the rows into a slot instead of fresh torch memory.
+    objects = make_objects(f"file://{tmp_path}/objs", N)
+    batches = list(loader(S3MapDataset(objects)))
+    assert indices_of(batches) == list(range(N))
+    assert all(in_slot(b) for b in batches)
+
+
+def test_transformed_samples_keep_their_shape_and_dtype(uris):
+    batches = list(loader(S3MapDataset(uris, transform=as_square)))
+    assert all(b.shape == (BATCH, 16, 16) and b.dtype == torch.uint8 for b in batches)
+    assert indices_of(row.flatten() for b in batches for row in b) == list(range(N))
+    assert all(in_slot(b) for b in batches)
+    headers = list(loader(S3MapDataset(uris, transform=header)))
+    assert all(h.dtype == torch.int64 and h.shape == (BATCH, 2) for h in headers)
+    assert [int(i) for h in headers for i in h[:, 0]] == list(range(N))
+    assert all(in_slot(h) for h in headers)
