@@ -142,8 +142,8 @@ pub async fn get_batch_in<S: AsRef<str>>(
         .zip(regions)
         .partition(|(target, _)| target.is_local());
     let direct = local.iter().any(|(target, _)| target.is_direct());
-    let workers = local_workers::workers_for(direct, local.len(), max_in_flight);
-    let local_fills = local_workers::run(local, workers, |(target, region)| {
+    let depth = local_workers::depth_for(direct, local.len(), max_in_flight);
+    let local_fills = local_workers::run(local, depth, |(target, region)| {
         target.get_into_here(region).expect("local target")
     });
     let remote_fills = stream::iter(
@@ -173,8 +173,8 @@ async fn stat_all(targets: &[Target], max_in_flight: usize) -> Result<Vec<u64>> 
         .cloned()
         .enumerate()
         .partition(|(_, target)| target.is_local());
-    let workers = local_workers::workers_for(false, local.len(), max_in_flight);
-    let local_sizes = local_workers::run(local, workers, |(i, target)| {
+    let depth = local_workers::depth_for(false, local.len(), max_in_flight);
+    let local_sizes = local_workers::run(local, depth, |(i, target)| {
         Ok((i, target.head_here().expect("local target")?.size))
     });
     let remote_sizes = stream::iter(remote.into_iter().map(|(i, target)| {

@@ -117,8 +117,8 @@ async fn read_local(
     max_in_flight: usize,
 ) -> Result<Vec<(usize, Bytes)>> {
     let direct = targets.iter().any(|(_, t)| t.is_direct());
-    let workers = local_workers::workers_for(direct, targets.len(), max_in_flight);
-    local_workers::run(targets, workers, |(slot, target)| {
+    let depth = local_workers::depth_for(direct, targets.len(), max_in_flight);
+    local_workers::run(targets, depth, |(slot, target)| {
         let bytes = target.get_here(ByteRange::FULL).expect("local target")?;
         Ok((slot, bytes))
     })

@@ -12,6 +12,7 @@ use bytes::Bytes;
 
 use crate::buffer::{AlignedBuf, Fill};
 use crate::error::{Error, Result};
+use crate::local_workers;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::uri::ObjectUri;
 
@@ -62,12 +63,29 @@ pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result
 }
 
 /// Fill `target` from `file` at `pos` with positioned reads; a file that
-/// ends early is an error, never short data.
+/// ends early is an error, never short data. Each read first asks for
+/// cached data only; a cache miss is read again, blocking, inside
+/// [`local_workers::blocking_io`], so the worker's CPU permit serves
+/// another read while this one waits for the device.
 fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> Result<()> {
     let fd = file.as_raw_fd();
+    let mut try_cached = true;
     target.fill_from(|dst, max| loop {
-        // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
-        let n = unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) };
+        let n = match try_cached {
+            true => match cached_read(fd, dst, max, pos) {
+                Cached::Read(n) => n,
+                Cached::Miss => local_workers::blocking_io(|| {
+                    // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
+                    unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) }
+                }),
+                Cached::Unsupported => {
+                    try_cached = false;
+                    continue;
+                }
+            },
+            // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
+            false => unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) },
+        };
         if n >= 0 {
             pos += n as u64;
             return Ok(n as usize);
@@ -85,6 +103,39 @@ fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> 
         });
     }
     Ok(())
+}
+
+/// What a read that must not wait for the device gave.
+enum Cached {
+    /// The `pread` result: bytes read (0 at the end), or -1 with errno set.
+    Read(isize),
+    /// The data is not in the page cache.
+    Miss,
+    /// This kernel or filesystem cannot tell; read normally.
+    Unsupported,
+}
+
+#[cfg(target_os = "linux")]
+fn cached_read(fd: libc::c_int, dst: *mut u8, max: usize, pos: u64) -> Cached {
+    let iov = libc::iovec {
+        iov_base: dst.cast(),
+        iov_len: max,
+    };
+    // SAFETY: `iov` describes `max` writable bytes at `dst` (Fill::fill_from).
+    let n = unsafe { libc::preadv2(fd, &iov, 1, pos as libc::off_t, libc::RWF_NOWAIT) };
+    if n >= 0 {
+        return Cached::Read(n);
+    }
+    match std::io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) => Cached::Miss,
+        Some(libc::EOPNOTSUPP | libc::EINVAL | libc::ENOSYS) => Cached::Unsupported,
+        _ => Cached::Read(n),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn cached_read(_: libc::c_int, _: *mut u8, _: usize, _: u64) -> Cached {
+    Cached::Unsupported
 }
 
 /// Write `data` to a temporary file beside `path`, then rename it into place.
