@@ -4,15 +4,13 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use futures::{stream, StreamExt, TryStreamExt};
 
-use crate::buffer::{AlignedBuf, Region};
+use crate::buffer::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
 use crate::local_workers;
 use crate::options::Options;
 use crate::pool::{self, Pool};
-use crate::runtime;
 use crate::store::{Resolver, Target};
 
 /// Objects laid out back to back in one buffer: object `i` is
@@ -137,24 +135,14 @@ pub async fn get_batch_in<S: AsRef<str>>(
         }
     };
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
-    let (local, remote): (Vec<_>, Vec<_>) = targets
-        .into_iter()
-        .zip(regions)
-        .partition(|(target, _)| target.is_local());
-    let direct = local.iter().any(|(target, _)| target.is_direct());
-    let depth = local_workers::depth_for(direct, local.len(), max_in_flight);
-    let local_fills = local_workers::run(local, depth, |(target, region)| {
-        target.get_into_here(region).expect("local target")
-    });
-    let remote_fills = stream::iter(
-        remote
-            .into_iter()
-            .map(|(target, region)| runtime::spawn(async move { target.get_into(region).await })),
+    let filled = local_workers::run_targets(
+        targets.into_iter().zip(regions).collect(),
+        |(target, _)| target,
+        max_in_flight,
+        |(target, region)| target.get_into_here(region).expect("local target"),
+        |(target, region)| async move { target.get_into(region).await },
     )
-    .buffer_unordered(max_in_flight)
-    .try_collect::<Vec<Region>>();
-    let (mut filled, remote) = futures::try_join!(local_fills, remote_fills)?;
-    filled.extend(remote);
+    .await?;
     let data = owner.finish(filled).ok_or_else(|| {
         Error::InvalidArgument("get_batch: a row was not filled (internal error)".into())
     })?;
@@ -168,24 +156,16 @@ pub async fn get_batch_in<S: AsRef<str>>(
 /// The size of every target, in order: local ones on [`local_workers`],
 /// remote ones as concurrent requests.
 async fn stat_all(targets: &[Target], max_in_flight: usize) -> Result<Vec<u64>> {
-    let (local, remote): (Vec<_>, Vec<_>) = targets
-        .iter()
-        .cloned()
-        .enumerate()
-        .partition(|(_, target)| target.is_local());
-    let depth = local_workers::depth_for(false, local.len(), max_in_flight);
-    let local_sizes = local_workers::run(local, depth, |(i, target)| {
-        Ok((i, target.head_here().expect("local target")?.size))
-    });
-    let remote_sizes = stream::iter(remote.into_iter().map(|(i, target)| {
-        let task = runtime::spawn(async move { target.head().await });
-        async move { task.await.map(|meta| (i, meta.size)) }
-    }))
-    .buffer_unordered(max_in_flight)
-    .try_collect::<Vec<(usize, u64)>>();
-    let (local, remote) = futures::try_join!(local_sizes, remote_sizes)?;
+    let stats = local_workers::run_targets(
+        targets.iter().cloned().enumerate().collect(),
+        |(_, target)| target,
+        max_in_flight,
+        |(i, target)| Ok((i, target.head_here().expect("local target")?.size)),
+        |(i, target)| async move { Ok((i, target.head().await?.size)) },
+    )
+    .await?;
     let mut sizes = vec![0; targets.len()];
-    for (i, size) in local.into_iter().chain(remote) {
+    for (i, size) in stats {
         sizes[i] = size;
     }
     Ok(sizes)

@@ -3,13 +3,11 @@
 use std::collections::HashMap;
 
 use bytes::Bytes;
-use futures::{stream, StreamExt};
 
 use crate::error::{Error, Result};
 use crate::local_workers;
 use crate::meta::ByteRange;
 use crate::options::Options;
-use crate::runtime;
 use crate::store::{Resolver, Target};
 
 /// The whole object at `uri`, in one aligned buffer.
@@ -81,46 +79,26 @@ pub async fn get_many<S: AsRef<str>>(
         slots.push(slot);
     }
     let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
-    let (local, remote): (Vec<_>, Vec<_>) = targets
-        .into_iter()
-        .enumerate()
-        .partition(|(_, target)| target.is_local());
     // Local objects: a few blocking workers each read object after object
     // (no task per object); remote ones: one task each, bounded.
-    let local_reads = read_local(local, max_in_flight);
-    let remote_reads = async {
-        let mut results = stream::iter(remote.into_iter().map(|(slot, target)| {
-            let task = runtime::spawn(async move { target.get(ByteRange::FULL).await });
-            async move { (slot, task.await) }
-        }))
-        .buffer_unordered(max_in_flight);
-        let mut out = Vec::new();
-        while let Some((slot, result)) = results.next().await {
-            out.push((slot, result?));
-        }
-        Ok::<_, Error>(out)
-    };
-    let (local, remote) = futures::try_join!(local_reads, remote_reads)?;
-    for (slot, bytes) in local.into_iter().chain(remote) {
+    let read = local_workers::run_targets(
+        targets.into_iter().enumerate().collect(),
+        |(_, target)| target,
+        max_in_flight,
+        |(slot, target)| {
+            Ok((
+                slot,
+                target.get_here(ByteRange::FULL).expect("local target")?,
+            ))
+        },
+        |(slot, target)| async move { Ok((slot, target.get(ByteRange::FULL).await?)) },
+    )
+    .await?;
+    for (slot, bytes) in read {
         fetched[slot] = Some(bytes);
     }
     Ok(slots
         .into_iter()
         .map(|slot| fetched[slot].clone().expect("every unique URI was fetched"))
         .collect())
-}
-
-/// Read local targets on [`local_workers`]: positioned reads straight
-/// into each object's buffer, without a task or a thread hop per object.
-async fn read_local(
-    targets: Vec<(usize, Target)>,
-    max_in_flight: usize,
-) -> Result<Vec<(usize, Bytes)>> {
-    let direct = targets.iter().any(|(_, t)| t.is_direct());
-    let depth = local_workers::depth_for(direct, targets.len(), max_in_flight);
-    local_workers::run(targets, depth, |(slot, target)| {
-        let bytes = target.get_here(ByteRange::FULL).expect("local target")?;
-        Ok((slot, bytes))
-    })
-    .await
 }

@@ -18,8 +18,11 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
+use futures::{stream, Future, StreamExt, TryStreamExt};
+
 use crate::error::Result;
 use crate::runtime;
+use crate::store::Target;
 
 /// How many workers a run has, and how many may use a CPU at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,6 +157,36 @@ where
     });
     let parts = futures::future::try_join_all(workers).await?;
     Ok(parts.into_iter().flatten().collect())
+}
+
+/// Run every job, each about one target: jobs on local targets with
+/// `here` on [`run`]'s workers (at [`depth_for`] their kind), the others as
+/// `remote` tasks, at most `max_in_flight` at once. Results come back in no
+/// particular order; the first error cancels the rest and is returned.
+pub(crate) async fn run_targets<J, T, H, R, F>(
+    jobs: Vec<J>,
+    target: impl Fn(&J) -> &Target,
+    max_in_flight: usize,
+    here: H,
+    remote: R,
+) -> Result<Vec<T>>
+where
+    J: Send + 'static,
+    T: Send + 'static,
+    H: Fn(J) -> Result<T> + Send + Sync + 'static,
+    R: Fn(J) -> F,
+    F: Future<Output = Result<T>> + Send + 'static,
+{
+    let (local, far): (Vec<J>, Vec<J>) = jobs.into_iter().partition(|j| target(j).is_local());
+    let direct = local.iter().any(|j| target(j).is_direct());
+    let depth = depth_for(direct, local.len(), max_in_flight);
+    let near = run(local, depth, here);
+    let far = stream::iter(far.into_iter().map(|j| runtime::spawn(remote(j))))
+        .buffer_unordered(max_in_flight)
+        .try_collect::<Vec<T>>();
+    let (mut near, far) = futures::try_join!(near, far)?;
+    near.extend(far);
+    Ok(near)
 }
 
 /// Raises a stop flag when dropped.

@@ -71,20 +71,18 @@ fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> 
     let fd = file.as_raw_fd();
     let mut try_cached = true;
     target.fill_from(|dst, max| loop {
+        // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
+        let read = || unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) };
         let n = match try_cached {
             true => match cached_read(fd, dst, max, pos) {
                 Cached::Read(n) => n,
-                Cached::Miss => local_workers::blocking_io(|| {
-                    // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
-                    unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) }
-                }),
+                Cached::Miss => local_workers::blocking_io(read),
                 Cached::Unsupported => {
                     try_cached = false;
                     continue;
                 }
             },
-            // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
-            false => unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) },
+            false => read(),
         };
         if n >= 0 {
             pos += n as u64;
