@@ -175,10 +175,9 @@ class _Shipped:
         t = self.tensor
         self.slot.map[MAIN_HELD] = 1
         offset = t.data_ptr() - self.slot.base
-        return (
-            _rebuild,
-            (DupFd(self.slot.fd), offset, tuple(t.shape), str(t.dtype).removeprefix("torch.")),
-        )
+        nbytes = t.numel() * t.element_size()
+        dtype = str(t.dtype).removeprefix("torch.")
+        return (_rebuild, (DupFd(self.slot.fd), offset, nbytes, tuple(t.shape), dtype))
 
 
 def ship(tensor: torch.Tensor) -> torch.Tensor | _Shipped:
@@ -200,15 +199,15 @@ def _main_done(slot_map: mmap.mmap) -> None:
     slot_map[MAIN_HELD] = 0
 
 
-def _rebuild(fd_handle, offset: int, shape: tuple[int, ...], dtype: str) -> torch.Tensor:
+def _rebuild(
+    fd_handle, offset: int, nbytes: int, shape: tuple[int, ...], dtype: str
+) -> torch.Tensor:
     """In the main process: the shipped batch as a tensor over the slot."""
     fd = fd_handle.detach()
     try:
         slot_map = mmap.mmap(fd, os.fstat(fd).st_size, flags=mmap.MAP_SHARED)
     finally:
         os.close(fd)
-    kind = getattr(torch, dtype)
-    nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty((), dtype=kind).element_size()
     data = np.frombuffer(slot_map, np.uint8, count=nbytes, offset=HEADER + offset)
     weakref.finalize(data, _main_done, slot_map)
-    return torch.from_numpy(data).view(kind).reshape(shape)
+    return torch.from_numpy(data).view(getattr(torch, dtype)).reshape(shape)
