@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import s3dlio
 
@@ -97,3 +98,62 @@ def test_budget_bounds_what_is_kept(tmp_path):
     assert stats["pool_budget"] == 2 << 20
     assert stats["pool_made"] == 1 and stats["pool_reused"] == 3
     assert stats["pool_idle_bytes"] <= 2 << 20
+
+
+def _child(tmp_path, code, env):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("S3DLIO_POOL")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**clean, **env},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout)
+
+
+def test_idle_slabs_are_freed_after_the_idle_limit(tmp_path):
+    uri = _write(tmp_path, "e", 1 << 20, 4)
+    code = (
+        "import gc, json, time, s3dlio\n"
+        f"held = [s3dlio.get({uri!r}) for _ in range(3)]\n"
+        "del held; gc.collect()\n"
+        "parked = s3dlio.buffer_stats()\n"
+        "deadline = time.monotonic() + 10\n"
+        "while s3dlio.buffer_stats()['pool_idle'] and time.monotonic() < deadline:\n"
+        "    time.sleep(0.05)\n"
+        "print(json.dumps([parked, s3dlio.buffer_stats()]))\n"
+    )
+    parked, later = _child(tmp_path, code, {"S3DLIO_POOL_IDLE_MS": "200"})
+    assert parked["pool_idle"] == 3
+    assert (later["pool_idle"], later["pool_idle_bytes"]) == (0, 0)
+    assert later["pool_freed"] == 3
+    # Without an idle limit they stay.
+    parked, kept = _child(tmp_path, code.replace("+ 10", "+ 0.5"), {"S3DLIO_POOL_IDLE_MS": "0"})
+    assert kept["pool_idle"] == 3 and kept["pool_freed"] == 0
+
+
+def test_the_default_budget_keeps_a_large_held_set_for_the_next_fetch(tmp_path):
+    """A loader that holds 320 MiB, drops it and fetches it again lands the
+    second fetch in the first one's memory (more than the old fixed 256 MiB)."""
+    count, size = 20, 16 << 20
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if memory // 8 < count * size + (64 << 20):
+        pytest.skip("an eighth of this machine's memory is below the working set")
+    uris = [_write(tmp_path, f"big{i}", size, i) for i in range(count)]
+    code = (
+        "import gc, json, s3dlio\n"
+        f"uris = {uris!r}\n"
+        "held = s3dlio.get_many(uris); del held; gc.collect()\n"
+        "before = s3dlio.buffer_stats()\n"
+        "held = s3dlio.get_many(uris)\n"
+        "ok = all(bytes(v[:1]) == bytes([i]) for i, (_, v) in enumerate(held))\n"
+        "print(json.dumps([before, s3dlio.buffer_stats(), ok]))\n"
+    )
+    before, after, ok = _child(tmp_path, code, {})
+    assert before["pool_budget"] >= max(256 << 20, memory // 8 - (1 << 20))
+    assert before["pool_idle_bytes"] >= count * size
+    assert after["pool_reused"] - before["pool_reused"] == count
+    assert after["pool_made"] == before["pool_made"]
+    assert ok
