@@ -1,7 +1,31 @@
 //! CRC32C of large buffers, computed in parallel chunks (rayon) and
-//! combined, so checksumming a multi-GiB shard uses every core.
+//! combined, so checksumming a multi-GiB shard uses every core. The rayon
+//! pool is the process's own (rebuilt after a fork): rayon's global pool
+//! would leave a forked child waiting forever on its parent's threads.
+
+use std::sync::atomic::AtomicPtr;
 
 use rayon::prelude::*;
+use rayon::ThreadPool;
+
+use crate::runtime::{per_process, worker_threads, Stamped};
+
+static POOL: AtomicPtr<Stamped<ThreadPool>> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This process's rayon pool, one thread per runtime worker.
+fn pool() -> &'static ThreadPool {
+    per_process(
+        &POOL,
+        || {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(worker_threads())
+                .thread_name(|i| format!("s3dlio-crc-{i}"))
+                .build()
+                .expect("a rayon pool")
+        },
+        drop,
+    )
+}
 
 /// Chunk size below which one core does the whole buffer.
 const CHUNK: usize = 8 << 20;
@@ -11,9 +35,12 @@ pub fn crc32c(data: &[u8]) -> u32 {
     if data.len() <= CHUNK {
         return crc32c::crc32c(data);
     }
-    data.par_chunks(CHUNK)
-        .map(|chunk| (crc32c::crc32c(chunk), chunk.len()))
-        .collect::<Vec<_>>()
+    pool()
+        .install(|| {
+            data.par_chunks(CHUNK)
+                .map(|chunk| (crc32c::crc32c(chunk), chunk.len()))
+                .collect::<Vec<_>>()
+        })
         .into_iter()
         .fold(None, |acc: Option<u32>, (crc, len)| {
             Some(match acc {

@@ -67,3 +67,38 @@ fn forked_child_can_fetch_after_parent_did() {
         "child failed: {status}"
     );
 }
+
+#[test]
+fn forked_child_can_checksum_after_parent_did() {
+    // A checksum of a large buffer runs on several threads; a child forked
+    // after the parent did one must not wait on threads it does not have.
+    let data: Vec<u8> = (0..(40usize << 20)).map(|i| (i % 253) as u8).collect();
+    let crc = s3dlio_core::checksum::crc32c(&data);
+    // SAFETY: the child only computes and exits without unwinding.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
+    if pid == 0 {
+        let ok = s3dlio_core::checksum::crc32c(&data) == crc;
+        // SAFETY: terminate the child immediately, skipping the test harness.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = 0;
+    loop {
+        // SAFETY: plain waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if r == pid {
+            break;
+        }
+        if Instant::now() > deadline {
+            // SAFETY: kill our own hung child before failing.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("forked child hung in the checksum");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child failed: {status}"
+    );
+}
