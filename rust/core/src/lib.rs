@@ -24,6 +24,8 @@ pub use batch::{get_batch, get_batch_in, Batch, Landing};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range};
+#[doc(hidden)]
+pub use local_workers::split_reads;
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_many, stat};
 pub use options::Options;

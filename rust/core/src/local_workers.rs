@@ -65,6 +65,8 @@ impl Permits {
 }
 
 thread_local! {
+    /// In a worker of a run: how many cores each of its jobs may use.
+    static CORES_PER_JOB: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
     /// The permits of the run this worker thread serves, while it holds one.
     static HELD: RefCell<Option<Arc<Permits>>> = const { RefCell::new(None) };
 }
@@ -90,6 +92,34 @@ impl Drop for Holding {
             permits.release();
         }
     }
+}
+
+/// Smallest part a large `file://` read is split into.
+pub(crate) const SPLIT_PART: usize = 8 << 20;
+
+/// How many threads one `file://` read of `len` bytes may copy with: one
+/// per [`SPLIT_PART`], up to the cores its caller leaves free (all of them
+/// outside a run; in a run with fewer jobs than CPU permits, the permits
+/// per worker). Copying from the page cache runs at about 4.6 GB/s per
+/// core here, so a single 1 GiB read on one thread leaves the rest idle.
+pub(crate) fn split_for(len: usize) -> usize {
+    let cores = CORES_PER_JOB
+        .with(|c| c.get())
+        .unwrap_or_else(runtime::worker_threads);
+    cores.min(len / SPLIT_PART).max(1)
+}
+
+static SPLIT_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Count a read that was split across threads.
+pub(crate) fn count_split_read() {
+    SPLIT_READS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Reads split across threads so far in this process (for tests).
+#[doc(hidden)]
+pub fn split_reads() -> usize {
+    SPLIT_READS.load(Ordering::Relaxed)
 }
 
 /// Run `wait`, which blocks on a device rather than using a CPU, with this
@@ -138,7 +168,15 @@ where
     let workers = (0..depth.workers.max(1)).map(|_| {
         let (queue, work, failed) = (queue.clone(), work.clone(), failed.clone());
         let permits = permits.clone();
+        // file:// runs (those with permits) with fewer jobs than cores
+        // let each job's read use the cores left over.
+        let cores_per_job = permits
+            .as_ref()
+            .map_or(1, |_| runtime::worker_threads() / depth.workers.max(1))
+            .max(1);
         runtime::blocking(move || {
+            CORES_PER_JOB.with(|c| c.set(Some(cores_per_job)));
+            let _reset = ResetCores;
             let _cpu = Holding::take(permits.as_ref());
             let mut out = Vec::new();
             while !failed.load(Ordering::Relaxed) {
@@ -189,6 +227,15 @@ where
     Ok(near)
 }
 
+/// Clears [`CORES_PER_JOB`] when a worker leaves its run.
+struct ResetCores;
+
+impl Drop for ResetCores {
+    fn drop(&mut self) {
+        CORES_PER_JOB.with(|c| c.set(None));
+    }
+}
+
 /// Raises a stop flag when dropped.
 struct StopOnDrop(Arc<AtomicBool>);
 
@@ -207,6 +254,32 @@ mod tests {
 
     fn depth(workers: usize, cpu: Option<usize>) -> Depth {
         Depth { workers, cpu }
+    }
+
+    #[test]
+    fn large_reads_split_only_onto_spare_cores() {
+        let cores = runtime::worker_threads();
+        assert_eq!(split_for(SPLIT_PART - 1), 1, "small reads stay whole");
+        assert_eq!(
+            split_for(64 * SPLIT_PART),
+            cores,
+            "outside a run: every core"
+        );
+        assert_eq!(split_for(2 * SPLIT_PART), cores.min(2));
+        // Inside a file:// run: the cores each job may use.
+        let seen = |jobs: u32, direct: bool| {
+            let depth = depth_for(direct, jobs as usize, 64);
+            let mut got = runtime::block_on(run((0..jobs).collect(), depth, |_| {
+                Ok(split_for(64 * SPLIT_PART))
+            }))
+            .unwrap();
+            got.dedup();
+            got
+        };
+        assert_eq!(seen(1, false), vec![cores]);
+        assert_eq!(seen(64, false), vec![1]);
+        assert_eq!(seen(1, true), vec![1], "direct:// never splits");
+        assert_eq!(split_for(64 * SPLIT_PART), cores, "reset after the run");
     }
 
     #[test]

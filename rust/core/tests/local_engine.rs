@@ -113,3 +113,39 @@ fn list_stat_exists_delete() {
     let err = block_on(s3dlio_core::delete(&uri(&dir, "c"), &opts)).unwrap_err();
     assert!(err.is_not_found());
 }
+
+#[test]
+fn large_reads_split_across_threads_arrive_whole_and_in_order() {
+    // Sizes around the split part (8 MiB) with odd tails, read whole, as a
+    // range, through get, get_local_now and get_many of one (which splits
+    // too: a run with fewer jobs than cores).
+    let dir = tempfile::tempdir().unwrap();
+    let opts = Options::empty();
+    for size in [(16 << 20) + 12_345, 40 << 20, (8 << 20) - 1] {
+        let u = uri(&dir, &format!("large-{size}"));
+        let data: Vec<u8> = (0..size)
+            .map(|i| (i % 251) as u8 ^ (i >> 20) as u8)
+            .collect();
+        std::fs::write(u.trim_start_matches("file://"), &data).unwrap();
+        let splits = s3dlio_core::split_reads();
+        let got = block_on(s3dlio_core::get(&u, &opts)).unwrap();
+        assert!(got.as_ref() == &data[..], "get of {size}");
+        let cores = s3dlio_core::runtime::worker_threads();
+        let split = cores > 1 && size >= 16 << 20;
+        assert_eq!(s3dlio_core::split_reads() > splits, split, "split {size}");
+        assert_eq!(got.as_ptr() as usize % ALIGN, 0);
+        let now = s3dlio_core::fetch::get_local_now(&u, s3dlio_core::ByteRange::FULL, &opts)
+            .unwrap()
+            .unwrap();
+        assert!(now.as_ref() == &data[..], "get_local_now of {size}");
+        let (offset, length) = (4097u64, (size as u64) - 10_000);
+        let part = block_on(s3dlio_core::get_range(&u, offset, Some(length), &opts)).unwrap();
+        let want = &data[offset as usize..(offset + length) as usize];
+        assert!(part.as_ref() == want, "range of {size}");
+        let many = block_on(s3dlio_core::get_many(std::slice::from_ref(&u), 8, &opts)).unwrap();
+        assert!(many[0].as_ref() == &data[..], "get_many of {size}");
+    }
+    let gone = uri(&dir, "gone");
+    let err = block_on(s3dlio_core::get(&gone, &opts)).unwrap_err();
+    assert!(err.to_string().contains(&gone), "{err}");
+}

@@ -39,9 +39,37 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         uri: uri.to_owned(),
         reason: "range does not fit in memory".to_owned(),
     })?;
-    let mut buf = AlignedBuf::new(want);
-    pread_fill(uri, &file, span.start, &mut buf)?;
-    Ok(buf.freeze())
+    let buf = AlignedBuf::new(want);
+    let parts = local_workers::split_for(want);
+    if parts < 2 {
+        let mut buf = buf;
+        pread_fill(uri, &file, span.start, &mut buf)?;
+        return Ok(buf.freeze());
+    }
+    // One large read with cores to spare: its parts are copied from the
+    // page cache on as many threads (scoped: nothing outlives the call,
+    // and no pool is inherited across a fork).
+    let part = want.div_ceil(parts).next_multiple_of(4096);
+    let (owner, mut regions) = buf.into_regions(part);
+    local_workers::count_split_read();
+    std::thread::scope(|scope| {
+        let (first, rest) = regions.split_first_mut().expect("a large read has parts");
+        let file = &file;
+        let others: Vec<_> = rest
+            .iter_mut()
+            .map(|r| scope.spawn(move || pread_fill(uri, file, span.start + r.offset() as u64, r)))
+            .collect();
+        let mine = pread_fill(uri, file, span.start, first);
+        others
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .fold(mine, Result::and)
+    })?;
+    owner.finish(regions).ok_or_else(|| Error::Truncated {
+        uri: uri.to_owned(),
+        expected: want as u64,
+        actual: 0,
+    })
 }
 
 /// Read the whole file at `path` into `target`, which is sized to it.
