@@ -394,6 +394,59 @@ def test_bad_option_value_names_the_option(ctx):
     assert "S3DLIO_MAX_RETRIES" in str(excinfo.value) and "many" in str(excinfo.value)
 
 
+BAD_PROCESS_ENV = [
+    ("S3DLIO_THREADS", "auto"),
+    ("S3DLIO_THREADS", "0"),
+    ("S3DLIO_BLOCKING_THREADS", "-4"),
+    ("S3DLIO_POOL_BYTES", "lots"),
+    ("S3DLIO_POOL_IDLE_MS", "10s"),
+    ("S3DLIO_HUGE_PAGES", "maybe"),
+]
+
+
+IMPORT_PROBE = """
+try:
+    import s3dlio
+except ValueError as e:
+    print(type(e).__name__, e)
+else:
+    print("imported")
+"""
+
+
+def _import_with(env: dict[str, str], cwd: Path) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("S3DLIO_")}
+    return subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        env={**clean, **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.strip()
+
+
+@pytest.mark.parametrize(("name", "value"), BAD_PROCESS_ENV)
+def test_malformed_process_variable_fails_the_import_naming_it(name, value, tmp_path):
+    """Variables read once per process (runtime, pool) are checked when the
+    module loads, since no later call could report them."""
+    out = _import_with({name: value}, tmp_path)
+    assert out.startswith("InvalidArgumentError"), out
+    assert name in out and value in out, out
+
+
+def test_good_or_empty_process_variables_import(tmp_path):
+    good = {
+        "S3DLIO_THREADS": "3",
+        "S3DLIO_BLOCKING_THREADS": "",
+        "S3DLIO_POOL_BYTES": "64MiB",
+        "S3DLIO_POOL_IDLE_MS": "0",
+        "S3DLIO_HUGE_PAGES": "off",
+    }
+    assert _import_with(good, tmp_path) == "imported"
+
+
 def test_directory_is_not_an_object(ctx):
     with pytest.raises(ValueError) as excinfo:
         s3dlio.get(f"{ctx.root}/")

@@ -206,3 +206,35 @@ def test_ctrl_c_stops_cleanly_without_partial_files(file_prefix, tmp_path):
     finished = [p for p in dest.iterdir() if not p.name.startswith(".")]
     assert len(finished) < 300, "stopped before the end"
     assert all(p.stat().st_size == sizes for p in finished), "no partial file under a final name"
+
+
+def test_malformed_process_variable_is_refused_naming_it(tmp_path):
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("S3DLIO_")}
+    proc = subprocess.run(
+        [EXE, "ls", f"file://{tmp_path}/"],
+        env={**clean, "S3DLIO_POOL_BYTES": "lots"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert 'S3DLIO_POOL_BYTES="lots"' in proc.stderr, proc.stderr
+    # Set after the import, it is refused by the command itself (usage error).
+    code = (
+        "import os, sys, s3dlio\n"
+        "os.environ['S3DLIO_POOL_IDLE_MS'] = 'soon'\n"
+        f"sys.exit(s3dlio.cli_main(['s3dlio', 'ls', 'file://{tmp_path}/']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(
+        's3dlio: error: invalid argument: option S3DLIO_POOL_IDLE_MS="soon"'
+    )

@@ -36,6 +36,10 @@ where
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
+    if let Err(e) = s3dlio_core::runtime::check_env() {
+        eprintln!("s3dlio: error: {}", e.full_message());
+        return EXIT_USAGE;
+    }
     let mut options = Options::from_env();
     if let Some(url) = &cli.global.endpoint_url {
         options.extend([("AWS_ENDPOINT_URL", url.clone())]);

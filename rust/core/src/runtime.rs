@@ -87,6 +87,39 @@ pub fn blocking_threads() -> usize {
         .unwrap_or_else(|| (4 * worker_threads()).max(8))
 }
 
+/// Check the process-wide variables, which are read where no call can
+/// report them (the runtime, the pool): each one that is set must parse,
+/// else an `InvalidArgument` error names it. Empty values count as unset.
+pub fn check_env() -> crate::error::Result<()> {
+    use crate::pool::{HUGE_PAGES_ENV, POOL_BYTES_ENV, POOL_IDLE_MS_ENV};
+    let env = crate::options::Options::from_env();
+    let set = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        env.get(&key)
+            .is_some_and(|v| !v.trim().is_empty())
+            .then_some(key)
+    };
+    for name in [THREADS_ENV, BLOCKING_THREADS_ENV] {
+        if let Some(key) = set(name) {
+            if env.usize(&key)? == Some(0) {
+                return Err(crate::error::Error::InvalidArgument(format!(
+                    "option {name}=\"0\": expected at least 1"
+                )));
+            }
+        }
+    }
+    if let Some(key) = set(POOL_BYTES_ENV) {
+        env.bytes(&key)?;
+    }
+    if let Some(key) = set(POOL_IDLE_MS_ENV) {
+        env.usize(&key)?;
+    }
+    if let Some(key) = set(HUGE_PAGES_ENV) {
+        env.bool(&key)?;
+    }
+    Ok(())
+}
+
 #[allow(clippy::disallowed_methods)] // the one place a runtime is built
 fn build_state() -> ProcessState {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -20,6 +20,9 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    // A malformed process-wide variable fails the import, naming it,
+    // rather than being ignored.
+    s3dlio_core::runtime::check_env().map_err(errors::to_pyerr)?;
     m.add_class::<view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
     m.add_class::<view::TensorView>()?;
