@@ -229,6 +229,7 @@ def test_malformed_process_variable_is_refused_naming_it(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-c", code],
         env=clean,
+        cwd=tmp_path,  # not the checkout, whose s3dlio/ has no extension
         capture_output=True,
         text=True,
         timeout=60,
