@@ -8,17 +8,17 @@ use std::sync::atomic::AtomicPtr;
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
-use crate::runtime::{per_process, worker_threads, Stamped};
+use crate::runtime::{cpu_threads, per_process, Stamped};
 
 static POOL: AtomicPtr<Stamped<ThreadPool>> = AtomicPtr::new(std::ptr::null_mut());
 
-/// This process's rayon pool, one thread per runtime worker.
+/// This process's rayon pool, one thread per core.
 fn pool() -> &'static ThreadPool {
     per_process(
         &POOL,
         || {
             rayon::ThreadPoolBuilder::new()
-                .num_threads(worker_threads())
+                .num_threads(cpu_threads())
                 .thread_name(|i| format!("s3dlio-crc-{i}"))
                 .build()
                 .expect("a rayon pool")

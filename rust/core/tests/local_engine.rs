@@ -130,7 +130,7 @@ fn large_reads_split_across_threads_arrive_whole_and_in_order() {
         let splits = s3dlio_core::split_reads();
         let got = block_on(s3dlio_core::get(&u, &opts)).unwrap();
         assert!(got.as_ref() == &data[..], "get of {size}");
-        let cores = s3dlio_core::runtime::worker_threads();
+        let cores = s3dlio_core::runtime::cpu_threads();
         let split = cores > 1 && size >= 16 << 20;
         assert_eq!(s3dlio_core::split_reads() > splits, split, "split {size}");
         assert_eq!(got.as_ptr() as usize % ALIGN, 0);
