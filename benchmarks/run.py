@@ -304,6 +304,11 @@ def interleave(
                 continue
             out = runner.work(contenders[name])
             if "error" in out:
+                # A crash can be the peer's bad luck (obstore once aborted
+                # in one of hundreds of runs): one more try before dropping.
+                log(f"    {name}: failed ({out['error']}), once more")
+                out = runner.work(contenders[name])
+            if "error" in out:
                 errors[name] = out["error"]
                 log(f"    {name}: FAILED: {out['error']}")
                 continue
@@ -314,7 +319,12 @@ def interleave(
     results = {}
     for name in names:
         if name in errors:
-            results[name] = {"error": errors[name], "spec": contenders[name]}
+            results[name] = {
+                "error": errors[name],
+                "spec": contenders[name],
+                "contender": contenders[name]["contender"],
+                "scheme": contenders[name].get("scheme"),
+            }
             continue
         got = samples[name]
         med = {
@@ -446,7 +456,9 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
     local_rows, s3_rows, targets, charts = [], [], [], []
     for case in cases:
         res = case["results"]
-        ours_of = {r["scheme"]: r for r in res.values() if r.get("contender") == "ours"}
+        ours_of = {
+            r["scheme"]: r for r in res.values() if r.get("contender") == "ours" and not bad(r)
+        }
         bars = []
         for name, r in res.items():
             if bad(r):
@@ -469,8 +481,12 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                     ]
                 )
             else:
-                ours_cpu = ours_of["s3"]["cpu_s"] / (ours_of["s3"]["bytes"] / 1e9)
-                cpu_ratio = "-" if r.get("contender") == "ours" else f"{ours_cpu / cpu_gb:.2f}x"
+                ours_s3 = ours_of.get("s3")
+                cpu_ratio = (
+                    "-"
+                    if r.get("contender") == "ours" or not ours_s3
+                    else f"{ours_s3['cpu_s'] / (ours_s3['bytes'] / 1e9) / cpu_gb:.2f}x"
+                )
                 s3_rows.append(
                     [
                         case["workload"],

@@ -1,0 +1,69 @@
+"""A contender that crashes does not take the benchmark down: it gets one
+more try, and when it keeps failing its row says so while every other row,
+and every target, is still reported."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def run():
+    sys.path.insert(0, str(BENCH))
+    try:
+        yield importlib.import_module("run")
+    finally:
+        sys.path.remove(str(BENCH))
+
+
+class FakeRunner:
+    """Answers like ``_worker.py``: obstore always crashes, boto3 crashes on
+    its first call only, everyone else takes 1 s (ours 0.5 s)."""
+
+    def __init__(self):
+        self.calls = {}
+
+    def work(self, spec, timeout=None):
+        who = spec["contender"]
+        self.calls[who] = self.calls.get(who, 0) + 1
+        if who == "obstore" or (who == "boto3" and self.calls[who] == 1):
+            return {"error": "exit -6"}
+        seconds = 0.5 if who == "ours" else 1.0
+        return {
+            "seconds": seconds,
+            "cpu_s": seconds / 2,
+            "peak_added": 0,
+            "held_added": 0,
+            "bytes": spec["expect"],
+            "first_s": seconds,
+            "first_cpu_s": seconds / 2,
+        }
+
+
+def test_a_crashing_peer_is_reported_and_the_suite_goes_on(run, tmp_path):
+    cfg = run.Config.make(quick=True, runs=2)
+    sets = {
+        name: run.Dataset(name, tmp_path, tmp_path / f"{name}.txt", count, size)
+        for name, (count, size) in (("small", cfg.small), ("large", cfg.large))
+    }
+    runner = FakeRunner()
+    doc = run.suite_get_many(runner, cfg, sets)
+
+    s3 = [c for c in doc["cases"] if c["backend"] == "s3"]
+    assert s3
+    for case in s3:
+        obstore = case["results"]["obstore get_async + gather (s3://)"]
+        assert obstore["error"] == "exit -6" and obstore["contender"] == "obstore"
+        boto3 = case["results"]["boto3 + 32 threads (s3://)"]
+        assert "median_s" in boto3, "a single crash is retried, not fatal"
+    # obstore (local and S3): two tries in each case's first round, then dropped.
+    assert runner.calls["obstore"] == 2 * len(doc["cases"])
+    assert "failed: exit -6" in doc["md"]
+    cpu = {t["target"]: t for t in doc["targets"] if "client CPU" in t["target"]}
+    assert len(cpu) == 2 * len(s3)
+    # Ours uses half the peers' CPU: every ratio is measured, boto3's too.
+    assert all(t["value"] == pytest.approx(0.5) for t in cpu.values()), cpu
