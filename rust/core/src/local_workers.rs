@@ -103,6 +103,9 @@ pub(crate) const SPLIT_PART: usize = 8 << 20;
 /// per worker). Copying from the page cache runs at about 4.6 GB/s per
 /// core here, so a single 1 GiB read on one thread leaves the rest idle.
 pub(crate) fn split_for(len: usize) -> usize {
+    if len < 2 * SPLIT_PART {
+        return 1;
+    }
     let cores = CORES_PER_JOB
         .with(|c| c.get())
         .unwrap_or_else(runtime::cpu_threads);

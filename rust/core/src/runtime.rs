@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use tokio::runtime::Runtime;
@@ -104,8 +105,11 @@ impl Threads {
         }
     }
 
+    /// This process's counts, worked out once: finding the cores reads
+    /// cgroup files (about 5 us), too slow for every 4 KiB `get`.
     fn now() -> Self {
-        Self::new(threads_env(), cores())
+        static THREADS: OnceLock<Threads> = OnceLock::new();
+        *THREADS.get_or_init(|| Self::new(threads_env(), cores()))
     }
 }
 
