@@ -268,7 +268,7 @@ class Runner:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.communicate()
-            return {"error": f"no result within {limit} s (hung?)"}
+            return {"error": f"no result within {limit} s (hung?)", "hung": True}
         except BaseException:  # interrupted: take the worker (and its children) along
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
@@ -303,9 +303,10 @@ def interleave(
             if name in errors:
                 continue
             out = runner.work(contenders[name])
-            if "error" in out:
+            if "error" in out and not out.get("hung"):
                 # A crash can be the peer's bad luck (obstore once aborted
                 # in one of hundreds of runs): one more try before dropping.
+                # A hang is not retried: it costs the whole time limit.
                 log(f"    {name}: failed ({out['error']}), once more")
                 out = runner.work(contenders[name])
             if "error" in out:

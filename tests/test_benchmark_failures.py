@@ -21,8 +21,9 @@ def run():
 
 
 class FakeRunner:
-    """Answers like ``_worker.py``: obstore always crashes, boto3 crashes on
-    its first call only, everyone else takes 1 s (ours 0.5 s)."""
+    """Answers like ``Runner.work``: obstore always crashes, boto3 crashes
+    on its first call only, s3torchconnector hangs (times out), everyone
+    else takes 1 s (ours 0.5 s)."""
 
     def __init__(self):
         self.calls = {}
@@ -32,6 +33,8 @@ class FakeRunner:
         self.calls[who] = self.calls.get(who, 0) + 1
         if who == "obstore" or (who == "boto3" and self.calls[who] == 1):
             return {"error": "exit -6"}
+        if who == "s3torch":
+            return {"error": "no result within 40 s (hung?)", "hung": True}
         seconds = 0.5 if who == "ours" else 1.0
         return {
             "seconds": seconds,
@@ -62,6 +65,8 @@ def test_a_crashing_peer_is_reported_and_the_suite_goes_on(run, tmp_path):
         assert "median_s" in boto3, "a single crash is retried, not fatal"
     # obstore (local and S3): two tries in each case's first round, then dropped.
     assert runner.calls["obstore"] == 2 * len(doc["cases"])
+    # A hang is not tried again: it costs the whole time limit.
+    assert runner.calls["s3torch"] == len(s3)
     assert "failed: exit -6" in doc["md"]
     cpu = {t["target"]: t for t in doc["targets"] if "client CPU" in t["target"]}
     assert len(cpu) == 2 * len(s3)
