@@ -47,25 +47,7 @@ fn forked_child_can_fetch_after_parent_did() {
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     drop(held);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut status = 0;
-    loop {
-        // SAFETY: plain waitpid on our own child.
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if r == pid {
-            break;
-        }
-        if Instant::now() > deadline {
-            // SAFETY: kill our own hung child before failing.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("forked child hung");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child failed: {status}"
-    );
+    expect_clean_exit(pid, Duration::from_secs(60), "forked child hung");
 }
 
 #[test]
@@ -82,7 +64,17 @@ fn forked_child_can_checksum_after_parent_did() {
         // SAFETY: terminate the child immediately, skipping the test harness.
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
+    expect_clean_exit(
+        pid,
+        Duration::from_secs(30),
+        "forked child hung in the checksum",
+    );
+}
+
+/// Wait for child `pid` to exit with status 0; past `limit`, kill it and
+/// fail with `hung`.
+fn expect_clean_exit(pid: libc::pid_t, limit: Duration, hung: &str) {
+    let deadline = Instant::now() + limit;
     let mut status = 0;
     loop {
         // SAFETY: plain waitpid on our own child.
@@ -93,7 +85,7 @@ fn forked_child_can_checksum_after_parent_did() {
         if Instant::now() > deadline {
             // SAFETY: kill our own hung child before failing.
             unsafe { libc::kill(pid, libc::SIGKILL) };
-            panic!("forked child hung in the checksum");
+            panic!("{hung}");
         }
         std::thread::sleep(Duration::from_millis(20));
     }
