@@ -63,9 +63,9 @@ pub(crate) fn per_process<T>(
     }
 }
 
-/// `S3DLIO_THREADS` when set to a positive integer.
-fn threads_env() -> Option<usize> {
-    std::env::var(THREADS_ENV)
+/// The variable `name` when set to a positive integer.
+fn positive_env(name: &str) -> Option<usize> {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
@@ -109,7 +109,7 @@ impl Threads {
     /// cgroup files (about 5 us), too slow for every 4 KiB `get`.
     fn now() -> Self {
         static THREADS: OnceLock<Threads> = OnceLock::new();
-        *THREADS.get_or_init(|| Self::new(threads_env(), cores()))
+        *THREADS.get_or_init(|| Self::new(positive_env(THREADS_ENV), cores()))
     }
 }
 
@@ -129,11 +129,7 @@ pub fn cpu_threads() -> usize {
 /// four per core (at least 8): enough queue depth for NVMe without a
 /// thread per object.
 pub fn blocking_threads() -> usize {
-    std::env::var(BLOCKING_THREADS_ENV)
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| (4 * cpu_threads()).max(8))
+    positive_env(BLOCKING_THREADS_ENV).unwrap_or_else(|| (4 * cpu_threads()).max(8))
 }
 
 /// Check the process-wide variables, which are read where no call can
