@@ -388,6 +388,11 @@ def gbps(r: dict) -> float:
     return r["bytes"] / r["median_s"] / 1e9
 
 
+def cpu_per_gb(r: dict | None) -> float | None:
+    """Client CPU seconds (user+sys) per GB fetched; None if not measured."""
+    return None if not r or bad(r) else r["cpu_s"] / (r["bytes"] / 1e9)
+
+
 def speed_ratio(ours: dict | None, other: dict | None) -> float | None:
     """How many times faster ``ours`` is (time ratio)."""
     if not ours or not other or bad(ours) or bad(other):
@@ -467,7 +472,7 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                 (local_rows if case["backend"] == "local" else s3_rows).append(row)
                 continue
             ratio = speed_ratio(ours_of.get(r["scheme"]), r)
-            cpu_gb = r["cpu_s"] / (r["bytes"] / 1e9)
+            cpu_gb = cpu_per_gb(r)
             first = first_fetch(r)
             bars.append([name, gbps(r)])
             if case["backend"] == "local":
@@ -482,11 +487,11 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                     ]
                 )
             else:
-                ours_s3 = ours_of.get("s3")
+                ours_cpu = cpu_per_gb(ours_of.get("s3"))
                 cpu_ratio = (
                     "-"
-                    if r.get("contender") == "ours" or not ours_s3
-                    else f"{ours_s3['cpu_s'] / (ours_s3['bytes'] / 1e9) / cpu_gb:.2f}x"
+                    if r.get("contender") == "ours" or ours_cpu is None
+                    else f"{ours_cpu / cpu_gb:.2f}x"
                 )
                 s3_rows.append(
                     [
@@ -545,10 +550,6 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                     )
                 )
         else:
-
-            def cpu_per_gb(r: dict | None) -> float | None:
-                return None if not r or bad(r) else r["cpu_s"] / (r["bytes"] / 1e9)
-
             ours = cpu_per_gb(get.get("ours/s3"))
             for peer, goal in (("s3dlio010", 0.5), ("boto3", 0.3)):
                 theirs = cpu_per_gb(get.get(f"{peer}/s3"))
