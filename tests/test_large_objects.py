@@ -89,3 +89,31 @@ def test_parallel_ranged_get(s3_bucket, moto_server):
     assert ranges[-1][1] == size - 1
     for (_, last), (first, _) in pairwise(ranges):
         assert first == last + 1, ranges  # disjoint, no gaps
+
+
+@pytest.mark.timeout(120)
+def test_get_many_splits_large_objects_only_when_slots_are_free(s3_bucket, moto_server):
+    """A batch with at least as many objects as request slots fetches each
+    object in one request; a narrower one splits them into ranged parts."""
+    size = 9 * MiB
+    objects = {f"s3://{s3_bucket}/wide/{i}": _random(size, seed=30 + i) for i in range(3)}
+    s3dlio.put_many(list(objects.items()))
+    uris = list(objects)
+
+    def requests(max_in_flight: int) -> list[list[str | None]]:
+        with FaultProxy(moto_server) as proxy:
+            options = {"AWS_ENDPOINT_URL": proxy.url, "S3DLIO_RANGE_PART_SIZE": str(4 * MiB)}
+            got = s3dlio.get_many(uris, max_in_flight, options=options)
+            for (uri, view), expected in zip(got, objects.values(), strict=True):
+                assert uri in objects
+                _assert_same(view, expected)
+            return [
+                [r.headers.get("range") for r in proxy.requests_to("GET", f"/{s3_bucket}/wide/{i}")]
+                for i in range(len(uris))
+            ]
+
+    assert requests(3) == [[None]] * 3
+    for ranges in requests(4):
+        assert len(ranges) == 3, ranges
+        spans = sorted(_byte_range(r, size) for r in ranges)
+        assert spans == [(0, 4 * MiB - 1), (4 * MiB, 8 * MiB - 1), (8 * MiB, size - 1)]

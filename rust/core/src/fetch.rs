@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::local_workers;
 use crate::meta::ByteRange;
 use crate::options::Options;
-use crate::store::{Resolver, Target};
+use crate::store::{Resolver, Target, Whole};
 
 /// The whole object at `uri`, in one aligned buffer.
 pub async fn get(uri: &str, options: &Options) -> Result<Bytes> {
@@ -59,6 +59,8 @@ pub(crate) fn check_in_flight(max_in_flight: usize) -> Result<usize> {
 /// times is fetched once and shared at every position. Work is O(n): the
 /// order is restored by index, never by sorting. Every URI is parsed before
 /// any I/O starts; the first failure cancels the rest and is returned.
+/// Large remote objects are split into ranged requests only when there are
+/// fewer remote objects than `max_in_flight`.
 pub async fn get_many<S: AsRef<str>>(
     uris: &[S],
     max_in_flight: usize,
@@ -79,6 +81,13 @@ pub async fn get_many<S: AsRef<str>>(
         slots.push(slot);
     }
     let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
+    // Split large remote objects into ranged requests only when the batch
+    // leaves request slots free (as file:// splits only onto spare cores).
+    let remote = targets.iter().filter(|t| !t.is_local()).count();
+    let whole = match remote < max_in_flight {
+        true => Whole::InParts,
+        false => Whole::InOne,
+    };
     // Local objects: a few blocking workers each read object after object
     // (no task per object); remote ones: one task each, bounded.
     let read = local_workers::run_targets(
@@ -91,7 +100,7 @@ pub async fn get_many<S: AsRef<str>>(
                 target.get_here(ByteRange::FULL).expect("local target")?,
             ))
         },
-        |(slot, target)| async move { Ok((slot, target.get(ByteRange::FULL).await?)) },
+        move |(slot, target)| async move { Ok((slot, target.get_whole(whole).await?)) },
     )
     .await?;
     for (slot, bytes) in read {

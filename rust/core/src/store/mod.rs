@@ -21,6 +21,8 @@ use crate::options::{self, Options};
 use crate::runtime;
 use crate::uri::{ObjectUri, Scheme};
 
+pub(crate) use object::Whole;
+
 /// Cloud clients, built once per (scheme, bucket, configuration) and
 /// reused so connections are pooled. Lives in the per-process state.
 #[derive(Default)]
@@ -186,6 +188,16 @@ impl Target {
 
     /// Read `range` of the object into one aligned buffer.
     pub async fn get(&self, range: ByteRange) -> Result<Bytes> {
+        self.get_as(range, Whole::InParts).await
+    }
+
+    /// Read the whole object into one aligned buffer, a remote one
+    /// requested as `whole` says (local reads split by their own rule).
+    pub async fn get_whole(&self, whole: Whole) -> Result<Bytes> {
+        self.get_as(ByteRange::FULL, whole).await
+    }
+
+    async fn get_as(&self, range: ByteRange, whole: Whole) -> Result<Bytes> {
         match &self.backend {
             &Backend::Local { direct, fallback } => {
                 let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
@@ -195,11 +207,16 @@ impl Target {
                 })
                 .await
             }
-            Backend::Object(client, path) => {
-                object::get(&client.store, &client.transfer, path, &self.uri, range)
-                    .await
-                    .map_err(|e| client.redact(e))
-            }
+            Backend::Object(client, path) => object::get(
+                &client.store,
+                &client.transfer,
+                path,
+                &self.uri,
+                range,
+                whole,
+            )
+            .await
+            .map_err(|e| client.redact(e)),
         }
     }
 

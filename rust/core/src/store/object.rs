@@ -148,15 +148,30 @@ async fn drain(
     Ok(())
 }
 
+/// How a whole object is requested.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Whole {
+    /// One object larger than the range part size comes as parallel ranged
+    /// requests, so a single large `get` uses more than one stream.
+    InParts,
+    /// One request however large: a batch with at least as many objects as
+    /// request slots keeps every slot busy without splitting, and each extra
+    /// request is paid for by the server (and the bill). 64 x 16 MiB from
+    /// moto: 1.55-1.62 GB/s this way, 0.86-1.07 in 8 MiB parts.
+    InOne,
+}
+
 /// Read `range` of the object into one aligned buffer. A whole object
-/// larger than the range part size is fetched as parallel ranged requests,
-/// each landing directly in its part of that one buffer.
+/// larger than the range part size is fetched as parallel ranged requests
+/// ([`Whole::InParts`]), each landing directly in its part of that one
+/// buffer, or in one request ([`Whole::InOne`]).
 pub(super) async fn get(
     store: &Arc<dyn ObjectStore>,
     transfer: &Transfer,
     path: &Path,
     uri: &str,
     range: ByteRange,
+    whole: Whole,
 ) -> Result<Bytes> {
     if range.length == Some(0) {
         // Nothing to transfer; still validate the offset.
@@ -168,13 +183,16 @@ pub(super) async fn get(
         range.resolve(uri, size)?;
         return Ok(Bytes::new());
     }
-    let get_range = match (range.offset, range.length) {
+    let options = match (range.offset, range.length) {
         // A whole object: ask for the first part; its answer tells the size.
-        (0, None) => GetRange::Bounded(0..transfer.range_part_size),
-        (offset, None) => GetRange::Offset(offset),
-        (offset, Some(len)) => GetRange::Bounded(offset..offset.saturating_add(len)),
+        (0, None) if whole == Whole::InParts => {
+            ranged(GetRange::Bounded(0..transfer.range_part_size))
+        }
+        (0, None) => GetOptions::default(),
+        (offset, None) => ranged(GetRange::Offset(offset)),
+        (offset, Some(len)) => ranged(GetRange::Bounded(offset..offset.saturating_add(len))),
     };
-    let first = match store.get_opts(path, ranged(get_range)).await {
+    let first = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(err) => {
             let err = Error::from_store(uri, err);
