@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::runtime::{per_process, Stamped};
+use crate::runtime::{self, per_process, Stamped};
 
 /// Environment variable: idle bytes the process-wide pool keeps (0 disables it).
 pub const POOL_BYTES_ENV: &str = "S3DLIO_POOL_BYTES";
@@ -147,7 +147,7 @@ impl Pool {
     /// idle slab big enough (smallest first) instead of only the same class.
     pub fn new(budget: usize, best_fit: bool, hooks: Option<Box<dyn SlabHooks>>) -> Arc<Pool> {
         Arc::new(Pool {
-            pid: std::process::id(),
+            pid: runtime::process_id(),
             budget,
             best_fit,
             huge_pages: false,
@@ -161,7 +161,7 @@ impl Pool {
     }
 
     fn own_process(&self) -> bool {
-        self.pid == std::process::id()
+        self.pid == runtime::process_id()
     }
 
     /// A slab of at least `len` bytes aligned to `align`: an idle one when

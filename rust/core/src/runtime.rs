@@ -10,8 +10,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::{Once, OnceLock};
 use std::task::{Context, Poll};
 
 use tokio::runtime::Runtime;
@@ -35,6 +35,33 @@ pub(crate) type Stamped<T> = (u32, T);
 
 static CURRENT: AtomicPtr<Stamped<ProcessState>> = AtomicPtr::new(std::ptr::null_mut());
 
+static PID: AtomicU32 = AtomicU32::new(0);
+
+/// Forgets the cached PID; registered to run in every forked child.
+extern "C" fn forget_pid() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// This process's ID without a system call after the first (glibc no
+/// longer caches it, and a `get` asked three times: about 0.3 us of its
+/// 3.6). A forked child forgets the parent's value before anything of it
+/// runs, through a `pthread_atfork` handler registered before the first
+/// value is cached.
+pub(crate) fn process_id() -> u32 {
+    let cached = PID.load(Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
+    static FORGET_IN_CHILD: Once = Once::new();
+    // SAFETY: registers a handler that only stores to an atomic.
+    FORGET_IN_CHILD.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget_pid));
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
 /// The value in `cell` if this process made it, else a fresh one from
 /// `make`, published in its place without taking a lock (the old value,
 /// a parent's, is leaked: never dropped, never touched). A fresh value that
@@ -44,7 +71,7 @@ pub(crate) fn per_process<T>(
     make: impl Fn() -> T,
     discard: impl Fn(T),
 ) -> &'static T {
-    let pid = std::process::id();
+    let pid = process_id();
     loop {
         let current = cell.load(Ordering::Acquire);
         // SAFETY: published values are leaked, never freed.
@@ -247,6 +274,28 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_forked_child_sees_its_own_process_id() {
+        let parent = process_id();
+        assert_eq!(parent, std::process::id());
+        // SAFETY: the child only compares two numbers and exits.
+        let child = unsafe { libc::fork() };
+        assert!(child >= 0, "fork failed");
+        if child == 0 {
+            let own = process_id() == std::process::id() && process_id() != parent;
+            // SAFETY: terminate the child at once, skipping the test harness.
+            unsafe { libc::_exit(if own { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child saw its parent's process id"
+        );
+        assert_eq!(process_id(), parent);
+    }
 
     #[test]
     fn one_worker_per_core_but_one_unless_set() {

@@ -14,6 +14,7 @@ use crate::buffer::{AlignedBuf, Fill};
 use crate::error::{Error, Result};
 use crate::local_workers;
 use crate::meta::{ByteRange, ObjectMeta};
+use crate::runtime;
 use crate::uri::ObjectUri;
 
 /// Prefix of in-flight temporary files (hidden from listings).
@@ -193,7 +194,7 @@ pub(super) fn write_atomically(
     let tmp = dir.join(format!(
         "{TMP_PREFIX}{}.{}.{}",
         name.to_string_lossy(),
-        std::process::id(),
+        runtime::process_id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result =
