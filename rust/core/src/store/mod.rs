@@ -25,9 +25,22 @@ pub(crate) use object::Whole;
 
 /// Cloud clients, built once per (scheme, bucket, configuration) and
 /// reused so connections are pooled. Lives in the per-process state.
+/// Holds at most [`MAX_CLIENTS`]; the least recently used goes first, so a
+/// job that passes fresh credentials as options (each set a client of its
+/// own) does not keep every old client and its connections.
 #[derive(Default)]
 pub(crate) struct StoreCache {
-    stores: Mutex<HashMap<StoreKey, Client>>,
+    stores: Mutex<Clients>,
+}
+
+/// Most clients a process keeps.
+pub(crate) const MAX_CLIENTS: usize = 64;
+
+/// The cached clients, each with the tick of its last use.
+#[derive(Default)]
+struct Clients {
+    by_key: HashMap<StoreKey, (Client, u64)>,
+    tick: u64,
 }
 
 /// A cloud client, the transfer settings it was configured with, and the
@@ -60,13 +73,37 @@ impl StoreCache {
         build: impl FnOnce() -> Result<Client>,
     ) -> Result<Client> {
         let key = (uri.scheme, uri.bucket.clone(), options.clone());
-        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(store) = stores.get(&key) {
-            return Ok(store.clone());
+        let mut clients = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        clients.tick += 1;
+        let tick = clients.tick;
+        if let Some((client, used)) = clients.by_key.get_mut(&key) {
+            *used = tick;
+            return Ok(client.clone());
         }
-        let store = build()?;
-        stores.insert(key, store.clone());
-        Ok(store)
+        let client = build()?;
+        if clients.by_key.len() >= MAX_CLIENTS {
+            // A scan of at most MAX_CLIENTS, only when a client is built.
+            let oldest = clients
+                .by_key
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(key, _)| key.clone());
+            if let Some(oldest) = oldest {
+                clients.by_key.remove(&oldest);
+            }
+        }
+        clients.by_key.insert(key, (client.clone(), tick));
+        Ok(client)
+    }
+
+    /// Clients cached now.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.stores
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_key
+            .len()
     }
 }
 
@@ -363,5 +400,42 @@ impl Target {
                 .await
                 .map_err(|e| client.redact(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(n: usize) -> Options {
+        Options::from_env_with([("aws_region", format!("region-{n}"))])
+    }
+
+    fn in_memory() -> Result<Client> {
+        Ok(Client {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            transfer: object::Transfer::from_options(&Options::empty())?,
+            secrets: Arc::from([]),
+        })
+    }
+
+    #[test]
+    fn the_client_cache_keeps_the_most_recently_used() {
+        let cache = StoreCache::default();
+        let uri = ObjectUri::parse("s3://bucket/key").unwrap();
+        let first = cache.get_or_build(&uri, &options(0), in_memory).unwrap();
+        let same = |a: &Client, b: &Client| Arc::ptr_eq(&a.store, &b.store);
+        for n in 1..3 * MAX_CLIENTS {
+            cache.get_or_build(&uri, &options(n), in_memory).unwrap();
+            // The first stays in use, so it is never the one dropped.
+            let again = cache.get_or_build(&uri, &options(0), in_memory).unwrap();
+            assert!(same(&first, &again), "client 0 rebuilt after {n} others");
+        }
+        assert_eq!(cache.len(), MAX_CLIENTS);
+        // Client 1 was dropped long ago: built again, then cached again.
+        let rebuilt = cache.get_or_build(&uri, &options(1), in_memory).unwrap();
+        let cached = cache.get_or_build(&uri, &options(1), in_memory).unwrap();
+        assert!(same(&rebuilt, &cached), "a rebuilt client is cached again");
+        assert_eq!(cache.len(), MAX_CLIENTS);
     }
 }
