@@ -1,7 +1,9 @@
-//! Transfers: get, download, upload, cp. Local files are written through
-//! s3dlio's `file://` put, i.e. to a temporary name renamed into place on
-//! success, so an interrupted or failed transfer never leaves a partial
-//! file under its final name.
+//! Transfers: get, download, upload, cp. A local destination is written a
+//! part at a time under a temporary name that is renamed into place on
+//! success (`get_to_file`), so a large object never sits in memory whole,
+//! and an interrupted or failed transfer never leaves a partial file under
+//! its final name. Uploads go through `put` (whole objects, multipart from
+//! the threshold).
 
 use std::path::{Path, PathBuf};
 
@@ -26,12 +28,28 @@ async fn fetch(uri: &str, range: Range, options: &Options) -> Result<bytes::Byte
     }
 }
 
+/// `range` of `src` stored as `dst`: written a part at a time into a local
+/// destination, so a large object never sits in memory whole.
+async fn transfer(src: &str, range: Range, dst: &str, options: &Options) -> Result<()> {
+    if dst.starts_with("file://") || dst.starts_with("direct://") {
+        let range = s3dlio_core::ByteRange {
+            offset: range.offset,
+            length: range.length,
+        };
+        return s3dlio_core::get_to_file(src, range, dst, options)
+            .await
+            .map(|_| ());
+    }
+    let data = fetch(src, range, options).await?;
+    s3dlio_core::put(dst, data, options).await
+}
+
 /// `get URI [-o FILE]`: the bytes to stdout, or to FILE atomically.
 pub async fn get(uri: &str, output: Option<&str>, range: Range, options: &Options) -> Result<()> {
-    let data = fetch(uri, range, options).await?;
     match output {
-        Some(file) => s3dlio_core::put(&local_uri(Path::new(file))?, data, options).await,
+        Some(file) => transfer(uri, range, &local_uri(Path::new(file))?, options).await,
         None => {
+            let data = fetch(uri, range, options).await?;
             use std::io::Write;
             let mut out = std::io::stdout().lock();
             out.write_all(&data)
@@ -89,8 +107,7 @@ async fn run_plan(
     stream::iter(plan.into_iter().map(|(src, size, dst)| {
         let (bar, done) = (&bar, &done);
         async move {
-            let data = fetch(&src, range, options).await?;
-            s3dlio_core::put(&dst, data, options).await?;
+            transfer(&src, range, &dst, options).await?;
             let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             bar.inc(size);
             bar.set_message(format!("{n}/{count} objects"));
@@ -177,8 +194,9 @@ pub async fn upload(paths: &[String], jobs: usize, quiet: bool, options: &Option
     .await
 }
 
-/// `cp SRC DST`: one object between any two backends (a large object is
-/// fetched in parallel ranges and uploaded in parts).
+/// `cp SRC DST`: one object between any two backends (to a local file a
+/// part at a time; to an object store fetched in parallel ranges and
+/// uploaded in parts).
 pub async fn cp(src: &str, dst: &str, quiet: bool, options: &Options) -> Result<()> {
     let size = s3dlio_core::stat(src, options).await?.size;
     let plan = vec![(src.to_owned(), size, dst.to_owned())];

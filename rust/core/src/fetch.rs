@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::local_workers;
 use crate::meta::ByteRange;
 use crate::options::Options;
-use crate::store::{Resolver, Target, Whole};
+use crate::store::{Resolver, Staged, Target, Whole};
 
 /// The whole object at `uri`, in one aligned buffer.
 pub async fn get(uri: &str, options: &Options) -> Result<Bytes> {
@@ -28,6 +28,34 @@ pub async fn get_range(
     Target::resolve_object(uri, options)?
         .get(ByteRange { offset, length })
         .await
+}
+
+/// `range` of the object at `uri` saved as the local file `dest` (a
+/// `file://` or `direct://` URI) without holding the object in memory:
+/// copied by the kernel from a local object, fetched in ranged parts, a
+/// few at a time, from a remote one. The file is written under a
+/// temporary name and renamed into place on success, so it appears whole
+/// or not at all (also when the call is abandoned). Returns the bytes
+/// written.
+pub async fn get_to_file(
+    uri: &str,
+    range: ByteRange,
+    dest: &str,
+    options: &Options,
+) -> Result<u64> {
+    let mut resolver = Resolver::new(options);
+    let source = resolver.resolve_object(uri)?;
+    let local = resolver.resolve_object(dest)?;
+    if !local.is_local() {
+        return Err(Error::InvalidUri {
+            uri: dest.to_owned(),
+            reason: "not a local file (file:// or direct://)".to_owned(),
+        });
+    }
+    let staged = Staged::beside(dest, &local.parsed.key)?;
+    let written = source.write_to(range, staged.create()?).await?;
+    staged.publish()?;
+    Ok(written)
 }
 
 /// A local object (`file://`, `direct://`) read synchronously on the

@@ -23,7 +23,7 @@ pub mod uri;
 pub use batch::{get_batch, get_batch_in, Batch, Landing};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
-pub use fetch::{get, get_local_now, get_many, get_range};
+pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};
 #[doc(hidden)]
 pub use local_workers::split_reads;
 pub use meta::{ByteRange, ObjectMeta};

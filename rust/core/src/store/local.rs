@@ -3,9 +3,9 @@
 //! so a reader never sees half an object.
 
 use std::fs::{self, File};
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
@@ -182,27 +182,90 @@ pub(super) fn write_atomically(
     path: &str,
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let dest = Path::new(path);
-    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
-        return Err(Error::InvalidUri {
+    let staged = Staged::beside(uri, path)?;
+    write(&staged.tmp)?;
+    staged.publish()
+}
+
+/// A temporary name beside a destination file: [`Staged::publish`] renames
+/// it into place; dropped unpublished (a failure, a cancelled call), it is
+/// removed, so nothing half-written appears under the destination.
+pub(crate) struct Staged {
+    uri: String,
+    tmp: PathBuf,
+    dest: PathBuf,
+    published: bool,
+}
+
+impl Staged {
+    /// A temporary name beside `path` (its directory created if missing).
+    pub fn beside(uri: &str, path: &str) -> Result<Self> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dest = Path::new(path);
+        let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+            return Err(Error::InvalidUri {
+                uri: uri.to_owned(),
+                reason: "names no file".to_owned(),
+            });
+        };
+        fs::create_dir_all(dir).map_err(|e| Error::from_io(uri, e))?;
+        let tmp = dir.join(format!(
+            "{TMP_PREFIX}{}.{}.{}",
+            name.to_string_lossy(),
+            runtime::process_id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        Ok(Self {
             uri: uri.to_owned(),
-            reason: "names no file".to_owned(),
-        });
-    };
-    fs::create_dir_all(dir).map_err(|e| Error::from_io(uri, e))?;
-    let tmp = dir.join(format!(
-        "{TMP_PREFIX}{}.{}.{}",
-        name.to_string_lossy(),
-        runtime::process_id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result =
-        write(&tmp).and_then(|()| fs::rename(&tmp, dest).map_err(|e| Error::from_io(uri, e)));
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+            tmp,
+            dest: dest.to_path_buf(),
+            published: false,
+        })
     }
-    result
+
+    /// Create (or truncate) the temporary file for writing.
+    pub fn create(&self) -> Result<File> {
+        File::create(&self.tmp).map_err(|e| Error::from_io(&self.uri, e))
+    }
+
+    /// Rename the temporary file onto the destination.
+    pub fn publish(mut self) -> Result<()> {
+        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::from_io(&self.uri, e))?;
+        self.published = true;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// `range` of the file at `path` copied into `dest` from its start by the
+/// kernel (no buffer of ours holds it). Returns the bytes copied.
+pub(super) fn copy_range(uri: &str, path: &str, range: ByteRange, dest: &mut File) -> Result<u64> {
+    let mut src = File::open(path).map_err(|e| Error::from_io(uri, e))?;
+    let meta = src.metadata().map_err(|e| Error::from_io(uri, e))?;
+    if meta.is_dir() {
+        return Err(not_an_object(uri));
+    }
+    let span = range.resolve(uri, meta.len())?;
+    let expected = span.end - span.start;
+    src.seek(SeekFrom::Start(span.start))
+        .map_err(|e| Error::from_io(uri, e))?;
+    let copied =
+        std::io::copy(&mut src.take(expected), dest).map_err(|e| Error::from_io(uri, e))?;
+    if copied != expected {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected,
+            actual: copied,
+        });
+    }
+    Ok(copied)
 }
 
 fn meta_of(uri: String, meta: &fs::Metadata) -> ObjectMeta {
@@ -270,4 +333,30 @@ pub(super) fn list(uri: &str, prefix: &ObjectUri, recursive: bool) -> Result<Vec
 pub(super) fn delete(uri: &str, path: &str) -> Result<()> {
     head(uri, path)?;
     fs::remove_file(path).map_err(|e| Error::from_io(uri, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_staged_file_appears_only_when_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("sub/out.bin");
+        let dest_str = dest.to_str().unwrap();
+        let entries = || fs::read_dir(dir.path().join("sub")).unwrap().count();
+
+        let abandoned = Staged::beside("file://x", dest_str).unwrap();
+        abandoned.create().unwrap().write_all(b"half").unwrap();
+        assert_eq!(entries(), 1, "the temporary file exists meanwhile");
+        drop(abandoned);
+        assert_eq!(entries(), 0, "dropped unpublished: removed");
+
+        let staged = Staged::beside("file://x", dest_str).unwrap();
+        staged.create().unwrap().write_all(b"whole").unwrap();
+        assert!(!dest.exists());
+        staged.publish().unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"whole");
+        assert_eq!(entries(), 1);
+    }
 }

@@ -21,6 +21,7 @@ use crate::options::{self, Options};
 use crate::runtime;
 use crate::uri::{ObjectUri, Scheme};
 
+pub(crate) use local::Staged;
 pub(crate) use object::Whole;
 
 /// Cloud clients, built once per (scheme, bucket, configuration) and
@@ -251,6 +252,29 @@ impl Target {
                 &self.uri,
                 range,
                 whole,
+            )
+            .await
+            .map_err(|e| client.redact(e)),
+        }
+    }
+
+    /// `range` of the object written into `file` from its start without
+    /// holding the object in memory: a local object is copied by the
+    /// kernel, a remote one fetched in ranged parts, a few at a time, all
+    /// from the same version of it. Returns the bytes written.
+    pub async fn write_to(&self, range: ByteRange, mut file: std::fs::File) -> Result<u64> {
+        match &self.backend {
+            Backend::Local { .. } => {
+                let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
+                runtime::blocking(move || local::copy_range(&uri, &path, range, &mut file)).await
+            }
+            Backend::Object(client, path) => object::write_to(
+                &client.store,
+                &client.transfer,
+                path,
+                &self.uri,
+                range,
+                file,
             )
             .await
             .map_err(|e| client.redact(e)),

@@ -281,6 +281,79 @@ async fn get_in_parts(
     })
 }
 
+/// `range` of the object written into `file` from its start, in parts of
+/// the range part size, [`PARTS_IN_FLIGHT`] at a time: however large the
+/// object, at most that many parts are in memory. Every part is asked for
+/// with the ETag the object had when the download began (If-Match), so an
+/// object replaced meanwhile fails the download instead of mixing
+/// versions. Returns the bytes written.
+pub(super) async fn write_to(
+    store: &Arc<dyn ObjectStore>,
+    transfer: &Transfer,
+    path: &Path,
+    uri: &str,
+    range: ByteRange,
+    file: std::fs::File,
+) -> Result<u64> {
+    let meta = store
+        .head(path)
+        .await
+        .map_err(|e| Error::from_store(uri, e))?;
+    let span = range.resolve(uri, meta.size)?;
+    let part = usize::try_from(transfer.range_part_size).unwrap_or(usize::MAX);
+    let file = Arc::new(file);
+    let parts = (span.start..span.end).step_by(part).map(|start| {
+        let part = start..(start + part as u64).min(span.end);
+        let (store, path, uri) = (store.clone(), path.clone(), uri.to_owned());
+        let (etag, file, at) = (meta.e_tag.clone(), file.clone(), start - span.start);
+        runtime::spawn(async move {
+            let bytes = get_part(store.as_ref(), &path, &uri, part, etag).await?;
+            runtime::blocking(move || {
+                use std::os::unix::fs::FileExt;
+                file.write_all_at(&bytes, at)
+                    .map(|()| bytes.len() as u64)
+                    .map_err(|e| Error::from_io(&uri, e))
+            })
+            .await
+        })
+    });
+    stream::iter(parts)
+        .buffer_unordered(PARTS_IN_FLIGHT)
+        .try_fold(0u64, |total, n| async move { Ok(total + n) })
+        .await
+}
+
+/// Bytes `span` of the object, refused by the server (an error) unless the
+/// object still has `etag`.
+async fn get_part(
+    store: &dyn ObjectStore,
+    path: &Path,
+    uri: &str,
+    span: std::ops::Range<u64>,
+    etag: Option<String>,
+) -> Result<Bytes> {
+    let options = GetOptions {
+        if_match: etag,
+        ..ranged(GetRange::Bounded(span.clone()))
+    };
+    let changed = || Error::Backend {
+        uri: uri.to_owned(),
+        source: "the object changed while it was being read".into(),
+    };
+    let result = match store.get_opts(path, options).await {
+        Ok(result) => result,
+        Err(object_store::Error::Precondition { .. }) => return Err(changed()),
+        Err(e) => return Err(Error::from_store(uri, e)),
+    };
+    if result.range != span {
+        return Err(changed());
+    }
+    let expected = span.end - span.start;
+    let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| too_big(uri))?);
+    drain(result, uri, expected, |chunk| buf.extend_from_slice(chunk)).await?;
+    Ok(buf.freeze())
+}
+
 /// The whole object into `target`, which is sized to it (a part of a
 /// batch buffer): one request, its body copied straight into place.
 pub(super) async fn get_into<T: Fill>(
