@@ -2,8 +2,8 @@
 //! part at a time under a temporary name that is renamed into place on
 //! success (`get_to_file`), so a large object never sits in memory whole,
 //! and an interrupted or failed transfer never leaves a partial file under
-//! its final name. Uploads go through `put` (whole objects, multipart from
-//! the threshold).
+//! its final name. An upload from a local file above the multipart
+//! threshold reads its parts as it sends them (`put_from_file`).
 
 use std::path::{Path, PathBuf};
 
@@ -28,10 +28,17 @@ async fn fetch(uri: &str, range: Range, options: &Options) -> Result<bytes::Byte
     }
 }
 
-/// `range` of `src` stored as `dst`: written a part at a time into a local
-/// destination, so a large object never sits in memory whole.
+fn is_local(uri: &str) -> bool {
+    uri.starts_with("file://") || uri.starts_with("direct://")
+}
+
+/// `range` of `src` stored as `dst`, a part at a time where either end is
+/// a local file, so a large object never sits in memory whole: written
+/// into a local destination part by part, or uploaded from a local source
+/// in parts read as they are sent. Between two stores, fetched whole.
 async fn transfer(src: &str, range: Range, dst: &str, options: &Options) -> Result<()> {
-    if dst.starts_with("file://") || dst.starts_with("direct://") {
+    let whole = range.offset == 0 && range.length.is_none();
+    if is_local(dst) {
         let range = s3dlio_core::ByteRange {
             offset: range.offset,
             length: range.length,
@@ -39,6 +46,9 @@ async fn transfer(src: &str, range: Range, dst: &str, options: &Options) -> Resu
         return s3dlio_core::get_to_file(src, range, dst, options)
             .await
             .map(|_| ());
+    }
+    if is_local(src) && whole {
+        return s3dlio_core::put_from_file(src, dst, options).await;
     }
     let data = fetch(src, range, options).await?;
     s3dlio_core::put(dst, data, options).await
@@ -194,8 +204,8 @@ pub async fn upload(paths: &[String], jobs: usize, quiet: bool, options: &Option
     .await
 }
 
-/// `cp SRC DST`: one object between any two backends (to a local file a
-/// part at a time; to an object store fetched in parallel ranges and
+/// `cp SRC DST`: one object between any two backends (a part at a time to
+/// or from a local file; between stores fetched in parallel ranges and
 /// uploaded in parts).
 pub async fn cp(src: &str, dst: &str, quiet: bool, options: &Options) -> Result<()> {
     let size = s3dlio_core::stat(src, options).await?.size;

@@ -27,6 +27,6 @@ pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};
 #[doc(hidden)]
 pub use local_workers::split_reads;
 pub use meta::{ByteRange, ObjectMeta};
-pub use objects::{delete, exists, list, list_meta, put, put_many, stat};
+pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;
 pub use uri::{ObjectUri, Scheme};

@@ -3,9 +3,9 @@
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
-use crate::meta::ObjectMeta;
+use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::Options;
 use crate::runtime;
 use crate::store::{Resolver, Target};
@@ -37,6 +37,29 @@ pub async fn put_many(
     .try_collect::<Vec<()>>()
     .await
     .map(|_| ())
+}
+
+/// The local file `src` (a `file://` or `direct://` URI) stored as the
+/// object `dst`. A large file goes up as a multipart upload whose parts are
+/// read as they are sent, so it is never in memory whole; a local `dst` is
+/// a copy by the kernel ([`crate::get_to_file`]). Readers of `dst` see the
+/// old object or the whole new one.
+pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()> {
+    let mut resolver = Resolver::new(options);
+    let (source, target) = (resolver.resolve_object(src)?, resolver.resolve_object(dst)?);
+    if !source.is_local() {
+        return Err(Error::InvalidUri {
+            uri: src.to_owned(),
+            reason: "not a local file (file:// or direct://)".to_owned(),
+        });
+    }
+    if target.is_local() {
+        return crate::get_to_file(src, ByteRange::FULL, dst, options)
+            .await
+            .map(|_| ());
+    }
+    let size = source.head().await?.size;
+    target.put_from(&source, size).await
 }
 
 /// Size, modification time and etag of the object at `uri`.

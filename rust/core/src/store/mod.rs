@@ -370,6 +370,21 @@ impl Target {
         }
     }
 
+    /// The local object `source` (`size` bytes) stored as this object
+    /// without reading it whole when it is large: a multipart upload whose
+    /// parts are read as they are sent (see [`Target::put`] otherwise).
+    pub async fn put_from(&self, source: &Target, size: u64) -> Result<()> {
+        match &self.backend {
+            Backend::Local { .. } => self.put(source.get(ByteRange::FULL).await?).await,
+            Backend::Object(client, path) => {
+                let read = |range| source.get(range);
+                object::put_from(&client.store, &client.transfer, path, &self.uri, size, read)
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
+        }
+    }
+
     /// Size, time and etag of the object.
     pub async fn head(&self) -> Result<ObjectMeta> {
         match &self.backend {

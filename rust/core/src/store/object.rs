@@ -410,6 +410,69 @@ pub(super) async fn put(
     }
 }
 
+/// A local file of `size` bytes, read a range at a time by `read`, uploaded
+/// as the object: below the multipart threshold in one request, else as a
+/// multipart upload whose parts are read as they are sent,
+/// [`PARTS_IN_FLIGHT`] at a time, so at most that many parts are in memory
+/// however large the file. Published atomically either way; a file that
+/// shrinks meanwhile fails the upload (and aborts it).
+pub(super) async fn put_from<R, F>(
+    store: &Arc<dyn ObjectStore>,
+    transfer: &Transfer,
+    path: &Path,
+    uri: &str,
+    size: u64,
+    read: R,
+) -> Result<()>
+where
+    R: Fn(ByteRange) -> F,
+    F: std::future::Future<Output = Result<Bytes>>,
+{
+    if size < transfer.multipart_threshold {
+        let data = read(ByteRange::FULL).await?;
+        return put(store, transfer, path, uri, data).await;
+    }
+    let fail = |e| Error::from_store(uri, e);
+    let mut upload = store.put_multipart(path).await.map_err(fail)?;
+    let part = transfer.multipart_part_size as u64;
+    let sent = async {
+        let mut in_flight = stream::FuturesUnordered::new();
+        for offset in (0..size).step_by(transfer.multipart_part_size) {
+            let length = part.min(size - offset);
+            let data = read(ByteRange {
+                offset,
+                length: Some(length),
+            })
+            .await?;
+            if data.len() as u64 != length {
+                return Err(Error::Truncated {
+                    uri: uri.to_owned(),
+                    expected: size,
+                    actual: offset + data.len() as u64,
+                });
+            }
+            in_flight.push(upload.put_part(data.into()));
+            if in_flight.len() >= PARTS_IN_FLIGHT {
+                if let Some(done) = in_flight.next().await {
+                    done.map_err(fail)?;
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            done.map_err(fail)?;
+        }
+        Ok(())
+    }
+    .await;
+    match sent {
+        Ok(()) => upload.complete().await.map(|_| ()).map_err(fail),
+        Err(e) => {
+            let _ = upload.abort().await;
+            Err(e)
+        }
+    }
+}
+
 /// Metadata of one object.
 pub(super) async fn head(
     store: &dyn ObjectStore,
