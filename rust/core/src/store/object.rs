@@ -110,6 +110,14 @@ impl Transfer {
     }
 }
 
+/// The error of a read that saw two versions of the object.
+fn changed(uri: &str) -> Error {
+    Error::Backend {
+        uri: uri.to_owned(),
+        source: "the object changed while it was being read".into(),
+    }
+}
+
 fn too_big(uri: &str) -> Error {
     Error::InvalidRange {
         uri: uri.to_owned(),
@@ -256,10 +264,7 @@ async fn get_in_parts(
                 .await
                 .map_err(|e| Error::from_store(&uri, e))?;
             if result.meta.size != size || result.meta.e_tag != etag || result.range != span {
-                return Err(Error::Backend {
-                    uri,
-                    source: "the object changed while it was being read".into(),
-                });
+                return Err(changed(&uri));
             }
             drain(result, &uri, span.end - span.start, |chunk| {
                 region.extend_from_slice(chunk)
@@ -336,17 +341,13 @@ async fn get_part(
         if_match: etag,
         ..ranged(GetRange::Bounded(span.clone()))
     };
-    let changed = || Error::Backend {
-        uri: uri.to_owned(),
-        source: "the object changed while it was being read".into(),
-    };
     let result = match store.get_opts(path, options).await {
         Ok(result) => result,
-        Err(object_store::Error::Precondition { .. }) => return Err(changed()),
+        Err(object_store::Error::Precondition { .. }) => return Err(changed(uri)),
         Err(e) => return Err(Error::from_store(uri, e)),
     };
     if result.range != span {
-        return Err(changed());
+        return Err(changed(uri));
     }
     let expected = span.end - span.start;
     let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| too_big(uri))?);
@@ -387,27 +388,12 @@ pub(super) async fn put(
     uri: &str,
     data: Bytes,
 ) -> Result<()> {
-    let fail = |e| Error::from_store(uri, e);
-    if (data.len() as u64) < transfer.multipart_threshold {
-        return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
-    }
-    let mut upload = store.put_multipart(path).await.map_err(fail)?;
-    let part = transfer.multipart_part_size;
-    let parts: Vec<_> = (0..data.len())
-        .step_by(part)
-        .map(|offset| upload.put_part(data.slice(offset..(offset + part).min(data.len())).into()))
-        .collect();
-    let sent = stream::iter(parts)
-        .buffer_unordered(PARTS_IN_FLIGHT)
-        .try_collect::<Vec<()>>()
-        .await;
-    match sent {
-        Ok(_) => upload.complete().await.map(|_| ()).map_err(fail),
-        Err(e) => {
-            let _ = upload.abort().await;
-            Err(fail(e))
-        }
-    }
+    let slice = |range: ByteRange| {
+        let start = range.offset as usize;
+        let end = range.length.map_or(data.len(), |len| start + len as usize);
+        std::future::ready(Ok(data.slice(start..end)))
+    };
+    put_from(store, transfer, path, uri, data.len() as u64, slice).await
 }
 
 /// A local file of `size` bytes, read a range at a time by `read`, uploaded
@@ -428,11 +414,11 @@ where
     R: Fn(ByteRange) -> F,
     F: std::future::Future<Output = Result<Bytes>>,
 {
+    let fail = |e| Error::from_store(uri, e);
     if size < transfer.multipart_threshold {
         let data = read(ByteRange::FULL).await?;
-        return put(store, transfer, path, uri, data).await;
+        return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
     }
-    let fail = |e| Error::from_store(uri, e);
     let mut upload = store.put_multipart(path).await.map_err(fail)?;
     let part = transfer.multipart_part_size as u64;
     let sent = async {
