@@ -334,9 +334,12 @@ def read_table(
     """Fetch objects (a list of URIs, or a prefix string to list) as an Arrow Table."""
 
 def buffer_stats() -> dict[str, int]:
-    """Landing buffers alive in this process (``buffers``, ``bytes``) and the
-    recycling pool's counters (``pool_made``, ``pool_reused``, ``pool_freed``,
-    ``pool_idle``, ``pool_idle_bytes``, ``pool_budget``).
+    """Landing buffers alive in this process (``buffers``, ``bytes``), remote
+    response body bytes taken in (``body_bytes``) and how many of them were
+    received straight into the buffer handed out, without a copy
+    (``body_bytes_in_place``: plain-HTTP GETs), and the recycling pool's
+    counters (``pool_made``, ``pool_reused``, ``pool_freed``, ``pool_idle``,
+    ``pool_idle_bytes``, ``pool_budget``).
 
     A buffer lives until the last view, array, tensor or capsule sharing it is gone.
     """

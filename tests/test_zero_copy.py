@@ -90,3 +90,28 @@ def test_writing_is_refused(view):
         np.frombuffer(v, dtype=np.uint8)[0] = 1
     with pytest.raises(TypeError):
         memoryview(v)[0] = 1
+
+
+@pytest.mark.parametrize("scheme", ["s3", "az", "gs"])
+def test_a_remote_body_lands_in_the_buffer_it_is_returned_in(request, scheme, seed):
+    """Over plain HTTP each body is received straight into the buffer the
+    caller gets, not into the HTTP client's buffer and then copied."""
+    prefix = request.getfixturevalue(f"{scheme}_prefix")
+    uris = [f"{prefix}/landed-{i}.bin" for i in range(4)]
+    data = [np.random.default_rng(i).bytes(MiB + i) for i in range(4)]
+    for uri, payload in zip(uris, data, strict=True):
+        seed(uri, payload)
+
+    def body_bytes() -> tuple[int, int]:
+        stats = s3dlio.buffer_stats()
+        return stats["body_bytes"], stats["body_bytes_in_place"]
+
+    before = body_bytes()
+    one = s3dlio.get(uris[1])
+    many = s3dlio.get_many(uris)
+    taken, in_place = (now - then for now, then in zip(body_bytes(), before, strict=True))
+    assert taken == len(data[1]) + sum(map(len, data))
+    assert in_place == taken
+    assert bytes(one) == data[1]
+    assert [bytes(v) for _, v in many] == data
+    assert all(v.address % 64 == 0 for _, v in many)

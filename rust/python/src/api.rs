@@ -351,13 +351,21 @@ pub fn delete(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<()> {
     wait(py, s3dlio_core::delete(&uri, &opts))
 }
 
-/// Landing buffers alive in this process (`buffers`, `bytes`) and what the
+/// Landing buffers alive in this process (`buffers`, `bytes`), remote body
+/// bytes taken in (`body_bytes`) and how many of them were received straight
+/// into the buffer handed out (`body_bytes_in_place`), and what the
 /// process-wide recycling pool has done (`pool_*`). A buffer lives until
 /// the last view, array, tensor or capsule sharing it is gone.
 #[pyfunction]
 pub fn buffer_stats() -> HashMap<&'static str, usize> {
     let (buffers, bytes) = s3dlio_core::buffer::live_buffers();
-    let mut stats = HashMap::from([("buffers", buffers), ("bytes", bytes)]);
+    let (body_bytes, in_place) = s3dlio_core::buffer::body_bytes();
+    let mut stats = HashMap::from([
+        ("buffers", buffers),
+        ("bytes", bytes),
+        ("body_bytes", body_bytes),
+        ("body_bytes_in_place", in_place),
+    ]);
     stats.extend(pool_stats(s3dlio_core::pool::global()));
     stats
 }

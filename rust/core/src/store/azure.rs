@@ -8,7 +8,7 @@ use std::sync::Arc;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::ObjectStore;
 
-use super::object::{client_options, retry_config};
+use super::object::{client_options, http_connector, retry_config};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -18,7 +18,8 @@ const EMULATOR_URL: &str = "azurite_blob_storage_url";
 pub(super) fn build(uri: &str, container: &str, options: &Options) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = MicrosoftAzureBuilder::new()
         .with_retry(retry_config(options)?)
-        .with_client_options(client_options(options)?);
+        .with_client_options(client_options(options)?)
+        .with_http_connector(http_connector(options)?);
     for (key, value) in options.iter() {
         if !key.starts_with("azure_") || key == "azure_container_name" {
             continue;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::{ClientConfigKey, ObjectStore, StaticCredentialProvider};
 
-use super::object::{client_options, retry_config};
+use super::object::{client_options, http_connector, retry_config};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -26,7 +26,8 @@ const CREDENTIAL_KEYS: &[&str] = &[
 pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dyn ObjectStore>> {
     let mut builder = GoogleCloudStorageBuilder::new()
         .with_retry(retry_config(options)?)
-        .with_client_options(client_options(options)?);
+        .with_client_options(client_options(options)?)
+        .with_http_connector(http_connector(options)?);
     for (key, value) in options.iter() {
         if !key.starts_with("google_") || key == "google_bucket" || key == "google_bucket_name" {
             continue;

@@ -3,6 +3,7 @@
 mod azure;
 mod direct;
 mod gcs;
+mod landing;
 mod local;
 mod object;
 mod s3;

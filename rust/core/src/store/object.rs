@@ -12,7 +12,8 @@ use object_store::{
     RetryConfig,
 };
 
-use crate::buffer::{AlignedBuf, Fill, Region};
+use super::landing;
+use crate::buffer::{self, AlignedBuf, Fill, Region};
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::{self, Options};
@@ -44,17 +45,28 @@ pub(super) fn retry_config(options: &Options) -> Result<RetryConfig> {
 
 /// Connect and request timeouts (`S3DLIO_CONNECT_TIMEOUT`, `S3DLIO_REQUEST_TIMEOUT`).
 pub(super) fn client_options(options: &Options) -> Result<ClientOptions> {
+    let (connect, request) = timeouts(options)?;
     Ok(ClientOptions::new()
-        .with_connect_timeout(
-            options
-                .duration(options::CONNECT_TIMEOUT)?
-                .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        )
-        .with_timeout(
-            options
-                .duration(options::REQUEST_TIMEOUT)?
-                .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-        ))
+        .with_connect_timeout(connect)
+        .with_timeout(request))
+}
+
+/// The HTTP client of every backend: plain-HTTP GET bodies land in their
+/// final buffer (see [`landing`]), under the same timeouts.
+pub(super) fn http_connector(options: &Options) -> Result<landing::Connector> {
+    let (connect, request) = timeouts(options)?;
+    Ok(landing::Connector::new(connect, request))
+}
+
+fn timeouts(options: &Options) -> Result<(Duration, Duration)> {
+    Ok((
+        options
+            .duration(options::CONNECT_TIMEOUT)?
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        options
+            .duration(options::REQUEST_TIMEOUT)?
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+    ))
 }
 
 fn to_meta(uri: String, meta: object_store::ObjectMeta) -> ObjectMeta {
@@ -125,14 +137,15 @@ fn too_big(uri: &str) -> Error {
     }
 }
 
-/// Copy a response body into `sink` (a buffer or a region of one), checking
+/// Copy a response body into `sink` (a buffer or a region of one; see
+/// [`collect`] for the one that may keep it instead), checking
 /// that exactly `expected` bytes arrive: a short or long body is an error,
 /// never returned as data.
 async fn drain(
     result: GetResult,
     uri: &str,
     expected: u64,
-    mut sink: impl FnMut(&[u8]) -> bool,
+    mut sink: impl FnMut(&Bytes) -> bool,
 ) -> Result<()> {
     let mut stream = result.into_stream();
     let mut received = 0u64;
@@ -142,6 +155,7 @@ async fn drain(
         .map_err(|e| Error::from_store(uri, e))?
     {
         received += chunk.len() as u64;
+        buffer::count_body(chunk.len());
         if !sink(&chunk) {
             break;
         }
@@ -154,6 +168,32 @@ async fn drain(
         });
     }
     Ok(())
+}
+
+/// A body of `expected` bytes as one aligned buffer: the buffer it was
+/// received into when that happened in place ([`landing::Landed`]), else a
+/// new one it is copied into.
+async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
+    let len = usize::try_from(expected).map_err(|_| too_big(uri))?;
+    let landed = result.extensions.get::<landing::Landed>().map(|at| at.0);
+    let mut kept: Option<Bytes> = None;
+    let mut copied: Option<AlignedBuf> = None;
+    drain(result, uri, expected, |chunk| {
+        let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == landed;
+        if whole && kept.is_none() && copied.is_none() {
+            kept = Some(chunk.clone());
+            buffer::count_body_in_place(len);
+            return true;
+        }
+        copied
+            .get_or_insert_with(|| AlignedBuf::new(len))
+            .extend_from_slice(chunk)
+    })
+    .await?;
+    Ok(match (kept, copied) {
+        (Some(body), None) => body,
+        (_, copied) => copied.map(AlignedBuf::freeze).unwrap_or_default(),
+    })
 }
 
 /// How a whole object is requested.
@@ -220,10 +260,7 @@ pub(super) async fn get(
     let size = first.meta.size;
     let got = first.range.clone();
     if !range.is_full() || got.end >= size {
-        let expected = got.end - got.start;
-        let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| too_big(uri))?);
-        drain(first, uri, expected, |chunk| buf.extend_from_slice(chunk)).await?;
-        return Ok(buf.freeze());
+        return collect(first, uri, got.end - got.start).await;
     }
     get_in_parts(store, transfer, path, uri, first).await
 }
@@ -349,10 +386,7 @@ async fn get_part(
     if result.range != span {
         return Err(changed(uri));
     }
-    let expected = span.end - span.start;
-    let mut buf = AlignedBuf::new(usize::try_from(expected).map_err(|_| too_big(uri))?);
-    drain(result, uri, expected, |chunk| buf.extend_from_slice(chunk)).await?;
-    Ok(buf.freeze())
+    collect(result, uri, span.end - span.start).await
 }
 
 /// The whole object into `target`, which is sized to it (a part of a
@@ -511,4 +545,84 @@ pub(super) async fn delete(store: &dyn ObjectStore, path: &Path, uri: &str) -> R
         .delete(path)
         .await
         .map_err(|e| Error::from_store(uri, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::{Attributes, Extensions, GetResultPayload};
+
+    use super::*;
+    use crate::buffer::ALIGN;
+
+    fn answer(chunks: Vec<Bytes>, landed: Option<usize>) -> GetResult {
+        let size = chunks.iter().map(|c| c.len() as u64).sum();
+        let mut extensions = Extensions::new();
+        if let Some(at) = landed {
+            extensions.insert(landing::Landed(at));
+        }
+        GetResult {
+            payload: GetResultPayload::Stream(stream::iter(chunks.into_iter().map(Ok)).boxed()),
+            meta: object_store::ObjectMeta {
+                location: Path::from("key"),
+                last_modified: Default::default(),
+                size,
+                e_tag: None,
+                version: None,
+            },
+            range: 0..size,
+            attributes: Attributes::new(),
+            extensions,
+        }
+    }
+
+    fn filled(data: &[u8]) -> Bytes {
+        let mut buf = AlignedBuf::new(data.len());
+        assert!(buf.extend_from_slice(data));
+        buf.freeze()
+    }
+
+    #[test]
+    fn a_body_received_in_place_is_kept_and_any_other_copied() {
+        runtime::block_on(async {
+            let data: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+            let body = filled(&data);
+            let at = body.as_ptr() as usize;
+            let kept = collect(answer(vec![body.clone()], Some(at)), "s3://b/k", 100_000);
+            let kept = kept.await.unwrap();
+            assert_eq!(kept.as_ptr() as usize, at, "the landed buffer itself");
+
+            // Unmarked, or in several chunks: copied into a new aligned buffer.
+            let chunks = vec![body.slice(..60_000), body.slice(60_000..)];
+            for (chunks, landed) in [(vec![body.clone()], None), (chunks, Some(at))] {
+                let copied = collect(answer(chunks, landed), "s3://b/k", 100_000)
+                    .await
+                    .unwrap();
+                assert_ne!(copied.as_ptr() as usize, at);
+                assert_eq!(copied.as_ptr() as usize % ALIGN, 0);
+                assert_eq!(copied, data);
+            }
+        });
+    }
+
+    #[test]
+    fn a_landed_body_of_the_wrong_length_is_an_error() {
+        runtime::block_on(async {
+            let body = filled(&[7; 100]);
+            let at = body.as_ptr() as usize;
+            let err = collect(answer(vec![body], Some(at)), "s3://b/k", 120)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    err,
+                    Error::Truncated {
+                        expected: 120,
+                        actual: 100,
+                        ..
+                    }
+                ),
+                "{err}"
+            );
+        });
+    }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::ObjectStore;
 
-use super::object::{client_options, retry_config};
+use super::object::{client_options, http_connector, retry_config};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -18,7 +18,8 @@ pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dy
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_retry(retry_config(options)?)
-        .with_client_options(client_options(options)?);
+        .with_client_options(client_options(options)?)
+        .with_http_connector(http_connector(options)?);
     for (key, value) in options.iter() {
         if !key.starts_with("aws_") || key == "aws_bucket" || key == "aws_bucket_name" {
             continue;
