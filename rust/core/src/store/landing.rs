@@ -3,14 +3,15 @@
 //! object_store's HTTP client (reqwest over hyper) reads a response into
 //! its own buffer and hands out chunks of it, which `get` then copies into
 //! the object's aligned buffer. For 16 MiB objects that copy is a quarter
-//! of the client's CPU. This connector answers GETs to `http://` endpoints
-//! itself: it reads the response head, takes one aligned buffer of the
-//! Content-Length from the pool, and receives the body straight into it.
+//! of the client's CPU. This connector answers the GETs to `http://`
+//! endpoints whose body is kept whole ([`Keep`]) itself: it reads the
+//! response head, takes one aligned buffer of the Content-Length from the
+//! pool, and receives the body straight into it.
 //! The response says where that body landed ([`Landed`]), so `get` keeps
 //! the buffer instead of copying it.
 //!
-//! Everything else (HTTPS, proxies, HTTP/2, other methods) goes to
-//! object_store's own client, unchanged. Connections are kept alive and
+//! Everything else (HTTPS, proxies, HTTP/2, other methods, GETs streamed
+//! into part of a larger buffer) goes to object_store's own client. Connections are kept alive and
 //! reused; a kept connection that turns out closed is replaced once.
 
 use std::collections::HashMap;
@@ -41,6 +42,14 @@ const IDLE_PER_HOST: usize = 64;
 /// How long an idle connection is kept.
 const IDLE_FOR: Duration = Duration::from_secs(30);
 const USER_AGENT: &str = concat!("s3dlio/", env!("CARGO_PKG_VERSION"));
+
+/// Marks a GET whose body is kept as the buffer it lands in (in the
+/// request's extensions, through `GetOptions::extensions`): only such a GET
+/// is received here, whole. Others (bodies copied into a region of a larger
+/// buffer as they stream) stay with object_store's client, which holds a
+/// little of each body at a time rather than all of it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Keep;
 
 /// Marks a response whose body this connector received in place, at this
 /// address: object_store passes it on in `GetResult::extensions`, and a
@@ -123,6 +132,7 @@ impl Service {
         let uri = req.uri();
         if !self.direct
             || req.method() != http::Method::GET
+            || req.extensions().get::<Keep>().is_none()
             || uri.scheme_str() != Some("http")
             || !req.body().is_empty()
         {
@@ -675,13 +685,18 @@ mod tests {
             .unwrap()
     }
 
-    fn request(method: &str, port: u16, body: &'static [u8]) -> HttpRequest {
-        http::Request::builder()
+    /// A request, marked [`Keep`] when `keep`.
+    fn request(method: &str, port: u16, body: &'static [u8], keep: bool) -> HttpRequest {
+        let mut request = http::Request::builder()
             .method(method)
             .uri(format!("http://127.0.0.1:{port}/bucket/key?x=1"))
             .header("range", "bytes=0-")
             .body(HttpRequestBody::from(Bytes::from_static(body)))
-            .unwrap()
+            .unwrap();
+        if keep {
+            request.extensions_mut().insert(Keep);
+        }
+        request
     }
 
     /// The response's body chunks, and where it says its body landed.
@@ -689,7 +704,7 @@ mod tests {
         client: &HttpClient,
         port: u16,
     ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
-        let response = client.execute(request("GET", port, b"")).await?;
+        let response = client.execute(request("GET", port, b"", true)).await?;
         let landed = response.extensions().get::<Landed>().copied();
         let chunks = response.into_body().bytes_stream().try_collect().await?;
         Ok((chunks, landed))
@@ -814,21 +829,29 @@ mod tests {
     }
 
     #[test]
-    fn other_methods_go_to_object_stores_client() {
+    fn other_requests_go_to_object_stores_client() {
         runtime::block_on(async {
-            let script = serve(vec![Answer::Reply(ok(b"", ""))]).await;
+            let script = serve(vec![
+                Answer::Reply(ok(b"", "")),
+                Answer::Reply(ok(b"streamed", "")),
+            ])
+            .await;
             let client = client(Duration::from_secs(5));
-            let response = client
-                .execute(request("PUT", script.port, b"data"))
-                .await
-                .unwrap();
-            assert!(response.extensions().get::<Landed>().is_none());
-            let head = script.requests.lock().unwrap()[0].clone();
-            assert!(head.starts_with("PUT "), "{head}");
-            assert!(
-                !head.contains(USER_AGENT),
-                "sent by reqwest, not here: {head}"
-            );
+            for (method, body, keep) in [("PUT", &b"data"[..], true), ("GET", b"", false)] {
+                let response = client
+                    .execute(request(method, script.port, body, keep))
+                    .await
+                    .unwrap();
+                assert!(response.extensions().get::<Landed>().is_none());
+            }
+            let heads = script.requests.lock().unwrap().clone();
+            assert_eq!(heads.len(), 2);
+            for head in heads {
+                assert!(
+                    !head.contains(USER_AGENT),
+                    "sent by reqwest, not here: {head}"
+                );
+            }
         });
     }
 

@@ -231,7 +231,7 @@ pub(super) async fn get(
         range.resolve(uri, size)?;
         return Ok(Bytes::new());
     }
-    let options = match (range.offset, range.length) {
+    let mut options = match (range.offset, range.length) {
         // A whole object: ask for the first part; its answer tells the size.
         (0, None) if whole == Whole::InParts => {
             ranged(GetRange::Bounded(0..transfer.range_part_size))
@@ -240,6 +240,8 @@ pub(super) async fn get(
         (offset, None) => ranged(GetRange::Offset(offset)),
         (offset, Some(len)) => ranged(GetRange::Bounded(offset..offset.saturating_add(len))),
     };
+    // Mostly this body is the result (see `collect`).
+    options.extensions.insert(landing::Keep);
     let first = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(err) => {
@@ -374,10 +376,11 @@ async fn get_part(
     span: std::ops::Range<u64>,
     etag: Option<String>,
 ) -> Result<Bytes> {
-    let options = GetOptions {
+    let mut options = GetOptions {
         if_match: etag,
         ..ranged(GetRange::Bounded(span.clone()))
     };
+    options.extensions.insert(landing::Keep);
     let result = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(object_store::Error::Precondition { .. }) => return Err(changed(uri)),
