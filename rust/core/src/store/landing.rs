@@ -3,16 +3,16 @@
 //! object_store's HTTP client (reqwest over hyper) reads a response into
 //! its own buffer and hands out chunks of it, which `get` then copies into
 //! the object's aligned buffer. For 16 MiB objects that copy is a quarter
-//! of the client's CPU. This connector answers the GETs to `http://`
-//! endpoints whose body is kept whole ([`Keep`]) itself: it reads the
-//! response head, takes one aligned buffer of the Content-Length from the
-//! pool, and receives the body straight into it.
-//! The response says where that body landed ([`Landed`]), so `get` keeps
-//! the buffer instead of copying it.
+//! of the client's CPU. This connector answers itself the GETs to `http://`
+//! endpoints whose body is kept whole ([`Keep`]): it reads the response
+//! head, takes one aligned buffer of the Content-Length from the pool, and
+//! receives the body straight into it. The response says where that body
+//! landed ([`Landed`]), so `get` keeps the buffer instead of copying it.
+//! Connections are kept alive and reused; a kept connection that turns out
+//! closed is replaced once.
 //!
 //! Everything else (HTTPS, proxies, HTTP/2, other methods, GETs streamed
-//! into part of a larger buffer) goes to object_store's own client. Connections are kept alive and
-//! reused; a kept connection that turns out closed is replaced once.
+//! into part of a larger buffer) goes to object_store's own client.
 
 use std::collections::HashMap;
 use std::io;
