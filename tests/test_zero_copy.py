@@ -95,7 +95,8 @@ def test_writing_is_refused(view):
 @pytest.mark.parametrize("scheme", ["s3", "az", "gs"])
 def test_a_remote_body_lands_in_the_buffer_it_is_returned_in(request, scheme, seed):
     """Over plain HTTP each body is received straight into the buffer the
-    caller gets, not into the HTTP client's buffer and then copied."""
+    caller gets (its own, or its row of a batch), not into the HTTP
+    client's buffer and then copied."""
     prefix = request.getfixturevalue(f"{scheme}_prefix")
     uris = [f"{prefix}/landed-{i}.bin" for i in range(4)]
     data = [np.random.default_rng(i).bytes(MiB + i) for i in range(4)]
@@ -109,9 +110,11 @@ def test_a_remote_body_lands_in_the_buffer_it_is_returned_in(request, scheme, se
     before = body_bytes()
     one = s3dlio.get(uris[1])
     many = s3dlio.get_many(uris)
+    batch = s3dlio.get_batch(uris)
     taken, in_place = (now - then for now, then in zip(body_bytes(), before, strict=True))
-    assert taken == len(data[1]) + sum(map(len, data))
+    assert taken == len(data[1]) + 2 * sum(map(len, data))
     assert in_place == taken
     assert bytes(one) == data[1]
     assert [bytes(v) for _, v in many] == data
     assert all(v.address % 64 == 0 for _, v in many)
+    assert [bytes(batch[i]) for i in range(len(batch))] == data

@@ -145,18 +145,19 @@ impl AlignedBuf {
     }
 
     /// Append `data`; false (and nothing written) when it does not fit.
+    /// Data that already lies where it would go (received there in place)
+    /// is counted, not copied.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
         if data.len() > self.remaining() {
             return false;
         }
-        // SAFETY: the destination range lies inside the allocation and
-        // cannot overlap `data`, which is borrowed from elsewhere.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                data.as_ptr(),
-                self.ptr.as_ptr().add(self.filled),
-                data.len(),
-            );
+        // SAFETY: `filled <= len`, so the pointer is inside the allocation.
+        let dst = unsafe { self.ptr.as_ptr().add(self.filled) };
+        if !std::ptr::eq(data.as_ptr(), dst) {
+            // SAFETY: the destination range lies inside the allocation and
+            // does not overlap `data`, which is either elsewhere or exactly
+            // in place (handled above).
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
         }
         self.filled += data.len();
         true
@@ -247,7 +248,7 @@ impl AlignedBuf {
 
 /// Fill `base[*filled..len]` through `read` until it is full or `read`
 /// reports the end of input (0).
-fn fill_raw<E>(
+pub(crate) fn fill_raw<E>(
     base: *mut u8,
     len: usize,
     filled: &mut usize,
@@ -274,7 +275,10 @@ pub trait Fill {
     /// Bytes written so far.
     fn written(&self) -> usize;
     /// Append `data`; false (and nothing written) when it does not fit.
+    /// Data already in place is counted without a copy.
     fn append(&mut self, data: &[u8]) -> bool;
+    /// Where the bytes still to be written start, and how many there are.
+    fn unfilled(&mut self) -> (*mut u8, usize);
     /// Fill the rest through `read(ptr, max)` (see [`AlignedBuf::fill_with`]).
     fn fill_from<E>(
         &mut self,
@@ -291,6 +295,13 @@ impl Fill for AlignedBuf {
     }
     fn append(&mut self, data: &[u8]) -> bool {
         self.extend_from_slice(data)
+    }
+    fn unfilled(&mut self) -> (*mut u8, usize) {
+        // SAFETY: `filled <= len`: at most one past the end.
+        (
+            unsafe { self.ptr.as_ptr().add(self.filled) },
+            self.remaining(),
+        )
     }
     fn fill_from<E>(
         &mut self,
@@ -309,6 +320,10 @@ impl Fill for Region {
     }
     fn append(&mut self, data: &[u8]) -> bool {
         self.extend_from_slice(data)
+    }
+    fn unfilled(&mut self) -> (*mut u8, usize) {
+        // SAFETY: `filled <= len`: at most one past the end.
+        (unsafe { self.ptr.add(self.filled) }, self.len - self.filled)
     }
     fn fill_from<E>(
         &mut self,
@@ -384,14 +399,18 @@ impl Region {
     }
 
     /// Append `data`; false (and nothing written) when it does not fit.
+    /// Data that already lies where it would go (received there in place)
+    /// is counted, not copied.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
         if data.len() > self.len - self.filled {
             return false;
         }
-        // SAFETY: the destination lies inside this region, which no one
-        // else writes; `data` is borrowed from elsewhere.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.add(self.filled), data.len());
+        // SAFETY: `filled <= len`, so the pointer is inside the region.
+        let dst = unsafe { self.ptr.add(self.filled) };
+        if !std::ptr::eq(data.as_ptr(), dst) {
+            // SAFETY: the destination lies inside this region, which no one
+            // else writes; `data` is elsewhere or exactly in place.
+            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
         }
         self.filled += data.len();
         true

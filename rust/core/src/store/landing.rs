@@ -4,15 +4,17 @@
 //! its own buffer and hands out chunks of it, which `get` then copies into
 //! the object's aligned buffer. For 16 MiB objects that copy is a quarter
 //! of the client's CPU. This connector answers itself the GETs to `http://`
-//! endpoints whose body is kept whole ([`Keep`]): it reads the response
-//! head, takes one aligned buffer of the Content-Length from the pool, and
-//! receives the body straight into it. The response says where that body
-//! landed ([`Landed`]), so `get` keeps the buffer instead of copying it.
+//! endpoints that say where their body goes: a GET whose body is kept
+//! whole ([`Keep`]) is received into one aligned buffer of the
+//! Content-Length, taken from the pool; one whose body fills memory the
+//! caller holds (a region of a batch or of a split object: [`Destination`])
+//! is received into that memory. The response says where its body landed
+//! ([`Landed`]), and the caller keeps it there instead of copying it.
 //! Connections are kept alive and reused; a kept connection that turns out
 //! closed is replaced once.
 //!
-//! Everything else (HTTPS, proxies, HTTP/2, other methods, GETs streamed
-//! into part of a larger buffer) goes to object_store's own client.
+//! Everything else (HTTPS, proxies, HTTP/2, other methods) goes to
+//! object_store's own client.
 
 use std::collections::HashMap;
 use std::io;
@@ -31,7 +33,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::buffer::AlignedBuf;
+use crate::buffer::{self, AlignedBuf, Fill};
 
 /// The longest response head accepted.
 const HEAD_LIMIT: usize = 64 << 10;
@@ -44,12 +46,82 @@ const IDLE_FOR: Duration = Duration::from_secs(30);
 const USER_AGENT: &str = concat!("s3dlio/", env!("CARGO_PKG_VERSION"));
 
 /// Marks a GET whose body is kept as the buffer it lands in (in the
-/// request's extensions, through `GetOptions::extensions`): only such a GET
-/// is received here, whole. Others (bodies copied into a region of a larger
-/// buffer as they stream) stay with object_store's client, which holds a
-/// little of each body at a time rather than all of it.
+/// request's extensions, through `GetOptions::extensions`).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Keep;
+
+/// Marks a GET whose body goes into `len` bytes of memory at `at` that its
+/// caller holds: a successful answer of exactly that length is received
+/// there. A GET without a mark stays with object_store's client, which
+/// holds a little of each body at a time, rather than all of a body in a
+/// buffer of its own before it is copied into place.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Destination {
+    at: usize,
+    len: usize,
+}
+
+impl Destination {
+    /// # Safety
+    /// The `len` bytes at `at` must stay valid, and be written by nothing
+    /// else, until the response to the request carrying this mark, and its
+    /// body, are dropped.
+    pub(crate) unsafe fn new(at: *mut u8, len: usize) -> Self {
+        Self {
+            at: at as usize,
+            len,
+        }
+    }
+}
+
+/// The memory of a [`Destination`], filled front to back; frozen, it is
+/// the response's body (a view of that memory, which it does not own).
+struct Lent {
+    at: *mut u8,
+    len: usize,
+    filled: usize,
+}
+
+// SAFETY: the memory is the caller's, valid and written by nothing else
+// until the response is dropped (the contract of `Destination::new`).
+unsafe impl Send for Lent {}
+
+impl Fill for Lent {
+    fn capacity(&self) -> usize {
+        self.len
+    }
+    fn written(&self) -> usize {
+        self.filled
+    }
+    fn append(&mut self, data: &[u8]) -> bool {
+        if data.len() > self.len - self.filled {
+            return false;
+        }
+        // SAFETY: inside the lent memory; `data` is a read buffer of ours.
+        unsafe {
+            std::ptr::copy_nonoverlapping(data.as_ptr(), self.at.add(self.filled), data.len())
+        };
+        self.filled += data.len();
+        true
+    }
+    fn unfilled(&mut self) -> (*mut u8, usize) {
+        // SAFETY: `filled <= len`: at most one past the end.
+        (unsafe { self.at.add(self.filled) }, self.len - self.filled)
+    }
+    fn fill_from<E>(
+        &mut self,
+        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        buffer::fill_raw(self.at, self.len, &mut self.filled, read)
+    }
+}
+
+impl AsRef<[u8]> for Lent {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the first `filled` bytes were received.
+        unsafe { std::slice::from_raw_parts(self.at, self.filled) }
+    }
+}
 
 /// Marks a response whose body this connector received in place, at this
 /// address: object_store passes it on in `GetResult::extensions`, and a
@@ -132,7 +204,8 @@ impl Service {
         let uri = req.uri();
         if !self.direct
             || req.method() != http::Method::GET
-            || req.extensions().get::<Keep>().is_none()
+            || !(req.extensions().get::<Keep>().is_some()
+                || req.extensions().get::<Destination>().is_some())
             || uri.scheme_str() != Some("http")
             || !req.body().is_empty()
         {
@@ -160,18 +233,19 @@ impl Service {
 
     async fn get(&self, req: &HttpRequest, peer: &Peer) -> Result<HttpResponse, HttpError> {
         let head = request_head(req, peer);
+        let destination = req.extensions().get::<Destination>().copied();
         let deadline = Instant::now() + self.timeout;
         let key = format!("{}:{}", peer.host, peer.port);
         let exchange = async {
             if let Some(conn) = self.checkout(&key) {
-                match exchange(conn, &head).await {
+                match exchange(conn, &head, destination).await {
                     // The server had closed the kept connection: nothing was
                     // answered, so the request goes again on a new one.
                     Err(Failure::Unanswered(_)) => {}
                     done => return done,
                 }
             }
-            exchange(self.open(peer).await?, &head).await
+            exchange(self.open(peer).await?, &head, destination).await
         };
         let (response, reusable) = tokio::time::timeout_at(deadline, exchange)
             .await
@@ -297,11 +371,13 @@ fn ended() -> io::Error {
     )
 }
 
-/// Send `head` on `conn` and read the whole response. Returns it, and the
-/// connection when it can carry another request.
+/// Send `head` on `conn` and read the whole response, a body for
+/// `destination` into it. Returns the response, and the connection when it
+/// can carry another request.
 async fn exchange(
     mut conn: TcpStream,
     head: &[u8],
+    destination: Option<Destination>,
 ) -> Result<(HttpResponse, Option<TcpStream>), Failure> {
     conn.write_all(head).await.map_err(Failure::Unanswered)?;
     let mut buf = Vec::with_capacity(HEAD_READ);
@@ -338,16 +414,25 @@ async fn exchange(
             Bytes::new()
         }
         Framing::Length(len) => {
-            let mut body = AlignedBuf::new(len);
-            body.extend_from_slice(&early[..early.len().min(len)]);
             reusable &= early.len() <= len;
-            receive(&conn, &mut body)
-                .await
-                .map_err(Failure::Interrupted)?;
-            if body.remaining() > 0 {
-                return Err(Failure::Interrupted(ended()));
-            }
-            let body = body.freeze();
+            let early = &early[..early.len().min(len)];
+            let body = match destination {
+                // Only a success goes into the caller's memory.
+                Some(to) if to.len == len && parts.status.is_success() => {
+                    let mut body = Lent {
+                        at: to.at as *mut u8,
+                        len,
+                        filled: 0,
+                    };
+                    receive(&conn, &mut body, early).await?;
+                    Bytes::from_owner(body)
+                }
+                _ => {
+                    let mut body = AlignedBuf::new(len);
+                    receive(&conn, &mut body, early).await?;
+                    body.freeze()
+                }
+            };
             landed = Some(Landed(body.as_ptr() as usize));
             body
         }
@@ -457,14 +542,27 @@ fn framing(parts: &http::response::Parts) -> Result<Framing, Failure> {
     }
 }
 
-/// Receive into the rest of `body` straight from the socket, until it is
-/// full or the peer stops sending.
-async fn receive(conn: &TcpStream, body: &mut AlignedBuf) -> io::Result<()> {
+/// Fill `body`: first with `early` (read with the head), then straight
+/// from the socket. A peer that stops sending first interrupts it.
+async fn receive(conn: &TcpStream, body: &mut impl Fill, early: &[u8]) -> Result<(), Failure> {
+    body.append(early);
+    receive_rest(conn, body)
+        .await
+        .map_err(Failure::Interrupted)?;
+    match body.written() == body.capacity() {
+        true => Ok(()),
+        false => Err(Failure::Interrupted(ended())),
+    }
+}
+
+/// Receive into the rest of `body` from the socket, until it is full or
+/// the peer stops sending.
+async fn receive_rest(conn: &TcpStream, body: &mut impl Fill) -> io::Result<()> {
     let fd = conn.as_raw_fd();
-    while body.remaining() > 0 {
+    while body.written() < body.capacity() {
         conn.readable().await?;
         let read = conn.try_io(Interest::READABLE, || {
-            body.fill_with(|at, max| {
+            body.fill_from(|at, max| {
                 // SAFETY: `at..at + max` is unfilled memory inside `body`.
                 match unsafe { libc::recv(fd, at.cast(), max, 0) } {
                     n if n < 0 => Err(io::Error::last_os_error()),
@@ -699,12 +797,20 @@ mod tests {
         request
     }
 
-    /// The response's body chunks, and where it says its body landed.
+    /// A GET marked [`Keep`]: see [`fetch`].
     async fn get(
         client: &HttpClient,
         port: u16,
     ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
-        let response = client.execute(request("GET", port, b"", true)).await?;
+        fetch(client, request("GET", port, b"", true)).await
+    }
+
+    /// The response's body chunks, and where it says its body landed.
+    async fn fetch(
+        client: &HttpClient,
+        request: HttpRequest,
+    ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
+        let response = client.execute(request).await?;
         let landed = response.extensions().get::<Landed>().copied();
         let chunks = response.into_body().bytes_stream().try_collect().await?;
         Ok((chunks, landed))
@@ -742,6 +848,50 @@ mod tests {
                 "{head}"
             );
             assert!(head.contains("range: bytes=0-\r\n"), "{head}");
+        });
+    }
+
+    #[test]
+    fn a_body_for_a_destination_is_received_there() {
+        runtime::block_on(async {
+            let body = pattern(200_000);
+            let mut gone = ok(&pattern(200_000), "");
+            gone.splice(9..15, b"404 NF".iter().copied());
+            let script = serve(vec![
+                Answer::Reply(ok(&body, "")),
+                Answer::Reply(gone),
+                Answer::Reply(ok(&body[..1000], "")),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            let mut memory = vec![0u8; 200_000];
+            let at = memory.as_mut_ptr();
+            let into = |len| {
+                let mut request = request("GET", script.port, b"", false);
+                // SAFETY: `memory` outlives every response of this test.
+                request
+                    .extensions_mut()
+                    .insert(unsafe { Destination::new(at, len) });
+                request
+            };
+            let (chunks, landed) = fetch(&client, into(200_000)).await.unwrap();
+            assert_eq!(landed, Some(Landed(at as usize)));
+            assert_eq!(chunks.len(), 1);
+            let body_at = chunks[0].as_ptr();
+            assert_eq!(body_at, at.cast_const(), "the body is the caller's memory");
+            drop(chunks);
+            assert_eq!(memory, body);
+
+            // A failure, or a length other than the memory's, lands elsewhere.
+            memory.fill(0);
+            for len in [200_000, 200_000 - 1] {
+                let (chunks, _) = fetch(&client, into(len)).await.unwrap();
+                assert_ne!(chunks[0].as_ptr(), at.cast_const());
+            }
+            assert!(
+                memory.iter().all(|&b| b == 0),
+                "nothing written into the caller's memory"
+            );
         });
     }
 

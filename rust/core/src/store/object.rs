@@ -147,6 +147,7 @@ async fn drain(
     expected: u64,
     mut sink: impl FnMut(&Bytes) -> bool,
 ) -> Result<()> {
+    let landed = result.extensions.get::<landing::Landed>().map(|at| at.0);
     let mut stream = result.into_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream
@@ -156,6 +157,9 @@ async fn drain(
     {
         received += chunk.len() as u64;
         buffer::count_body(chunk.len());
+        if Some(chunk.as_ptr() as usize) == landed {
+            buffer::count_body_in_place(chunk.len());
+        }
         if !sink(&chunk) {
             break;
         }
@@ -182,7 +186,6 @@ async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
         let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == landed;
         if whole && kept.is_none() && copied.is_none() {
             kept = Some(chunk.clone());
-            buffer::count_body_in_place(len);
             return true;
         }
         copied
@@ -298,8 +301,15 @@ async fn get_in_parts(
         runtime::spawn(async move {
             let start = region.offset() as u64;
             let span = start..start + region.len() as u64;
+            let mut options = ranged(GetRange::Bounded(span.clone()));
+            let (at, len) = region.unfilled();
+            // SAFETY: the region is held, and written by nothing else, until
+            // this task has drained (and dropped) the response.
+            options
+                .extensions
+                .insert(unsafe { landing::Destination::new(at, len) });
             let result = store
-                .get_opts(&path, ranged(GetRange::Bounded(span.clone())))
+                .get_opts(&path, options)
                 .await
                 .map_err(|e| Error::from_store(&uri, e))?;
             if result.meta.size != size || result.meta.e_tag != etag || result.range != span {
@@ -393,7 +403,8 @@ async fn get_part(
 }
 
 /// The whole object into `target`, which is sized to it (a part of a
-/// batch buffer): one request, its body copied straight into place.
+/// batch buffer): one request, its body received in place over plain HTTP,
+/// else copied there as it streams.
 pub(super) async fn get_into<T: Fill>(
     store: &dyn ObjectStore,
     path: &Path,
@@ -401,8 +412,15 @@ pub(super) async fn get_into<T: Fill>(
     target: &mut T,
 ) -> Result<()> {
     let expected = target.capacity() as u64;
+    let mut options = GetOptions::default();
+    let (at, len) = target.unfilled();
+    // SAFETY: `target` is borrowed, and written by nothing else, until this
+    // function has drained (and dropped) the response.
+    options
+        .extensions
+        .insert(unsafe { landing::Destination::new(at, len) });
     let result = store
-        .get_opts(path, GetOptions::default())
+        .get_opts(path, options)
         .await
         .map_err(|e| Error::from_store(uri, e))?;
     if result.meta.size != expected {
