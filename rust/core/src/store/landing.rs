@@ -72,6 +72,17 @@ impl Destination {
             len,
         }
     }
+
+    /// The memory `target` still has to fill.
+    ///
+    /// # Safety
+    /// As for [`Destination::new`]: `target` must be held, and written by
+    /// nothing else, until the response is dropped.
+    pub(crate) unsafe fn of(target: &mut impl Fill) -> Self {
+        let (at, len) = target.unfilled();
+        // SAFETY: passed on to the caller.
+        unsafe { Self::new(at, len) }
+    }
 }
 
 /// The memory of a [`Destination`], filled front to back; frozen, it is

@@ -137,8 +137,14 @@ fn too_big(uri: &str) -> Error {
     }
 }
 
-/// Copy a response body into `sink` (a buffer or a region of one; see
-/// [`collect`] for the one that may keep it instead), checking
+/// Where the connector received this response's body, if in place.
+fn landed(result: &GetResult) -> Option<usize> {
+    result.extensions.get::<landing::Landed>().map(|at| at.0)
+}
+
+/// Hand a response body to `sink` (a buffer or a region of one, which
+/// counts a body received in place and copies any other; see [`collect`]
+/// for the one that may keep it instead), checking
 /// that exactly `expected` bytes arrive: a short or long body is an error,
 /// never returned as data.
 async fn drain(
@@ -147,7 +153,7 @@ async fn drain(
     expected: u64,
     mut sink: impl FnMut(&Bytes) -> bool,
 ) -> Result<()> {
-    let landed = result.extensions.get::<landing::Landed>().map(|at| at.0);
+    let landed = landed(&result);
     let mut stream = result.into_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream
@@ -179,7 +185,7 @@ async fn drain(
 /// new one it is copied into.
 async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
     let len = usize::try_from(expected).map_err(|_| too_big(uri))?;
-    let landed = result.extensions.get::<landing::Landed>().map(|at| at.0);
+    let landed = landed(&result);
     let mut kept: Option<Bytes> = None;
     let mut copied: Option<AlignedBuf> = None;
     drain(result, uri, expected, |chunk| {
@@ -302,12 +308,11 @@ async fn get_in_parts(
             let start = region.offset() as u64;
             let span = start..start + region.len() as u64;
             let mut options = ranged(GetRange::Bounded(span.clone()));
-            let (at, len) = region.unfilled();
             // SAFETY: the region is held, and written by nothing else, until
             // this task has drained (and dropped) the response.
             options
                 .extensions
-                .insert(unsafe { landing::Destination::new(at, len) });
+                .insert(unsafe { landing::Destination::of(&mut region) });
             let result = store
                 .get_opts(&path, options)
                 .await
@@ -413,12 +418,11 @@ pub(super) async fn get_into<T: Fill>(
 ) -> Result<()> {
     let expected = target.capacity() as u64;
     let mut options = GetOptions::default();
-    let (at, len) = target.unfilled();
     // SAFETY: `target` is borrowed, and written by nothing else, until this
     // function has drained (and dropped) the response.
     options
         .extensions
-        .insert(unsafe { landing::Destination::new(at, len) });
+        .insert(unsafe { landing::Destination::of(target) });
     let result = store
         .get_opts(path, options)
         .await
@@ -451,12 +455,13 @@ pub(super) async fn put(
     put_from(store, transfer, path, uri, data.len() as u64, slice).await
 }
 
-/// A local file of `size` bytes, read a range at a time by `read`, uploaded
-/// as the object: below the multipart threshold in one request, else as a
-/// multipart upload whose parts are read as they are sent,
-/// [`PARTS_IN_FLIGHT`] at a time, so at most that many parts are in memory
-/// however large the file. Published atomically either way; a file that
-/// shrinks meanwhile fails the upload (and aborts it).
+/// `size` bytes (a local file, or data in memory for [`put`]), read a range
+/// at a time by `read`, uploaded as the object: below the multipart
+/// threshold in one request, else as a multipart upload whose parts are read
+/// as they are sent, [`PARTS_IN_FLIGHT`] at a time, so at most that many
+/// parts are in memory however large the file. Published atomically either
+/// way; a source that comes up short (a file that shrinks) fails the upload
+/// and aborts it.
 pub(super) async fn put_from<R, F>(
     store: &Arc<dyn ObjectStore>,
     transfer: &Transfer,
