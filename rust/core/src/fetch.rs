@@ -46,12 +46,7 @@ pub async fn get_to_file(
     let mut resolver = Resolver::new(options);
     let source = resolver.resolve_object(uri)?;
     let local = resolver.resolve_object(dest)?;
-    if !local.is_local() {
-        return Err(Error::InvalidUri {
-            uri: dest.to_owned(),
-            reason: "not a local file (file:// or direct://)".to_owned(),
-        });
-    }
+    local.require_local()?;
     let staged = Staged::beside(dest, &local.parsed.key)?;
     let written = source.write_to(range, staged.create()?).await?;
     staged.publish()?;

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::fetch::check_in_flight;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::Options;
@@ -47,12 +47,7 @@ pub async fn put_many(
 pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()> {
     let mut resolver = Resolver::new(options);
     let (source, target) = (resolver.resolve_object(src)?, resolver.resolve_object(dst)?);
-    if !source.is_local() {
-        return Err(Error::InvalidUri {
-            uri: src.to_owned(),
-            reason: "not a local file (file:// or direct://)".to_owned(),
-        });
-    }
+    source.require_local()?;
     if target.is_local() {
         return crate::get_to_file(src, ByteRange::FULL, dst, options)
             .await

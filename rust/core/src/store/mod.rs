@@ -287,6 +287,17 @@ impl Target {
         matches!(self.backend, Backend::Local { .. })
     }
 
+    /// An error naming the URI unless this is a `file://` or `direct://` object.
+    pub fn require_local(&self) -> Result<()> {
+        match self.is_local() {
+            true => Ok(()),
+            false => Err(Error::InvalidUri {
+                uri: self.uri.clone(),
+                reason: "not a local file (file:// or direct://)".to_owned(),
+            }),
+        }
+    }
+
     /// Read `range` right here on the calling thread when the object is
     /// local (no hop to the runtime: the per-call fast path); `None` for
     /// remote objects, which need the runtime.
