@@ -17,6 +17,7 @@ import gc
 import json
 import os
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -272,6 +273,35 @@ def op_memcpy(spec: dict) -> dict:
     return measure(copy_all, lambda n: n)
 
 
+FLOORS = Path(__file__).parent / "floors"
+
+
+def op_floor(spec: dict) -> dict:
+    """Reference for suite 1: a small C program that lands every object in
+    memory it keeps and does nothing else (``floors/``), the least time and
+    CPU any reader can spend here. ``pread_floor`` reads the files on a
+    thread per core; ``recv_floor`` fetches from moto over ``connections``
+    blocking connections. It times itself (first fetch, then the reported
+    second one) and prints the figures ``measure`` would."""
+    program = spec["program"]
+    exe = Path.cwd() / program
+    if not exe.exists():  # built once per benchmark run, in its work directory
+        cmd = ["cc", "-O2", "-pthread", "-o", str(exe), str(FLOORS / f"{program}.c")]
+        built = subprocess.run(cmd, capture_output=True, text=True)
+        if built.returncode != 0:
+            raise SystemExit(f"cannot build {program}: {built.stderr.strip()[-300:]}")
+    keys = spec["keys"]
+    if program == "pread_floor":
+        args = [spec["root"], keys, str(os.cpu_count() or 1)]
+    else:
+        port = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+        args = [port, spec["bucket"], spec["prefix"], keys, str(spec["connections"])]
+    out = subprocess.run([str(exe), *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(f"{program}: {out.stderr.strip()[-300:]}")
+    return json.loads(out.stdout)
+
+
 def op_get_loop(spec: dict) -> dict:
     """One ``get`` per object in a Python loop, each result dropped (suite 2)."""
     keys = keys_of(spec)
@@ -486,6 +516,7 @@ OPS = {
     "fetch": op_fetch,
     "get_loop": op_get_loop,
     "memcpy": op_memcpy,
+    "floor": op_floor,
     "epoch": op_epoch,
     "gpu": op_gpu,
     "gpu_probe": op_gpu_probe,

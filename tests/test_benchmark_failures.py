@@ -72,3 +72,6 @@ def test_a_crashing_peer_is_reported_and_the_suite_goes_on(run, tmp_path):
     assert len(cpu) == 2 * len(s3)
     # Ours uses half the peers' CPU: every ratio is measured, boto3's too.
     assert all(t["value"] == pytest.approx(0.5) for t in cpu.values()), cpu
+    # The C floors cost what the peers cost here: every target carries the
+    # floor's ratio beside ours.
+    assert all(t["floor"] == pytest.approx(1.0) for t in doc["targets"]), doc["targets"]

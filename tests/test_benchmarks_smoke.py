@@ -41,5 +41,12 @@ def test_run_quick_writes_every_suite(tmp_path):
         assert "CUDA" in gpu["skipped"] and "Skipped" in (out / "gpu.md").read_text()
     else:
         assert any("median_s" in r for case in gpu["cases"] for r in case["results"].values())
-    ours = json.loads((out / "get_many.json").read_text())["cases"][0]["results"]
+    get_many = json.loads((out / "get_many.json").read_text())
+    ours = get_many["cases"][0]["results"]
     assert "median_s" in ours["ours get_many (file://)"]
+    # The C floors build and run beside the contenders, local and S3, and
+    # every get_many target says what a floor reaches on the same ratio.
+    for case in get_many["cases"]:
+        floors = [r for name, r in case["results"].items() if name.startswith("C ")]
+        assert floors and all("median_s" in r for r in floors), case["results"]
+    assert all(t.get("floor", 0) > 0 for t in get_many["targets"]), get_many["targets"]
