@@ -292,7 +292,7 @@ def op_floor(spec: dict) -> dict:
             raise SystemExit(f"cannot build {program}: {built.stderr.strip()[-300:]}")
     keys = spec["keys"]
     if program == "pread_floor":
-        args = [spec["root"], keys, str(os.cpu_count() or 1)]
+        args = [spec["root"], keys, str(len(os.sched_getaffinity(0)))]
     else:
         port = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
         args = [port, spec["bucket"], spec["prefix"], keys, str(spec["connections"])]

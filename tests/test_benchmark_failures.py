@@ -23,7 +23,8 @@ def run():
 class FakeRunner:
     """Answers like ``Runner.work``: obstore always crashes, boto3 crashes
     on its first call only, s3torchconnector hangs (times out), everyone
-    else takes 1 s (ours 0.5 s)."""
+    else takes 1 s (ours 0.5 s, the C floors 0.25 s), on half as much CPU
+    (the one-connection recv floor: 0.01 s)."""
 
     def __init__(self):
         self.calls = {}
@@ -35,10 +36,13 @@ class FakeRunner:
             return {"error": "exit -6"}
         if who == "s3torch":
             return {"error": "no result within 40 s (hung?)", "hung": True}
-        seconds = 0.5 if who == "ours" else 1.0
+        seconds = {"ours": 0.5, "floor": 0.25}.get(who, 1.0)
+        cpu = seconds / 2
+        if spec.get("connections") == 1:  # the one-connection floor: not the targets'
+            cpu = 0.01
         return {
             "seconds": seconds,
-            "cpu_s": seconds / 2,
+            "cpu_s": cpu,
             "peak_added": 0,
             "held_added": 0,
             "bytes": spec["expect"],
@@ -72,6 +76,10 @@ def test_a_crashing_peer_is_reported_and_the_suite_goes_on(run, tmp_path):
     assert len(cpu) == 2 * len(s3)
     # Ours uses half the peers' CPU: every ratio is measured, boto3's too.
     assert all(t["value"] == pytest.approx(0.5) for t in cpu.values()), cpu
-    # The C floors cost what the peers cost here: every target carries the
-    # floor's ratio beside ours.
-    assert all(t["floor"] == pytest.approx(1.0) for t in doc["targets"]), doc["targets"]
+    # Every target carries its C floor's ratio beside ours: the floors take a
+    # quarter of the peers' time (4x faster) and of their CPU (0.25) at
+    # get_many's concurrency.
+    floors = {t["target"]: t["floor"] for t in doc["targets"]}
+    assert all(floors[name] == pytest.approx(0.25) for name in cpu), floors
+    speed = [name for name in floors if name not in cpu]
+    assert speed and all(floors[name] == pytest.approx(4.0) for name in speed), floors

@@ -1,5 +1,6 @@
 /* What both floors share: the key list, the clocks, RSS, and the one JSON
- * line a benchmark worker prints (the fields of _worker.py's measure()).
+ * line a benchmark worker prints (the fields of _worker.py's measure(), taken
+ * the same way around the timed fetch).
  *
  * A floor fetches every object twice into memory it keeps, like the `fetch`
  * operation of suite 1: the first fetch faults its buffers in, the second
@@ -55,14 +56,22 @@ static double cpu(void) {
     return r.ru_utime.tv_sec + r.ru_stime.tv_sec + (r.ru_utime.tv_usec + r.ru_stime.tv_usec) * 1e-6;
 }
 
-static long rss_bytes(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = 0, resident = 0;
-    if (f) {
-        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-        fclose(f);
-    }
-    return resident * 4096L;
+/* A field of /proc/self/status in bytes (VmRSS, VmHWM), 0 if absent. */
+static long status_bytes(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = 0;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') kib = atol(line + n + 1);
+    if (f) fclose(f);
+    return kib * 1024;
+}
+
+/* Resets VmHWM to the current RSS, as _worker.py's measure() does. */
+static void reset_peak(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) fputs("5", f), fclose(f);
 }
 
 /* Runs fetch(index) for every key on `threads` threads, twice, and prints
@@ -80,6 +89,7 @@ static void *fetch_loop(void *unused) {
 }
 
 static size_t fetch_all(int threads) {
+    if (threads < 1) die("threads must be at least 1, not %d", threads);
     pthread_t tid[threads];
     atomic_store(&next_key, 0);
     atomic_store(&landed, 0);
@@ -92,15 +102,16 @@ static size_t fetch_all(int threads) {
 static void run_twice(size_t count, size_t (*fetch)(size_t), int threads) {
     fetch_one = fetch;
     key_count = count;
-    long rss0 = rss_bytes();
     double c0 = cpu(), t0 = wall();
     fetch_all(threads);
     double first_s = wall() - t0, first_cpu = cpu() - c0;
+    long rss0 = status_bytes("VmRSS");
+    reset_peak();
     c0 = cpu(), t0 = wall();
     size_t bytes = fetch_all(threads);
     double seconds = wall() - t0, cpu_s = cpu() - c0;
-    long added = rss_bytes() - rss0;
+    long rss = status_bytes("VmRSS"), peak = status_bytes("VmHWM");
     printf("{\"seconds\": %.6f, \"cpu_s\": %.6f, \"first_s\": %.6f, \"first_cpu_s\": %.6f, "
            "\"bytes\": %zu, \"peak_added\": %ld, \"held_added\": %ld}\n",
-           seconds, cpu_s, first_s, first_cpu, bytes, added, added);
+           seconds, cpu_s, first_s, first_cpu, bytes, (peak > rss ? peak : rss) - rss0, rss - rss0);
 }

@@ -3,8 +3,8 @@
  *
  *   pread_floor ROOT KEYS_FILE THREADS
  *
- * Buffers are 64-byte aligned on 4 KiB pages, as the engine's are by
- * default. */
+ * Buffers are 64-byte aligned and not advised for huge pages, as the
+ * engine's are by default. */
 #include "floor.h" /* first: it defines _GNU_SOURCE */
 
 #include <fcntl.h>

@@ -1,6 +1,7 @@
 /* The floor of an S3 client: plain-HTTP GETs, one connection each, whose
  * bodies are received with `recv` straight into buffers it keeps, on
- * THREADS blocking connections at once.
+ * THREADS blocking connections at once. A connection per request is what
+ * every client gets from moto: it closes the connection after each response.
  *
  *   recv_floor PORT BUCKET PREFIX KEYS_FILE THREADS     (server on 127.0.0.1)
  *
@@ -32,6 +33,7 @@ static size_t fetch(size_t i) {
                        "Authorization: AWS4-HMAC-SHA256 Credential=%s/20260101/us-east-1/s3/aws4_request, "
                        "SignedHeaders=host, Signature=0\r\nConnection: close\r\n\r\n",
                        bucket, prefix, keys.names[i], port, access_key);
+    if (len < 0 || (size_t)len >= sizeof req) die("the request for %s is too long", keys.names[i]);
     if (send(s, req, len, MSG_NOSIGNAL) != len) die("cannot send the request for %s", keys.names[i]);
     char head[16384];
     size_t got = 0;
