@@ -572,9 +572,10 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
             "object in memory they keep and do nothing else: `pread` on a thread "
             "per core, and plain-HTTP GETs received with `recv` (one connection "
             "each, as many at once as get_many's default requests in flight, or "
-            "one at a time). No reader that fills its own buffers goes faster or "
-            "uses less CPU here; the targets table shows what a floor reaches on "
-            "the same ratio.",
+            "one at a time; moto closes every connection after one response, for "
+            "every client). They bound what a reader that fills its own buffers "
+            "reaches here; the targets table shows the same ratio for the floor "
+            "(for S3, the one at get_many's concurrency).",
             "Local (page cache warm for file://; direct:// bypasses it):",
             md_table(
                 ["workload", "contender", "median s", "GB/s", "ours is", FIRST_HEAD],
