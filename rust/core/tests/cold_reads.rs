@@ -48,10 +48,18 @@ fn evicted_files_are_read_whole_through_the_miss_path() {
         let mut f = File::create(path).unwrap();
         f.write_all(&content(i)).unwrap();
         f.sync_all().unwrap();
-        evict(path);
     }
+    // Eviction can leave a page that another CPU still holds for a moment
+    // (seen about one run in three): evict again until the miss shows.
+    let evicted = (0..20).any(|_| {
+        paths.iter().for_each(|p| evict(p));
+        misses(&paths[0]) || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        }
+    });
     assert!(
-        misses(&paths[0]),
+        evicted,
         "this filesystem kept the pages or cannot tell a cache miss; the test needs both"
     );
     let uris: Vec<String> = paths
