@@ -4,9 +4,9 @@
    ``s3dlio==0.10.0`` (it shares our import name, so it is only ever
    imported there), ``obstore``, ``s3torchconnector``, ``boto3``, numpy,
    torch and matplotlib (for the charts).
-2. Generates the data under a temporary directory and starts moto on a
-   free 127.0.0.1 port (all traffic stays on loopback), uploading the S3
-   copies with our ``put_many``.
+2. Generates the data under a temporary directory and, when a suite that
+   reads s3:// runs, starts moto on a free 127.0.0.1 port (all traffic
+   stays on loopback), uploading the S3 copies with our ``put_many``.
 3. Runs the suites of BENCHMARKS.md: 1 ``get_many`` throughput (file://,
    direct://, s3://), 2 per-call ``get`` latency, 3 scaling with the
    number of objects, 4 loader epochs, 5 peak memory, 6 GPU (objects into
@@ -895,6 +895,10 @@ SUITES = {
     "memory": ("5. peak RSS to load about 1 GiB and hold it", suite_memory),
     "gpu": ("6. GPU: objects into CUDA memory", suite_gpu),
 }
+# What a suite needs beyond the small and large sets, made only when it runs:
+# moto (started, the data uploaded), and the sets of 4 KiB files.
+S3_SUITES = {"get_many", "loader", "memory"}
+SMALL_FILE_SUITES = {"get_latency", "scaling"}
 
 
 # --------------------------------------------------------------------------- main
@@ -969,23 +973,26 @@ def main() -> None:
             "small": make_dataset(workdir, "small", *cfg.small),
             "large": make_dataset(workdir, "large", *cfg.large),
         }
-        for n in cfg.scaling:
-            sets[f"n{n}"] = make_dataset(workdir, f"n{n}", n, 4 * KIB)
-        sets["latency"] = sets[f"n{cfg.scaling[-2] if len(cfg.scaling) > 2 else cfg.scaling[-1]}"]
+        if SMALL_FILE_SUITES.intersection(args.suites):
+            for n in cfg.scaling:
+                sets[f"n{n}"] = make_dataset(workdir, f"n{n}", n, 4 * KIB)
+            latency = cfg.scaling[-2] if len(cfg.scaling) > 2 else cfg.scaling[-1]
+            sets["latency"] = sets[f"n{latency}"]
         log(f"data generated in {time.perf_counter() - t0:.1f} s under {workdir}")
 
-        moto = Moto(workdir, env)
-        env["AWS_ENDPOINT_URL"] = moto.url
         runner = Runner(sys.executable, str(peers_py), workdir, env, cfg.timeout)
-        t0 = time.perf_counter()
-        for name in ("small", "large"):
-            up = runner.work(
-                {"op": "upload", "contender": "ours", **data_spec(sets[name], "s3")},
-                timeout=1800,
-            )
-            if "error" in up:
-                raise RuntimeError(f"upload to moto failed: {up['error']}")
-        log(f"moto on {moto.url}; uploaded in {time.perf_counter() - t0:.1f} s")
+        if S3_SUITES.intersection(args.suites):
+            moto = Moto(workdir, env)
+            env["AWS_ENDPOINT_URL"] = moto.url
+            t0 = time.perf_counter()
+            for name in ("small", "large"):
+                up = runner.work(
+                    {"op": "upload", "contender": "ours", **data_spec(sets[name], "s3")},
+                    timeout=1800,
+                )
+                if "error" in up:
+                    raise RuntimeError(f"upload to moto failed: {up['error']}")
+            log(f"moto on {moto.url}; uploaded in {time.perf_counter() - t0:.1f} s")
 
         spec = {"op": "versions", "packages": VERSIONS}
         versions = {

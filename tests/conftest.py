@@ -492,3 +492,14 @@ def unreachable_s3_options(closed_port) -> dict[str, str]:
         "S3DLIO_MAX_RETRIES": "0",
         "S3DLIO_CONNECT_TIMEOUT": "2",
     }
+
+
+@pytest.fixture(scope="module")
+def bench_run():
+    """``benchmarks/run.py`` imported as a module: its suites, Config, Dataset."""
+    path = str(ROOT / "benchmarks")
+    sys.path.insert(0, path)
+    try:
+        yield importlib.import_module("run")
+    finally:
+        sys.path.remove(path)

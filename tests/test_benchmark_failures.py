@@ -2,22 +2,7 @@
 more try, and when it keeps failing its row says so while every other row,
 and every target, is still reported."""
 
-import importlib
-import sys
-from pathlib import Path
-
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-@pytest.fixture(scope="module")
-def run():
-    sys.path.insert(0, str(BENCH))
-    try:
-        yield importlib.import_module("run")
-    finally:
-        sys.path.remove(str(BENCH))
 
 
 class FakeRunner:
@@ -51,7 +36,8 @@ class FakeRunner:
         }
 
 
-def test_a_crashing_peer_is_reported_and_the_suite_goes_on(run, tmp_path):
+def test_a_crashing_peer_is_reported_and_the_suite_goes_on(bench_run, tmp_path):
+    run = bench_run
     cfg = run.Config.make(quick=True, runs=2)
     sets = {
         name: run.Dataset(name, tmp_path, tmp_path / f"{name}.txt", count, size)
