@@ -19,6 +19,7 @@ pub mod pool;
 pub mod runtime;
 mod store;
 pub mod uri;
+mod window;
 
 pub use batch::{get_batch, get_batch_in, Batch, Landing};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};

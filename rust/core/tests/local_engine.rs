@@ -117,8 +117,8 @@ fn list_stat_exists_delete() {
 #[test]
 fn large_reads_split_across_threads_arrive_whole_and_in_order() {
     // Sizes around the split part (8 MiB) with odd tails, read whole, as a
-    // range, through get, get_local_now and get_many of one (which splits
-    // too: a run with fewer jobs than cores).
+    // range, through get, get_local_now, and get_many and get_batch of one
+    // (which split too: a run with fewer jobs than cores).
     let dir = tempfile::tempdir().unwrap();
     let opts = Options::empty();
     for size in [(16 << 20) + 12_345, 40 << 20, (8 << 20) - 1] {
@@ -144,6 +144,17 @@ fn large_reads_split_across_threads_arrive_whole_and_in_order() {
         assert!(part.as_ref() == want, "range of {size}");
         let many = block_on(s3dlio_core::get_many(std::slice::from_ref(&u), 8, &opts)).unwrap();
         assert!(many[0].as_ref() == &data[..], "get_many of {size}");
+        // A batch row is split the same way when the batch has fewer rows
+        // than cores (a pinned batch of a few large objects).
+        let splits = s3dlio_core::split_reads();
+        let one = std::slice::from_ref(&u);
+        let batch = block_on(s3dlio_core::get_batch(one, None, 8, &opts)).unwrap();
+        assert!(batch.item(0).as_ref() == &data[..], "get_batch of {size}");
+        assert_eq!(
+            s3dlio_core::split_reads() > splits,
+            split,
+            "batch split {size}"
+        );
     }
     let gone = uri(&dir, "gone");
     let err = block_on(s3dlio_core::get(&gone, &opts)).unwrap_err();

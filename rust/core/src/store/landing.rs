@@ -33,7 +33,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::buffer::{self, AlignedBuf, Fill};
+use crate::buffer::{AlignedBuf, Fill};
+use crate::window::Window;
 
 /// The longest response head accepted.
 const HEAD_LIMIT: usize = 64 << 10;
@@ -82,55 +83,6 @@ impl Destination {
         let (at, len) = target.unfilled();
         // SAFETY: passed on to the caller.
         unsafe { Self::new(at, len) }
-    }
-}
-
-/// The memory of a [`Destination`], filled front to back; frozen, it is
-/// the response's body (a view of that memory, which it does not own).
-struct Lent {
-    at: *mut u8,
-    len: usize,
-    filled: usize,
-}
-
-// SAFETY: the memory is the caller's, valid and written by nothing else
-// until the response is dropped (the contract of `Destination::new`).
-unsafe impl Send for Lent {}
-
-impl Fill for Lent {
-    fn capacity(&self) -> usize {
-        self.len
-    }
-    fn written(&self) -> usize {
-        self.filled
-    }
-    fn append(&mut self, data: &[u8]) -> bool {
-        if data.len() > self.len - self.filled {
-            return false;
-        }
-        // SAFETY: inside the lent memory; `data` is a read buffer of ours.
-        unsafe {
-            std::ptr::copy_nonoverlapping(data.as_ptr(), self.at.add(self.filled), data.len())
-        };
-        self.filled += data.len();
-        true
-    }
-    fn unfilled(&mut self) -> (*mut u8, usize) {
-        // SAFETY: `filled <= len`: at most one past the end.
-        (unsafe { self.at.add(self.filled) }, self.len - self.filled)
-    }
-    fn fill_from<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        buffer::fill_raw(self.at, self.len, &mut self.filled, read)
-    }
-}
-
-impl AsRef<[u8]> for Lent {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: the first `filled` bytes were received.
-        unsafe { std::slice::from_raw_parts(self.at, self.filled) }
     }
 }
 
@@ -430,11 +382,11 @@ async fn exchange(
             let body = match destination {
                 // Only a success goes into the caller's memory.
                 Some(to) if to.len == len && parts.status.is_success() => {
-                    let mut body = Lent {
-                        at: to.at as *mut u8,
-                        len,
-                        filled: 0,
-                    };
+                    // SAFETY: the caller holds this memory, written by
+                    // nothing else, until the response is dropped (the
+                    // contract of `Destination::new`); frozen, the window
+                    // is the body, a view of that memory it does not own.
+                    let mut body = unsafe { Window::new(to.at as *mut u8, len) };
                     receive(&conn, &mut body, early).await?;
                     Bytes::from_owner(body)
                 }

@@ -16,6 +16,7 @@ use crate::local_workers;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::runtime;
 use crate::uri::ObjectUri;
+use crate::window;
 
 /// Prefix of in-flight temporary files (hidden from listings).
 const TMP_PREFIX: &str = ".s3dlio-tmp.";
@@ -40,37 +41,9 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         uri: uri.to_owned(),
         reason: "range does not fit in memory".to_owned(),
     })?;
-    let buf = AlignedBuf::new(want);
-    let parts = local_workers::split_for(want);
-    if parts < 2 {
-        let mut buf = buf;
-        pread_fill(uri, &file, span.start, &mut buf)?;
-        return Ok(buf.freeze());
-    }
-    // One large read with cores to spare: its parts are copied from the
-    // page cache on as many threads (scoped: nothing outlives the call,
-    // and no pool is inherited across a fork).
-    let part = want.div_ceil(parts).next_multiple_of(4096);
-    let (owner, mut regions) = buf.into_regions(part);
-    local_workers::count_split_read();
-    std::thread::scope(|scope| {
-        let (first, rest) = regions.split_first_mut().expect("a large read has parts");
-        let file = &file;
-        let others: Vec<_> = rest
-            .iter_mut()
-            .map(|r| scope.spawn(move || pread_fill(uri, file, span.start + r.offset() as u64, r)))
-            .collect();
-        let mine = pread_fill(uri, file, span.start, first);
-        others
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .fold(mine, Result::and)
-    })?;
-    owner.finish(regions).ok_or_else(|| Error::Truncated {
-        uri: uri.to_owned(),
-        expected: want as u64,
-        actual: 0,
-    })
+    let mut buf = AlignedBuf::new(want);
+    fill(uri, &file, span.start, &mut buf)?;
+    Ok(buf.freeze())
 }
 
 /// Read the whole file at `path` into `target`, which is sized to it.
@@ -88,7 +61,25 @@ pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result
             actual: meta.len(),
         });
     }
-    pread_fill(uri, &file, 0, target)
+    fill(uri, &file, 0, target)
+}
+
+/// Fill `target` from `file` at `pos`: with positioned reads on this
+/// thread, or, for a large read with cores to spare (a `get` of a big
+/// file, a batch of fewer rows than cores), in parts copied from the page
+/// cache on as many threads.
+fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T) -> Result<()> {
+    let want = target.capacity() - target.written();
+    let parts = local_workers::split_for(want);
+    if parts > 1 {
+        local_workers::count_split_read();
+        let part = want.div_ceil(parts).next_multiple_of(4096);
+        window::fill_in_parts(target, part, |offset, window| {
+            pread_fill(uri, file, pos + offset as u64, window)
+        })?;
+        return full(uri, target);
+    }
+    pread_fill(uri, file, pos, target)
 }
 
 /// Fill `target` from `file` at `pos` with positioned reads; a file that
@@ -122,6 +113,11 @@ fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> 
             return Err(Error::from_io(uri, err));
         }
     })?;
+    full(uri, target)
+}
+
+/// `Ok` when `target` is full; a file that ended early is an error.
+fn full(uri: &str, target: &impl Fill) -> Result<()> {
     if target.written() != target.capacity() {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
