@@ -148,19 +148,7 @@ impl AlignedBuf {
     /// Data that already lies where it would go (received there in place)
     /// is counted, not copied.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
-        if data.len() > self.remaining() {
-            return false;
-        }
-        // SAFETY: `filled <= len`, so the pointer is inside the allocation.
-        let dst = unsafe { self.ptr.as_ptr().add(self.filled) };
-        if !std::ptr::eq(data.as_ptr(), dst) {
-            // SAFETY: the destination range lies inside the allocation and
-            // does not overlap `data`, which is either elsewhere or exactly
-            // in place (handled above).
-            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-        }
-        self.filled += data.len();
-        true
+        append_raw(self.ptr.as_ptr(), self.len, &mut self.filled, data)
     }
 
     /// Fill the rest of the buffer with `read(ptr, max)`, which writes at
@@ -244,6 +232,25 @@ impl AlignedBuf {
         let count = regions.len();
         (Regions { shared, count }, regions)
     }
+}
+
+/// Append `data` at `base[*filled..len]`; false (and nothing written) when
+/// it does not fit. Data that already lies there (received in place) is
+/// counted, not copied. `base[..len]` must be memory its caller alone
+/// writes, with `*filled <= len`.
+pub(crate) fn append_raw(base: *mut u8, len: usize, filled: &mut usize, data: &[u8]) -> bool {
+    if data.len() > len - *filled {
+        return false;
+    }
+    // SAFETY: `filled <= len`, so the pointer is inside (or one past) the memory.
+    let dst = unsafe { base.add(*filled) };
+    if !std::ptr::eq(data.as_ptr(), dst) {
+        // SAFETY: the destination lies inside the memory, which only the
+        // caller writes; `data` is elsewhere or exactly in place.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
+    }
+    *filled += data.len();
+    true
 }
 
 /// Fill `base[*filled..len]` through `read` until it is full or `read`
@@ -402,18 +409,7 @@ impl Region {
     /// Data that already lies where it would go (received there in place)
     /// is counted, not copied.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
-        if data.len() > self.len - self.filled {
-            return false;
-        }
-        // SAFETY: `filled <= len`, so the pointer is inside the region.
-        let dst = unsafe { self.ptr.add(self.filled) };
-        if !std::ptr::eq(data.as_ptr(), dst) {
-            // SAFETY: the destination lies inside this region, which no one
-            // else writes; `data` is elsewhere or exactly in place.
-            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-        }
-        self.filled += data.len();
-        true
+        append_raw(self.ptr, self.len, &mut self.filled, data)
     }
 }
 

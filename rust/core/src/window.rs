@@ -3,7 +3,7 @@
 //! read), and [`fill_in_parts`] fills what a [`Fill`] target still lacks
 //! as several windows at once, on threads of their own.
 
-use crate::buffer::{fill_raw, Fill};
+use crate::buffer::{append_raw, fill_raw, Fill};
 
 /// `len` bytes at `at` that belong to someone else, filled front to back.
 pub(crate) struct Window {
@@ -38,18 +38,7 @@ impl Fill for Window {
         self.filled
     }
     fn append(&mut self, data: &[u8]) -> bool {
-        if data.len() > self.len - self.filled {
-            return false;
-        }
-        // SAFETY: `filled <= len`, so the pointer is inside the window.
-        let dst = unsafe { self.at.add(self.filled) };
-        if !std::ptr::eq(data.as_ptr(), dst) {
-            // SAFETY: the destination lies inside the window, which no one
-            // else writes; `data` is elsewhere or exactly in place.
-            unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-        }
-        self.filled += data.len();
-        true
+        append_raw(self.at, self.len, &mut self.filled, data)
     }
     fn unfilled(&mut self) -> (*mut u8, usize) {
         // SAFETY: `filled <= len`: at most one past the end.
@@ -83,8 +72,9 @@ pub(crate) fn fill_in_parts<T: Fill, E: Send>(
     fill: impl Fn(usize, &mut Window) -> Result<(), E> + Sync,
 ) -> Result<(), E> {
     let (at, len) = target.unfilled();
+    let part = part.max(1);
     let mut windows: Vec<(usize, Window)> = (0..len)
-        .step_by(part.max(1))
+        .step_by(part)
         // SAFETY: the windows are disjoint stretches of `target`'s unfilled
         // memory, which the `&mut` borrow keeps valid, and written by no one
         // else, until every thread has been joined below.
