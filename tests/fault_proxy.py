@@ -14,7 +14,7 @@ has faults left; requests no rule claims pass through. Faults:
 - RESET: close the connection with a TCP reset (SO_LINGER 0) instead of
   answering;
 - stall(seconds): wait, then pass through (closing the proxy cuts the wait
-  short);
+  short); delayed(SLOW_DOWN or INTERNAL_ERROR, seconds): wait, then answer so;
 - TRUNCATE (or truncate(fraction)): forward the request, answer with the
   upstream's status and headers (its full Content-Length included), send
   only the first half (or `fraction`) of the body, then close the
@@ -36,6 +36,7 @@ thread.
 
 from __future__ import annotations
 
+import fnmatch
 import http.client
 import socket
 import ssl
@@ -95,6 +96,11 @@ def stall(seconds: float) -> Fault:
     return Fault("stall", seconds)
 
 
+def delayed(fault: Fault, seconds: float) -> Fault:
+    """`fault` (an error answer) given only after `seconds`."""
+    return Fault(fault.kind, seconds)
+
+
 def truncate(fraction: float) -> Fault:
     """Pass the request through but send only `fraction` (0 <= f < 1) of the
     response body after announcing all of it, then close the connection."""
@@ -130,8 +136,13 @@ class _Rule:
 
     def matches(self, method: str, bare_path: str) -> bool:
         return (self.method is None or self.method == method) and (
-            self.path is None or self.path == bare_path
+            self.path is None or path_matches(bare_path, self.path)
         )
+
+
+def path_matches(bare_path: str, pattern: str) -> bool:
+    """`bare_path` is `pattern`, in which `*` stands for any characters."""
+    return fnmatch.fnmatchcase(bare_path, pattern) if "*" in pattern else bare_path == pattern
 
 
 class FaultProxy:
@@ -182,14 +193,18 @@ class FaultProxy:
         self, faults: Iterable[Fault], *, method: str | None = None, path: str | None = None
     ) -> None:
         """Apply `faults`, one per request, to the next requests that match
-        `method` and `path` (the bare, decoded path; None matches any)."""
+        `method` and `path` (the bare, decoded path, where `*` stands for any
+        characters; None matches any)."""
         with self._lock:
             self._rules.append(_Rule(method, path, deque(faults)))
 
     def requests_to(self, method: str, path: str) -> list[RecordedRequest]:
-        """The recorded requests with this method and bare path, in order."""
+        """The recorded requests with this method and bare path (`*` stands
+        for any characters), in order."""
         with self._lock:
-            return [r for r in self.requests if r.method == method and r.bare_path == path]
+            return [
+                r for r in self.requests if r.method == method and path_matches(r.bare_path, path)
+            ]
 
     def _next_fault(self, method: str, path: str, headers: dict[str, str]) -> Fault:
         bare = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
@@ -263,7 +278,8 @@ class _Handler(BaseHTTPRequestHandler):
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
         fault = self.server.proxy._next_fault(self.command, self.path, headers)
-        if fault.kind == "stall" and self.server.proxy._stopping.wait(fault.seconds):
+        waits = fault.kind == "stall" or fault.kind in _ERROR_RESPONSES
+        if waits and fault.seconds and self.server.proxy._stopping.wait(fault.seconds):
             self._reset()
             return
         if fault.kind == "reset":

@@ -10,9 +10,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Once, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -24,10 +25,23 @@ pub const THREADS_ENV: &str = "S3DLIO_THREADS";
 /// Environment variable: most threads doing blocking local file I/O at once.
 pub const BLOCKING_THREADS_ENV: &str = "S3DLIO_BLOCKING_THREADS";
 
-/// What one process owns: its runtime and its storage clients.
+/// How long a blocking call waits, after its own work, for the clean-up
+/// work it left (see [`spawn_cleanup`]).
+const CLEANUP_WAIT: Duration = Duration::from_secs(10);
+
+/// What one process owns: its runtime, its storage clients and the
+/// clean-up work still running.
 pub(crate) struct ProcessState {
     pub(crate) runtime: Runtime,
     pub(crate) stores: StoreCache,
+    cleanups: Cleanups,
+}
+
+/// Work that must finish even when the call that started it was abandoned.
+#[derive(Default)]
+struct Cleanups {
+    running: AtomicUsize,
+    done: tokio::sync::Notify,
 }
 
 /// A value made by one process, stamped with its PID.
@@ -204,6 +218,7 @@ fn build_state() -> ProcessState {
     ProcessState {
         runtime,
         stores: StoreCache::default(),
+        cleanups: Cleanups::default(),
     }
 }
 
@@ -220,9 +235,54 @@ pub fn runtime() -> &'static Runtime {
     &state().runtime
 }
 
-/// Run `fut` to completion on the runtime, blocking this (non-runtime) thread.
+/// Run `fut` to completion on the runtime, blocking this (non-runtime)
+/// thread; then wait (up to [`CLEANUP_WAIT`]) for the clean-up work it
+/// left, so that a call cancelled by Ctrl-C, or a command line about to
+/// exit, does not leave a multipart upload behind.
 pub fn block_on<F: Future>(fut: F) -> F::Output {
-    runtime().block_on(fut)
+    let state = state();
+    let out = state.runtime.block_on(fut);
+    if state.cleanups.running.load(Ordering::Acquire) > 0 {
+        state.runtime.block_on(cleanups_done(&state.cleanups));
+    }
+    out
+}
+
+/// Run `fut` to completion even if whoever started it is gone (aborting a
+/// multipart upload whose future was dropped). [`block_on`] waits for it.
+#[allow(clippy::disallowed_methods)] // detached on purpose: it must outlive its caller
+pub fn spawn_cleanup<F>(fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    /// Counts one running clean-up, even if its task is cancelled.
+    struct Running(&'static Cleanups);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            self.0.running.fetch_sub(1, Ordering::AcqRel);
+            self.0.done.notify_waiters();
+        }
+    }
+    let state = state();
+    state.cleanups.running.fetch_add(1, Ordering::AcqRel);
+    let running = Running(&state.cleanups);
+    drop(state.runtime.spawn(async move {
+        let _running = running;
+        fut.await;
+    }));
+}
+
+async fn cleanups_done(cleanups: &Cleanups) {
+    let deadline = tokio::time::Instant::now() + CLEANUP_WAIT;
+    loop {
+        let done = cleanups.done.notified();
+        if cleanups.running.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, done).await.is_err() {
+            return;
+        }
+    }
 }
 
 /// Spawn `fut` on the runtime; the task is aborted when the returned

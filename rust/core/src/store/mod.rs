@@ -165,7 +165,7 @@ impl<'a> Resolver<'a> {
             };
             Ok(Client {
                 store,
-                transfer: object::Transfer::from_options(options)?,
+                transfer: object::Transfer::from_options(options, parsed.scheme)?,
                 secrets: options.secret_values().into(),
             })
         })?;
@@ -465,7 +465,7 @@ mod tests {
     fn in_memory() -> Result<Client> {
         Ok(Client {
             store: Arc::new(object_store::memory::InMemory::new()),
-            transfer: object::Transfer::from_options(&Options::empty())?,
+            transfer: object::Transfer::from_options(&Options::empty(), Scheme::S3)?,
             secrets: Arc::from([]),
         })
     }

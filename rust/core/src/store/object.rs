@@ -8,8 +8,8 @@ use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
-    RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, MultipartUpload, ObjectStore,
+    ObjectStoreExt, RetryConfig,
 };
 
 use super::landing;
@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::{self, Options};
 use crate::runtime;
-use crate::uri::ObjectUri;
+use crate::uri::{ObjectUri, Scheme};
 
 /// Default retries of a failed request.
 pub const DEFAULT_MAX_RETRIES: usize = 10;
@@ -95,8 +95,15 @@ pub(crate) struct Transfer {
     range_part_size: u64,
 }
 
+/// The smallest part S3 (and GCS's XML API, which object_store uses for
+/// multipart uploads) accept in a multipart upload, the last part excepted.
+pub const MIN_MULTIPART_PART_SIZE: u64 = 5 << 20;
+
 impl Transfer {
-    pub fn from_options(options: &Options) -> Result<Self> {
+    /// The settings for a client of `scheme`. A part size the store would
+    /// refuse (S3's `EntityTooSmall`, found only when the upload completes)
+    /// is refused here, before any request.
+    pub fn from_options(options: &Options, scheme: Scheme) -> Result<Self> {
         let positive = |key: &str, default: u64| -> Result<u64> {
             match options.bytes(key)? {
                 Some(0) => Err(Error::InvalidArgument(format!(
@@ -107,16 +114,21 @@ impl Transfer {
                 None => Ok(default),
             }
         };
+        let part_size = positive(options::MULTIPART_PART_SIZE, DEFAULT_MULTIPART_PART_SIZE)?;
+        if matches!(scheme, Scheme::S3 | Scheme::Gcs) && part_size < MIN_MULTIPART_PART_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "option {}={part_size}: {}:// stores refuse multipart parts under \
+                 {MIN_MULTIPART_PART_SIZE} bytes (5 MiB)",
+                options::MULTIPART_PART_SIZE.to_ascii_uppercase(),
+                scheme.as_str(),
+            )));
+        }
         Ok(Self {
             multipart_threshold: positive(
                 options::MULTIPART_THRESHOLD,
                 DEFAULT_MULTIPART_THRESHOLD,
             )?,
-            multipart_part_size: usize::try_from(positive(
-                options::MULTIPART_PART_SIZE,
-                DEFAULT_MULTIPART_PART_SIZE,
-            )?)
-            .unwrap_or(usize::MAX),
+            multipart_part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
             range_part_size: positive(options::RANGE_PART_SIZE, DEFAULT_RANGE_PART_SIZE)?,
         })
     }
@@ -479,7 +491,7 @@ where
         let data = read(ByteRange::FULL).await?;
         return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
     }
-    let mut upload = store.put_multipart(path).await.map_err(fail)?;
+    let mut upload = PendingUpload(Some(store.put_multipart(path).await.map_err(fail)?));
     let part = transfer.multipart_part_size as u64;
     let sent = async {
         let mut in_flight = stream::FuturesUnordered::new();
@@ -511,10 +523,61 @@ where
     }
     .await;
     match sent {
-        Ok(()) => upload.complete().await.map(|_| ()).map_err(fail),
+        Ok(()) => upload.complete().await.map_err(fail),
         Err(e) => {
-            let _ = upload.abort().await;
+            upload.abort().await;
             Err(e)
+        }
+    }
+}
+
+/// A multipart upload that is aborted unless it completes: when a part or
+/// the completion fails, and when the future driving it is dropped (Ctrl-C,
+/// a failing sibling in `put_many`), so that no store keeps, and bills for,
+/// the parts of an upload nobody will finish.
+struct PendingUpload(Option<Box<dyn MultipartUpload>>);
+
+impl PendingUpload {
+    fn put_part(&mut self, data: object_store::PutPayload) -> object_store::UploadPart {
+        self.0.as_mut().expect("upload in progress").put_part(data)
+    }
+
+    /// Complete the upload (aborting it if that fails).
+    async fn complete(mut self) -> object_store::Result<()> {
+        let result = self
+            .0
+            .as_mut()
+            .expect("upload in progress")
+            .complete()
+            .await;
+        match result {
+            Ok(_) => {
+                self.0 = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.abort().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Abort the upload, now. A failure to abort is not reported: the
+    /// error that led here is the one the caller needs.
+    async fn abort(&mut self) {
+        if let Some(upload) = self.0.as_mut() {
+            let _ = upload.abort().await;
+            self.0 = None;
+        }
+    }
+}
+
+impl Drop for PendingUpload {
+    fn drop(&mut self) {
+        if let Some(mut upload) = self.0.take() {
+            runtime::spawn_cleanup(async move {
+                let _ = upload.abort().await;
+            });
         }
     }
 }
