@@ -208,13 +208,17 @@ class CheckpointInfo:
 class CheckpointStore:
     """Sharded, checksummed, atomically published checkpoints under a base URI.
 
-    Layout: ``BASE/step-NNNNNNNNNNNN/shard-RRRRR-of-WWWWW.bin`` per rank, a
-    record per shard, ``manifest.json`` per step (sizes, CRC32C checksums,
-    user metadata, creation time), and ``BASE/latest`` written last. A step
-    is visible only once every shard and its manifest exist; a crash at any
-    point leaves the previous latest step loadable. Every rank calls
-    ``save``; whichever finds the set complete publishes it. A base URI no
-    object could live under is refused by the constructor (InvalidUriError).
+    Layout: per step ``BASE/step-NNNNNNNNNNNN/``, each rank's shard (under a
+    fresh name on every save, never overwritten) and record in the folder
+    of its *attempt* (one run of the job), ``manifest.json`` naming the
+    attempt that completed (sizes, CRC32C checksums, user metadata, creation
+    time), and an index entry ``BASE/published/step-NNNNNNNNNNNN`` written
+    last. A step is visible only once one attempt has all its shards; a
+    crash at any point leaves the previous latest step loadable, and
+    overlapping saves never move the latest step backwards. Every rank calls
+    ``save``; whichever finds its attempt's set complete publishes it. A base
+    URI no object could live under is refused by the constructor
+    (InvalidUriError).
     """
 
     def __init__(self, uri: str, *, validate: bool = True, options: Options = None) -> None: ...
@@ -229,9 +233,18 @@ class CheckpointStore:
         rank: int = 0,
         world_size: int = 1,
         user_meta: Any = None,
+        attempt: str | None = None,
     ) -> None:
         """Save this rank's shard of ``step`` from any buffer (no copy in Python);
-        ``user_meta`` must be JSON-serialisable (rank 0's is kept)."""
+        ``user_meta`` must be JSON-serialisable (rank 0's is kept).
+
+        ``attempt`` names this run of the job: every rank of one run passes
+        the same, and a restarted job a new one (1-64 characters of
+        ``A-Za-z0-9._-``). None: ``S3DLIO_CHECKPOINT_ATTEMPT``, else
+        torchrun's ``TORCHELASTIC_RUN_ID`` and ``TORCHELASTIC_RESTART_COUNT``,
+        else ``"0"``. Only shards of one attempt are published together, so
+        a crashed run's shards never complete the next run's step, provided
+        the attempt changes with each restart."""
     def load_latest(self, rank: int = 0) -> BytesView | None:
         """This rank's shard of the newest published step, or None when empty."""
     def read_shard_by_rank(self, step: int, rank: int) -> BytesView:
@@ -245,7 +258,10 @@ class CheckpointStore:
     def list_checkpoints(self) -> builtins.list[CheckpointInfo]:
         """Every published step, ascending."""
     def delete(self, step: int) -> None:
-        """Delete a published step; ``latest`` moves back to the previous one."""
+        """Delete a step, published or not, with everything any attempt left
+        of it (temporary files of a killed save included); ``latest_step``
+        moves back to the previous one. ObjectNotFoundError when nothing of
+        the step exists."""
 
 def get(uri: str, *, options: Options = None) -> BytesView:
     """The whole object at ``uri`` as a zero-copy BytesView."""

@@ -8,7 +8,7 @@ memory. ``collate`` hands equal-size rows of one batch buffer on as the
 the GPU from pinned memory, overlapping each copy with the previous step.
 """
 
-from s3dlio_torch.checkpoint import load_state_dict, save_state_dict
+from s3dlio_torch.checkpoint import launch_attempt, load_state_dict, save_state_dict
 from s3dlio_torch.collate import collate
 from s3dlio_torch.device_loader import DeviceLoader, to_device
 from s3dlio_torch.iterable_dataset import S3IterableDataset
@@ -19,6 +19,7 @@ __all__ = [
     "S3IterableDataset",
     "S3MapDataset",
     "collate",
+    "launch_attempt",
     "load_state_dict",
     "save_state_dict",
     "to_device",

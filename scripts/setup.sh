@@ -21,6 +21,16 @@ source .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -r requirements-test.txt
 
+# strace: the checkpoint crash tests kill writers at exact system calls with it.
+if ! command -v strace >/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq strace >/dev/null
+    else
+        echo "strace is needed by the checkpoint crash tests (apt-get install strace)" >&2
+        exit 1
+    fi
+fi
+
 # Azurite (the Azure Blob emulator the tests start), installed project-local
 # under .servers/ (git-ignored). fake-gcs-server comes with requirements-test.txt.
 if [ ! -x .servers/node_modules/.bin/azurite-blob ]; then

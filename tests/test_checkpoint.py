@@ -82,13 +82,17 @@ def test_corrupted_shard_raises_checksum_error(file_prefix):
     store = s3dlio.CheckpointStore(f"{file_prefix}/ckpt")
     for rank in range(2):
         store.save(7, _shard(7, rank), rank=rank, world_size=2)
-    shard = f"{file_prefix}/ckpt/step-000000000007/shard-00001-of-00002.bin"
+    (shard,) = [
+        u
+        for u in s3dlio.list(f"{file_prefix}/ckpt/step-000000000007")
+        if "rank-00001-of-00002." in u and u.endswith(".bin")
+    ]
     data = bytearray(bytes(s3dlio.get(shard)))
     data[1234] ^= 0x01
     s3dlio.put(shard, data)
-    with pytest.raises(s3dlio.ChecksumError, match="shard-00001-of-00002"):
+    with pytest.raises(s3dlio.ChecksumError, match="rank-00001-of-00002"):
         store.read_shard_by_rank(7, 1)
-    with pytest.raises(s3dlio.ChecksumError, match="shard-00001-of-00002"):
+    with pytest.raises(s3dlio.ChecksumError, match="rank-00001-of-00002"):
         store.read_all_shards(7)
     with pytest.raises(s3dlio.ChecksumError):
         store.load_latest(1)
@@ -146,12 +150,18 @@ def test_writer_killed_mid_save_leaves_previous_step(file_prefix, tmp_path):
         stdout=subprocess.PIPE,
     )
     assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(0.3)  # inside the 1.5 GiB shard write
+    step_dir = Path(base.removeprefix("file://")) / "step-000000000002"
+    deadline = time.monotonic() + 60
+    while not any(step_dir.rglob(".s3dlio-tmp.*")):  # inside the 1.5 GiB shard write
+        assert proc.poll() is None and time.monotonic() < deadline, "the shard write never began"
+        time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
     proc.stdout.close()
     assert store.latest_step() == 1
     assert bytes(store.load_latest()) == _shard(1, 0).tobytes()
-    step_dir = Path(base.removeprefix("file://")) / "step-000000000002"
     assert not (step_dir / "manifest.json").exists()
-    assert not (step_dir / "shard-00000-of-00001.bin").exists(), "no partial shard under its name"
+    assert not s3dlio.list(f"file://{step_dir}"), "no partial shard under any visible name"
+    assert any(step_dir.rglob(".s3dlio-tmp.*")), "the killed write left its temporary file"
+    store.delete(2)  # a step that never completed: removed with what the kill left
+    assert not step_dir.exists()

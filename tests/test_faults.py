@@ -190,11 +190,11 @@ def test_put_many_with_a_failing_item(proxy, s3_bucket):
 
 # --- checkpoints --------------------------------------------------------------------------
 
-CHECKPOINT_PIECES = {
-    "shard": "step-000000000002/shard-00001-of-00002.bin",
-    "record": "step-000000000002/shard-00001.json",
+CHECKPOINT_PIECES = {  # `*`: the fresh name each save gives its shard
+    "shard": "step-000000000002/attempt-0/rank-00001-of-00002.*.bin",
+    "record": "step-000000000002/attempt-0/rank-00001-of-00002.json",
     "manifest": "step-000000000002/manifest.json",
-    "latest": "latest",
+    "index entry": "published/step-000000000002",
 }
 
 
@@ -214,7 +214,8 @@ def test_checkpoint_save_that_fails_leaves_the_previous_step(proxy, s3_bucket, p
     proxy.inject([INTERNAL_ERROR], method="PUT", path=path)
     with pytest.raises(s3dlio.S3dlioError) as excinfo:
         store.save(2, second[1], rank=1, world_size=2)
-    assert f"{base}/{CHECKPOINT_PIECES[piece]}" in str(excinfo.value)
+    named = f"{base}/{CHECKPOINT_PIECES[piece]}".split("*")
+    assert all(part in str(excinfo.value) for part in named), str(excinfo.value)
     assert _kinds(proxy, "PUT", path)[before:] == ["500"]
     # Step 1 is still the one loaded, whole and checked, by every rank.
     assert store.latest_step() == 1

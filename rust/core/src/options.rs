@@ -15,6 +15,8 @@ const ENV_PREFIXES: &[&str] = &[
     "google_",
     "storage_emulator_host",
     "s3dlio_",
+    // torchrun's run id and restart count name a checkpoint attempt.
+    "torchelastic_",
 ];
 
 /// Retries of a failed request (5xx, throttling, connection errors).

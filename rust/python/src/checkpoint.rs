@@ -110,7 +110,9 @@ impl CheckpointStore {
     }
 
     /// Save this rank's shard of `step` from any buffer (no copy in Python).
-    #[pyo3(signature = (step, data, *, rank = 0, world_size = 1, user_meta = None))]
+    /// `attempt` names this run of the job (see the stubs).
+    #[pyo3(signature = (step, data, *, rank = 0, world_size = 1, user_meta = None, attempt = None))]
+    #[allow(clippy::too_many_arguments)] // one per Python argument
     fn save(
         &self,
         py: Python<'_>,
@@ -119,6 +121,7 @@ impl CheckpointStore {
         #[pyo3(from_py_with = exact)] rank: i64,
         #[pyo3(from_py_with = exact)] world_size: i64,
         user_meta: Option<&Bound<'_, PyAny>>,
+        attempt: Option<String>,
     ) -> PyResult<()> {
         let step = step_arg(step)?;
         let (rank, world_size) = (rank_arg("rank", rank)?, rank_arg("world_size", world_size)?);
@@ -126,7 +129,9 @@ impl CheckpointStore {
         let bytes = buffer_bytes(data, self.inner.base())?;
         let store = self.inner.clone();
         wait(py, async move {
-            store.save(step, bytes, rank, world_size, meta).await
+            store
+                .save(step, bytes, rank, world_size, meta, attempt.as_deref())
+                .await
         })
     }
 
@@ -196,7 +201,7 @@ impl CheckpointStore {
             .collect())
     }
 
-    /// Delete a published step; `latest` moves back to the previous one.
+    /// Delete a step, published or not, and everything any attempt left of it.
     fn delete(&self, py: Python<'_>, #[pyo3(from_py_with = exact)] step: i64) -> PyResult<()> {
         let step = step_arg(step)?;
         let store = self.inner.clone();

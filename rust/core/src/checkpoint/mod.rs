@@ -2,18 +2,20 @@
 //! (see [`layout`] for the on-storage layout and the publication protocol).
 //!
 //! Every rank calls [`CheckpointStore::save`] with its shard. A rank writes
-//! its shard, then its shard record (size, CRC32C, user metadata); then it
-//! lists the step's records, and whichever rank finds all `world_size` of
-//! them (at least the last to finish does) writes the manifest, which is
-//! the same whoever writes it, and moves the `latest` marker forward. No
-//! coordination between ranks is needed; torch.distributed users add a
-//! barrier after `save` when every rank must see the step before going on.
+//! its shard under a fresh name, then its shard record (size, CRC32C, the
+//! shard's name, user metadata) in its attempt's folder; then it lists that
+//! folder, and whichever rank finds all `world_size` records of the attempt
+//! (at least the last to finish does) writes the manifest, which is the
+//! same whoever writes it, and then the step's index entry. No coordination
+//! between ranks is needed beyond agreeing on the attempt id (see
+//! [`CheckpointStore::attempt`]); torch.distributed users add a barrier
+//! after `save` when every rank must see the step before going on.
 
 pub mod layout;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::checksum::crc32c;
 use crate::error::{Error, Result};
@@ -21,6 +23,12 @@ use crate::options::Options;
 use crate::runtime;
 use crate::store::Target;
 use layout::{Layout, Manifest, ShardRecord};
+
+/// Option (and `S3DLIO_` variable) naming the attempt ranks save under.
+pub const ATTEMPT: &str = "s3dlio_checkpoint_attempt";
+/// torchrun's variables: the job's id and how often its workers restarted.
+const TORCHELASTIC_RUN_ID: &str = "torchelastic_run_id";
+const TORCHELASTIC_RESTART_COUNT: &str = "torchelastic_restart_count";
 
 /// What `list_checkpoints` reports of one published step.
 #[derive(Clone, Debug, PartialEq)]
@@ -59,8 +67,28 @@ impl CheckpointStore {
         self.layout.base()
     }
 
-    /// Save `rank`'s shard of `step` (see the module docs for when the step
-    /// becomes visible). Only rank 0's `user_meta` is kept in the manifest.
+    /// The attempt a save joins: `given`, else the `S3DLIO_CHECKPOINT_ATTEMPT`
+    /// option, else torchrun's run id and restart count (every rank of one
+    /// torchrun attempt sees the same, and a restart changes it), else `0`.
+    /// Ranks restarted by other launchers must pass an attempt id that
+    /// changes with each restart, or a crashed attempt's shards can complete
+    /// the next attempt's step.
+    pub fn attempt(&self, given: Option<&str>) -> Result<String> {
+        if let Some(given) = given.or_else(|| self.options.get(ATTEMPT)) {
+            return layout::checked_attempt(self.base(), given);
+        }
+        Ok(match self.options.get(TORCHELASTIC_RESTART_COUNT) {
+            Some(count) => {
+                let run = self.options.get(TORCHELASTIC_RUN_ID).unwrap_or("run");
+                layout::sanitized_attempt(&format!("{run}.r{count}"))
+            }
+            None => "0".into(),
+        })
+    }
+
+    /// Save `rank`'s shard of `step` in `attempt` (see [`Self::attempt`]
+    /// for `None`, and the module docs for when the step becomes visible).
+    /// Only rank 0's `user_meta` is kept in the manifest.
     pub async fn save(
         &self,
         step: u64,
@@ -68,6 +96,7 @@ impl CheckpointStore {
         rank: u32,
         world_size: u32,
         user_meta: Value,
+        attempt: Option<&str>,
     ) -> Result<()> {
         if world_size == 0 || rank >= world_size {
             return Err(Error::InvalidArgument(format!(
@@ -75,27 +104,34 @@ impl CheckpointStore {
                 self.base()
             )));
         }
+        let attempt = self.attempt(attempt)?;
         let checked = data.clone();
         let crc = runtime::blocking(move || crc32c(&checked)).await;
+        let object = Layout::new_shard_object(rank, world_size);
         let record = ShardRecord {
             rank,
             world_size,
             size: data.len() as u64,
             crc32c: crc,
             user_meta,
+            object: Some(object.clone()),
         };
         let opts = &self.options;
-        crate::put(&self.layout.shard(step, rank, world_size), data, opts).await?;
+        let shard = format!("{}/{object}", self.layout.attempt_dir(step, &attempt));
+        crate::put(&shard, data, opts).await?;
         let record_json = serde_json::to_vec(&record.to_json()).expect("JSON of a record");
-        crate::put(&self.layout.record(step, rank), record_json.into(), opts).await?;
-        self.publish_if_complete(step, world_size).await
+        let record_uri = self.layout.record(step, &attempt, rank, world_size);
+        crate::put(&record_uri, record_json.into(), opts).await?;
+        self.publish_if_complete(step, &attempt, world_size).await
     }
 
-    /// Write the manifest and move `latest` if every shard record of `step` exists.
-    async fn publish_if_complete(&self, step: u64, world_size: u32) -> Result<()> {
-        let listed = crate::list(&self.layout.step_dir(step), false, &self.options).await?;
+    /// Write the manifest and the index entry if every rank's record of
+    /// `step` in `attempt` (at `world_size`) exists.
+    async fn publish_if_complete(&self, step: u64, attempt: &str, world_size: u32) -> Result<()> {
+        let dir = self.layout.attempt_dir(step, attempt);
+        let listed = crate::list(&dir, false, &self.options).await?;
         let records: Vec<String> = (0..world_size)
-            .map(|rank| self.layout.record(step, rank))
+            .map(|rank| self.layout.record(step, attempt, rank, world_size))
             .filter(|uri| listed.binary_search(uri).is_ok())
             .collect();
         if records.len() < world_size as usize {
@@ -113,71 +149,41 @@ impl CheckpointStore {
                 ShardRecord::from_json(uri, &v)
             })
             .collect::<Result<Vec<_>>>()?;
-        if shards.iter().any(|s| s.world_size != world_size) {
-            return Err(Error::Checkpoint {
-                uri: self.layout.step_dir(step),
-                reason: "shards were saved with different world sizes".into(),
-            });
-        }
-        let manifest = Manifest::from_records(step, shards);
+        let manifest = Manifest::from_records(step, attempt, shards);
         let body = serde_json::to_vec(&manifest.to_json()).expect("JSON of a manifest");
         crate::put(&self.layout.manifest(step), body.into(), &self.options).await?;
-        if self.marker().await?.is_none_or(|latest| latest < step) {
-            self.set_marker(Some(step)).await?;
-        }
-        Ok(())
+        let entry = self.layout.index_entry(step);
+        crate::put(&entry, Bytes::new(), &self.options).await
     }
 
-    /// The step the `latest` marker names, if there is a marker.
-    async fn marker(&self) -> Result<Option<u64>> {
-        let uri = self.layout.latest();
-        match crate::get(&uri, &self.options).await {
-            Ok(body) => serde_json::from_slice::<Value>(&body)
-                .ok()
-                .and_then(|v| v.get("step").and_then(Value::as_u64))
-                .map(Some)
-                .ok_or_else(|| Error::Checkpoint {
-                    uri,
-                    reason: "malformed latest marker".into(),
-                }),
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    async fn set_marker(&self, step: Option<u64>) -> Result<()> {
-        let uri = self.layout.latest();
-        match step {
-            Some(step) => {
-                let body = serde_json::to_vec(&json!({ "step": step })).expect("JSON");
-                crate::put(&uri, body.into(), &self.options).await
-            }
-            None => match crate::delete(&uri, &self.options).await {
-                Err(e) if !e.is_not_found() => Err(e),
-                _ => Ok(()),
-            },
-        }
-    }
-
-    /// Steps whose manifest exists, ascending.
+    /// Steps with an index entry, ascending; for a format 1 store (no
+    /// index), the steps whose manifest exists.
     async fn published_steps(&self) -> Result<Vec<u64>> {
-        let mut steps: Vec<u64> = crate::list(self.base(), true, &self.options)
-            .await?
+        let index = crate::list(&self.layout.index(), false, &self.options).await?;
+        let mut steps: Vec<u64> = index
             .iter()
-            .filter_map(|uri| self.layout.step_of_manifest(uri))
+            .filter_map(|uri| self.layout.step_of_index_entry(uri))
             .collect();
+        if steps.is_empty() {
+            steps = crate::list(self.base(), true, &self.options)
+                .await?
+                .iter()
+                .filter_map(|uri| self.layout.step_of_manifest(uri))
+                .collect();
+        }
         steps.sort_unstable();
         Ok(steps)
     }
 
-    /// The newest published step, or `None` for an empty store.
+    /// The newest published step, or `None` for an empty store. A step
+    /// being deleted (index entry still there, manifest gone) is passed over.
     pub async fn latest_step(&self) -> Result<Option<u64>> {
-        if let Some(step) = self.marker().await? {
+        for step in self.published_steps().await?.into_iter().rev() {
             if crate::exists(&self.layout.manifest(step), &self.options).await? {
                 return Ok(Some(step));
             }
         }
-        Ok(self.published_steps().await?.last().copied())
+        Ok(None)
     }
 
     /// The manifest of a published step (`NotFound` if it is not published).
@@ -218,7 +224,7 @@ impl CheckpointStore {
                 manifest.world_size
             ))
         })?;
-        let uri = self.layout.shard(step, rank, manifest.world_size);
+        let uri = self.layout.shard(&manifest, &record);
         let data = crate::get(&uri, &self.options).await?;
         let this = self.clone();
         runtime::blocking(move || this.check(&uri, &record, &data).map(|()| data)).await
@@ -231,8 +237,10 @@ impl CheckpointStore {
         max_in_flight: usize,
     ) -> Result<Vec<(u32, Bytes)>> {
         let manifest = self.manifest(step).await?;
-        let uris: Vec<String> = (0..manifest.world_size)
-            .map(|rank| self.layout.shard(step, rank, manifest.world_size))
+        let uris: Vec<String> = manifest
+            .shards
+            .iter()
+            .map(|record| self.layout.shard(&manifest, record))
             .collect();
         let shards = crate::get_many(&uris, max_in_flight, &self.options).await?;
         let this = self.clone();
@@ -275,24 +283,44 @@ impl CheckpointStore {
             .collect()
     }
 
-    /// Remove a published step: its manifest first (so it stops being
-    /// visible), then its shards and records; `latest` moves back to the
-    /// newest remaining step.
+    /// Remove a step, published or not: its index entry first (so it stops
+    /// being the latest), then its manifest, then every piece any attempt
+    /// left (shards, records, and on local filesystems the temporary files
+    /// of a save that was killed). `NotFound` only when nothing of the step
+    /// exists.
     pub async fn delete(&self, step: u64) -> Result<()> {
-        crate::delete(&self.layout.manifest(step), &self.options).await?;
-        let pieces = crate::list(&self.layout.step_dir(step), true, &self.options).await?;
-        let options = &self.options;
-        stream::iter(
-            pieces
-                .into_iter()
-                .map(|uri| async move { crate::delete(&uri, options).await }),
-        )
+        let opts = &self.options;
+        let first = [self.layout.index_entry(step), self.layout.manifest(step)];
+        let mut found = false;
+        for uri in &first {
+            match crate::delete(uri, opts).await {
+                Ok(()) => found = true,
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let step_dir = self.layout.step_dir(step);
+        let pieces = crate::list(&step_dir, true, opts).await?;
+        found |= !pieces.is_empty();
+        stream::iter(pieces.into_iter().map(|uri| async move {
+            match crate::delete(&uri, opts).await {
+                Err(e) if !e.is_not_found() => Err(e),
+                _ => Ok(()),
+            }
+        }))
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await?;
-        if self.marker().await? == Some(step) {
-            let previous = self.published_steps().await?.last().copied();
-            self.set_marker(previous).await?;
+        found |= crate::objects::remove_local_folder(&step_dir, opts).await?;
+        if !found {
+            return Err(Error::NotFound {
+                uri: step_dir,
+                source: Some(format!("no checkpoint step {step} under {}", self.base()).into()),
+            });
+        }
+        let legacy_marker = format!("{}/latest", self.base());
+        if crate::exists(&legacy_marker, opts).await? {
+            crate::delete(&legacy_marker, opts).await?;
         }
         Ok(())
     }
