@@ -9,6 +9,7 @@ pub mod batch;
 pub mod buffer;
 pub mod checkpoint;
 pub mod checksum;
+pub mod env;
 pub mod error;
 pub mod fetch;
 mod local_workers;

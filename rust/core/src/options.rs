@@ -87,7 +87,7 @@ impl Options {
         V: Into<String>,
     {
         let mut map = BTreeMap::new();
-        for (key, value) in std::env::vars_os() {
+        for (key, value) in crate::env::guarded(|| std::env::vars_os().collect::<Vec<_>>()) {
             let (Some(key), Some(value)) = (key.to_str(), value.to_str()) else {
                 continue;
             };

@@ -106,8 +106,7 @@ pub(crate) fn per_process<T>(
 
 /// The variable `name` when set to a positive integer.
 fn positive_env(name: &str) -> Option<usize> {
-    std::env::var(name)
-        .ok()
+    crate::env::var(name)
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0)
 }

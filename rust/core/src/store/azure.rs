@@ -31,7 +31,7 @@ pub(super) fn build(uri: &str, container: &str, options: &Options) -> Result<Arc
     if let Some(url) = options.get(EMULATOR_URL) {
         // object_store takes the emulator URL from the process environment
         // only; refuse a per-call value it would silently ignore.
-        if std::env::var("AZURITE_BLOB_STORAGE_URL").ok().as_deref() != Some(url) {
+        if crate::env::var("AZURITE_BLOB_STORAGE_URL").as_deref() != Some(url) {
             return Err(Error::InvalidArgument(format!(
                 "{uri}: AZURITE_BLOB_STORAGE_URL must be set in the environment \
                  (a per-call option cannot change it)"

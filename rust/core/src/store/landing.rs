@@ -613,7 +613,7 @@ impl EnvProxies {
         let set = |names: &[&str]| {
             names
                 .iter()
-                .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+                .find_map(|n| crate::env::var(n).filter(|v| !v.trim().is_empty()))
         };
         let any = set(&["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"]).is_some();
         let except = set(&["no_proxy", "NO_PROXY"])

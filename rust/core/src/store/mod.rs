@@ -75,14 +75,21 @@ impl StoreCache {
         build: impl FnOnce() -> Result<Client>,
     ) -> Result<Client> {
         let key = (uri.scheme, uri.bucket.clone(), options.clone());
+        if let Some(client) = self.cached(&key) {
+            return Ok(client);
+        }
+        // Built with the cache unlocked: building reads the environment
+        // under its guard (the GIL), which a thread holding the GIL while
+        // it waits for this lock would otherwise never let go.
+        let built = crate::env::guarded(build)?;
         let mut clients = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         clients.tick += 1;
         let tick = clients.tick;
         if let Some((client, used)) = clients.by_key.get_mut(&key) {
-            *used = tick;
+            *used = tick; // another thread built one meanwhile: share it
             return Ok(client.clone());
         }
-        let client = build()?;
+        let client = built;
         if clients.by_key.len() >= MAX_CLIENTS {
             // A scan of at most MAX_CLIENTS, only when a client is built.
             let oldest = clients
@@ -96,6 +103,16 @@ impl StoreCache {
         }
         clients.by_key.insert(key, (client.clone(), tick));
         Ok(client)
+    }
+
+    /// The cached client for `key`, marked as just used.
+    fn cached(&self, key: &StoreKey) -> Option<Client> {
+        let mut clients = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        clients.tick += 1;
+        let tick = clients.tick;
+        let (client, used) = clients.by_key.get_mut(key)?;
+        *used = tick;
+        Some(client.clone())
     }
 
     /// Clients cached now.
