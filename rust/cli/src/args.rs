@@ -89,7 +89,10 @@ pub enum Command {
         #[arg(short = 'j', long, default_value_t = 16)]
         jobs: usize,
     },
-    /// Upload local files or directories under a URI prefix.
+    /// Upload local files or directories under a URI prefix. Symlinks to
+    /// files are uploaded as the files; symlinks to directories are skipped
+    /// unless --follow-symlinks; FIFOs, sockets, devices and dangling
+    /// symlinks are skipped with a warning.
     Upload {
         /// Files or directories, then the destination prefix.
         #[arg(required = true, num_args = 2..)]
@@ -97,6 +100,10 @@ pub enum Command {
         /// Transfers in flight.
         #[arg(short = 'j', long, default_value_t = 16)]
         jobs: usize,
+        /// Walk into symlinked directories too (a link back to a directory
+        /// being walked is skipped with a warning).
+        #[arg(long)]
+        follow_symlinks: bool,
     },
     /// Copy one object between any two backends.
     Cp { src: String, dst: String },

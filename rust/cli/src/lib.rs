@@ -4,7 +4,9 @@
 
 mod args;
 mod output;
+mod signals;
 mod transfer;
+mod walk;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
@@ -12,7 +14,7 @@ use std::io::{IsTerminal, Write};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use s3dlio_core::runtime::block_on;
-use s3dlio_core::{Error, Options, Result};
+use s3dlio_core::{Error, ObjectMeta, Options, Result};
 
 use args::{Cli, Command};
 
@@ -22,6 +24,8 @@ pub const EXIT_FAILURE: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit status after Ctrl-C.
 pub const EXIT_INTERRUPTED: i32 = 130;
+/// Exit status after a caught signal is 128 + its number (SIGTERM: 143).
+const EXIT_SIGNALLED: i32 = 128;
 
 /// Run the command line with `argv` (program name first); returns the exit status.
 pub fn run<I, T>(argv: I) -> i32
@@ -47,21 +51,28 @@ where
     if let Some(region) = &cli.global.region {
         options.extend([("AWS_REGION", region.clone())]);
     }
+    let termination = signals::Termination::catch();
     let outcome = block_on(async {
         tokio::select! {
-            result = execute(&cli, &options) => Some(result),
-            _ = tokio::signal::ctrl_c() => None,
+            result = execute(&cli, &options) => Ok(result),
+            _ = tokio::signal::ctrl_c() => Err(None),
+            signal = termination.received() => Err(Some(signal)),
         }
     });
+    drop(termination);
     match outcome {
-        Some(Ok(())) => 0,
-        Some(Err(e)) => {
+        Ok(Ok(())) => 0,
+        Ok(Err(e)) => {
             eprintln!("s3dlio: error: {}", e.full_message());
             EXIT_FAILURE
         }
-        None => {
+        Err(None) => {
             eprintln!("s3dlio: interrupted");
             EXIT_INTERRUPTED
+        }
+        Err(Some(signal)) => {
+            eprintln!("s3dlio: terminated by signal {signal}");
+            EXIT_SIGNALLED + signal
         }
     }
 }
@@ -78,7 +89,7 @@ async fn execute(cli: &Cli, options: &Options) -> Result<()> {
             recursive,
             long,
         } => {
-            let metas = s3dlio_core::list_meta(uri, *recursive, options).await?;
+            let metas = listing(uri, *recursive, options).await?;
             if cli.global.json {
                 print_json(&metas.iter().map(output::meta_json).collect());
             } else {
@@ -109,7 +120,11 @@ async fn execute(cli: &Cli, options: &Options) -> Result<()> {
         Command::Download { paths, range, jobs } => {
             transfer::download(paths, *range, *jobs, quiet, options).await
         }
-        Command::Upload { paths, jobs } => transfer::upload(paths, *jobs, quiet, options).await,
+        Command::Upload {
+            paths,
+            jobs,
+            follow_symlinks,
+        } => transfer::upload(paths, *jobs, *follow_symlinks, quiet, options).await,
         Command::Cp { src, dst } => transfer::cp(src, dst, quiet, options).await,
         Command::Rm {
             uri,
@@ -119,13 +134,39 @@ async fn execute(cli: &Cli, options: &Options) -> Result<()> {
     }
 }
 
-/// `rm URI [-r]`: one object, or every object under a prefix. A recursive
-/// delete from a terminal needs `--yes` (it asks otherwise).
+/// The objects `ls URI` shows: those under the prefix, or, when there are
+/// none, the one object the URI names (if it names one).
+async fn listing(uri: &str, recursive: bool, options: &Options) -> Result<Vec<ObjectMeta>> {
+    let metas = s3dlio_core::list_meta(uri, recursive, options).await?;
+    if !metas.is_empty() {
+        return Ok(metas);
+    }
+    match s3dlio_core::stat(uri, options).await {
+        Ok(meta) => Ok(vec![meta]),
+        Err(e) if e.is_not_found() => Ok(metas),
+        Err(e) => Err(e),
+    }
+}
+
+/// `rm URI [-r]`: one object, or every object under a prefix (and the
+/// object the URI names, if any). A recursive delete from a terminal
+/// needs `--yes` (it asks otherwise); one that matches nothing fails.
 async fn remove(uri: &str, recursive: bool, yes: bool, options: &Options) -> Result<()> {
     if !recursive {
         return s3dlio_core::delete(uri, options).await;
     }
-    let uris = s3dlio_core::list(uri, true, options).await?;
+    let mut uris = s3dlio_core::list(uri, true, options).await?;
+    match s3dlio_core::stat(uri, options).await {
+        Ok(meta) => uris.push(meta.uri),
+        Err(e) if e.is_not_found() || matches!(e, Error::InvalidUri { .. }) => {}
+        Err(e) => return Err(e),
+    }
+    if uris.is_empty() {
+        return Err(Error::NotFound {
+            uri: uri.to_owned(),
+            source: None,
+        });
+    }
     if !yes && std::io::stdin().is_terminal() {
         eprint!("s3dlio: delete {} objects under {uri}? [y/N] ", uris.len());
         let _ = std::io::stderr().flush();

@@ -40,10 +40,49 @@ pub fn meta_json(m: &ObjectMeta) -> serde_json::Value {
     })
 }
 
-/// One object's metadata as a `ls --long` line.
+/// One object's metadata as a `ls --long` line: size, modification time
+/// (RFC 3339, UTC, to the second), URI.
 pub fn meta_line(m: &ObjectMeta) -> String {
-    let when = unix_seconds(m.last_modified)
-        .map(|s| format!("{s:.0}"))
+    let when = m
+        .last_modified
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| rfc3339_utc(d.as_secs()))
         .unwrap_or_else(|| "-".to_owned());
-    format!("{:>14} {:>12} {}", m.size, when, m.uri)
+    format!("{:>14} {:>20} {}", m.size, when, m.uri)
+}
+
+/// `secs` after the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339_utc(secs: u64) -> String {
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
+}
+
+/// The proleptic Gregorian date `days` after 1970-01-01 (H. Hinnant's
+/// `civil_from_days`, for days on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z % 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339_utc(1_709_251_199), "2024-02-29T23:59:59Z");
+        assert_eq!(rfc3339_utc(4_102_444_800), "2100-01-01T00:00:00Z");
+    }
 }

@@ -4,7 +4,15 @@
 //! and an interrupted or failed transfer never leaves a partial file under
 //! its final name. An upload from a local file above the multipart
 //! threshold reads its parts as it sends them (`put_from_file`).
+//!
+//! A download or upload is planned whole before anything is sent: two
+//! sources bound for one destination (or an object where another needs a
+//! directory) are refused, naming both, rather than one silently
+//! overwriting the other. Before a download writes into a directory it
+//! removes the temporary files that a killed download left there
+//! (`remove_stale_temporaries`).
 
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use futures::{stream, StreamExt, TryStreamExt};
@@ -12,12 +20,19 @@ use s3dlio_core::{Error, Options, Result};
 
 use crate::args::Range;
 use crate::output::progress;
+use crate::walk;
 
-/// The `file://` URI of a local path (made absolute).
+/// The `file://` URI of a local path (made absolute; it must be UTF-8).
 pub fn local_uri(path: &Path) -> Result<String> {
     let abs = std::path::absolute(path)
         .map_err(|e| Error::InvalidArgument(format!("{}: {e}", path.display())))?;
-    Ok(format!("file://{}", abs.display()))
+    let abs = abs.to_str().ok_or_else(|| {
+        Error::InvalidArgument(format!(
+            "{:?}: the path is not UTF-8, so no URI can name it",
+            path.as_os_str()
+        ))
+    })?;
+    Ok(format!("file://{abs}"))
 }
 
 async fn fetch(uri: &str, range: Range, options: &Options) -> Result<bytes::Bytes> {
@@ -142,55 +157,99 @@ pub async fn download(
     let (dest, sources) = paths.split_last().expect("clap requires two paths");
     let dest = PathBuf::from(dest);
     let mut plan = Plan::new();
+    let mut dirs = BTreeSet::new();
     for uri in sources {
         for (src, size, rel) in expand(uri, options).await? {
-            plan.push((src, size, local_uri(&dest.join(rel))?));
+            let file = dest.join(safe_relative(&src, &rel, &dest)?);
+            dirs.extend(file.parent().map(Path::to_path_buf));
+            plan.push((src, size, local_uri(&file)?));
+        }
+    }
+    let plan = without_repeats(plan);
+    refuse_collisions(&plan, true)?;
+    for dir in &dirs {
+        let removed = s3dlio_core::remove_stale_temporaries(dir)?;
+        if removed > 0 {
+            eprintln!(
+                "s3dlio: removed {removed} temporary files left in {} by killed transfers",
+                dir.display()
+            );
         }
     }
     run_plan(plan, range, jobs, quiet, options).await
 }
 
-fn walk(root: &Path, rel: PathBuf, out: &mut Vec<(PathBuf, PathBuf)>) -> std::io::Result<()> {
-    let path = root.join(&rel);
-    if path.is_dir() {
-        let mut entries: Vec<_> = std::fs::read_dir(&path)?.collect::<std::io::Result<_>>()?;
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            walk(root, rel.join(entry.file_name()), out)?;
+/// `rel`, the local name of `src` under `dest`, when it stays under
+/// `dest`: no empty, `.` or `..` part (keys such as `a//b` or `../x` are
+/// legal in object stores).
+fn safe_relative<'a>(src: &str, rel: &'a str, dest: &Path) -> Result<&'a str> {
+    if rel.split('/').any(|part| matches!(part, "" | "." | "..")) {
+        return Err(Error::InvalidArgument(format!(
+            "download: {src} has no safe local name under {} (a part of {rel:?} is \
+             empty, '.' or '..'); nothing was transferred",
+            dest.display()
+        )));
+    }
+    Ok(rel)
+}
+
+/// `plan` with a source named twice for the same destination kept once.
+fn without_repeats(plan: Plan) -> Plan {
+    let mut seen = HashSet::with_capacity(plan.len());
+    plan.into_iter()
+        .filter(|(src, _, dst)| seen.insert((src.clone(), dst.clone())))
+        .collect()
+}
+
+/// An error when two sources of `plan` go to one destination, or (for a
+/// local destination) one source goes where another needs a directory.
+fn refuse_collisions(plan: &Plan, local: bool) -> Result<()> {
+    let mut source_of: HashMap<&str, &str> = HashMap::with_capacity(plan.len());
+    for (src, _, dst) in plan {
+        if let Some(other) = source_of.insert(dst, src) {
+            return Err(Error::InvalidArgument(format!(
+                "{other} and {src} would both be written to {dst}; nothing was transferred"
+            )));
         }
-    } else {
-        out.push((path, rel));
+    }
+    if !local {
+        return Ok(());
+    }
+    for (src, _, dst) in plan {
+        let mut dir = dst.as_str();
+        while let Some((parent, _)) = dir.rsplit_once('/') {
+            if let Some(other) = source_of.get(parent) {
+                return Err(Error::InvalidArgument(format!(
+                    "{other} would be written to {parent}, where {src} needs a directory \
+                     (for {dst}); nothing was transferred"
+                )));
+            }
+            dir = parent;
+        }
     }
     Ok(())
 }
 
 /// `upload FILE|DIR... URI`: files go under the prefix by name, directories
-/// keep their layout.
-pub async fn upload(paths: &[String], jobs: usize, quiet: bool, options: &Options) -> Result<()> {
+/// keep their layout (see [`walk`] for symlinks and special files).
+pub async fn upload(
+    paths: &[String],
+    jobs: usize,
+    follow_symlinks: bool,
+    quiet: bool,
+    options: &Options,
+) -> Result<()> {
     let (dest, sources) = paths.split_last().expect("clap requires two paths");
     let base = dest.trim_end_matches('/');
     let mut plan = Plan::new();
     for source in sources {
-        let path = Path::new(source);
-        let mut files = Vec::new();
-        let start = if path.is_dir() {
-            PathBuf::new()
-        } else {
-            PathBuf::from(path.file_name().unwrap_or_default())
-        };
-        let root = if path.is_dir() {
-            path.to_path_buf()
-        } else {
-            path.parent().unwrap_or(Path::new(".")).to_path_buf()
-        };
-        walk(&root, start, &mut files).map_err(|e| Error::from_io(source, e))?;
-        for (file, rel) in files {
-            let size = std::fs::metadata(&file)
-                .map_err(|e| Error::from_io(source, e))?
-                .len();
-            plan.push((local_uri(&file)?, size, format!("{base}/{}", rel.display())));
+        for found in walk::files(Path::new(source), follow_symlinks)? {
+            let dst = format!("{base}/{}", found.key);
+            plan.push((local_uri(&found.path)?, found.size, dst));
         }
     }
+    let plan = without_repeats(plan);
+    refuse_collisions(&plan, is_local(dest))?;
     run_plan(
         plan,
         Range {
@@ -221,4 +280,52 @@ pub async fn cp(src: &str, dst: &str, quiet: bool, options: &Options) -> Result<
         options,
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(pairs: &[(&str, &str)]) -> Plan {
+        pairs
+            .iter()
+            .map(|(s, d)| (s.to_string(), 1, d.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn two_sources_for_one_destination_are_refused_naming_both() {
+        let p = plan(&[
+            ("s3://b/c1/x", "file:///d/x"),
+            ("s3://b/c2/x", "file:///d/x"),
+        ]);
+        let err = refuse_collisions(&p, true).unwrap_err().to_string();
+        assert!(err.contains("s3://b/c1/x and s3://b/c2/x") && err.contains("file:///d/x"));
+        let repeated = plan(&[("s3://b/x", "file:///d/x"), ("s3://b/x", "file:///d/x")]);
+        assert_eq!(without_repeats(repeated).len(), 1);
+    }
+
+    #[test]
+    fn a_file_where_a_directory_is_needed_is_refused_locally_only() {
+        let p = plan(&[
+            ("s3://b/a/x", "file:///d/x"),
+            ("s3://b/b/x/y", "file:///d/x/y"),
+        ]);
+        let err = refuse_collisions(&p, true).unwrap_err().to_string();
+        assert!(
+            err.contains("s3://b/a/x") && err.contains("s3://b/b/x/y"),
+            "{err}"
+        );
+        let remote = plan(&[("file:///a", "s3://b/x"), ("file:///b", "s3://b/x/y")]);
+        assert!(refuse_collisions(&remote, false).is_ok());
+    }
+
+    #[test]
+    fn keys_that_would_leave_the_destination_are_refused() {
+        let dest = Path::new("/d");
+        assert!(safe_relative("s3://b/p/x", "x/y", dest).is_ok());
+        for rel in ["../x", "a/../../x", "/abs", "a//b", "./a", ""] {
+            assert!(safe_relative("s3://b/k", rel, dest).is_err(), "{rel:?}");
+        }
+    }
 }

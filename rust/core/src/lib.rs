@@ -31,4 +31,5 @@ pub use local_workers::split_reads;
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;
+pub use store::remove_stale_temporaries;
 pub use uri::{ObjectUri, Scheme};

@@ -5,7 +5,8 @@
 //! front of the buffer in place (the 64-byte alignment promise holds). Where the filesystem refuses O_DIRECT (tmpfs, some
 //! overlays) the call fails with `Error::DirectIoUnsupported`, unless the
 //! caller opted into buffered fallback (`S3DLIO_DIRECT_FALLBACK`).
-//! Listing, stat and delete are plain filesystem calls (see `local`).
+//! Listing, stat and delete are plain filesystem calls, and only regular
+//! files are objects, refused before anything blocks (see `local`).
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
@@ -47,27 +48,29 @@ fn unsupported(uri: &str, source: std::io::Error) -> Error {
 
 /// Read `range` of the file at `path` with O_DIRECT.
 pub(super) fn get(uri: &str, path: &str, range: ByteRange, fallback: bool) -> Result<Bytes> {
-    let file = match OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_DIRECT)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if refused(&e) && fallback => return local::get(uri, path, range),
-        Err(e) if refused(&e) => return Err(unsupported(uri, e)),
-        Err(e) => return Err(Error::from_io(uri, e)),
-    };
-    match read_direct(uri, &file, range) {
+    let opened = local::open_object(uri, path, libc::O_DIRECT, |e| {
+        if !refused(&e) {
+            return Error::from_io(uri, e);
+        }
+        // A FIFO or a device refuses O_DIRECT too: say what it is instead.
+        match std::fs::metadata(path) {
+            Ok(meta) if !meta.is_file() => local::not_an_object(uri, &meta),
+            _ => unsupported(uri, e),
+        }
+    });
+    let read = opened.and_then(|(file, meta)| read_direct(uri, &file, &meta, range));
+    match read {
         Err(Error::DirectIoUnsupported { .. }) if fallback => local::get(uri, path, range),
         other => other,
     }
 }
 
-fn read_direct(uri: &str, file: &File, range: ByteRange) -> Result<Bytes> {
-    let meta = file.metadata().map_err(|e| Error::from_io(uri, e))?;
-    if meta.is_dir() {
-        return Err(local::not_an_object(uri));
-    }
+fn read_direct(
+    uri: &str,
+    file: &File,
+    meta: &std::fs::Metadata,
+    range: ByteRange,
+) -> Result<Bytes> {
     let span = range.resolve(uri, meta.len())?;
     if span.is_empty() {
         return Ok(Bytes::new());

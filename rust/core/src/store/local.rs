@@ -1,10 +1,25 @@
 //! `file://`: the local filesystem, read with positioned reads straight
 //! into the final aligned buffer; written to a temporary name and renamed,
 //! so a reader never sees half an object.
+//!
+//! Only regular files are objects. A FIFO, socket or device is refused
+//! before anything waits on it (opened non-blocking, then checked), so a
+//! `get` of a FIFO with no writer fails at once instead of blocking in
+//! `open` where no signal can stop it. Listings skip such files, dangling
+//! symlinks and symlinks that loop (a directory already being listed
+//! higher up, found by device and inode), silently: a listing is the set of
+//! objects a `get` can read.
+//!
+//! Temporary names are `.s3dlio-tmp.NAME.PID.N`, kept within NAME_MAX
+//! (255 bytes) by shortening NAME, and locked (`flock`) by their writer
+//! while it writes: a temporary file whose process is gone (killed with
+//! SIGKILL) is recognised as stale by [`remove_stale_temporaries`].
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -21,21 +36,75 @@ use crate::window;
 /// Prefix of in-flight temporary files (hidden from listings).
 const TMP_PREFIX: &str = ".s3dlio-tmp.";
 
-pub(super) fn not_an_object(uri: &str) -> Error {
+/// Longest part of a destination's name kept in its temporary name: with
+/// the prefix, a 10-digit pid and a 20-digit counter that is 212 bytes,
+/// within NAME_MAX (255).
+const TMP_NAME_PART_MAX: usize = 168;
+
+/// The error for a local path that exists but is no object: a directory,
+/// or a file that is not regular (see [`check_object`]).
+pub(super) fn not_an_object(uri: &str, meta: &fs::Metadata) -> Error {
+    let what = match meta.file_type() {
+        t if t.is_dir() => "a directory is not an object",
+        t if t.is_fifo() => "a FIFO is not an object (not a regular file)",
+        t if t.is_socket() => "a socket is not an object (not a regular file)",
+        t if t.is_char_device() || t.is_block_device() => {
+            "a device is not an object (not a regular file)"
+        }
+        _ => "not a regular file",
+    };
     Error::NotFound {
         uri: uri.to_owned(),
-        source: Some("a directory is not an object".into()),
+        source: Some(what.into()),
     }
+}
+
+/// `Ok` when `meta` is a regular file's, the only kind of local object.
+pub(super) fn check_object(uri: &str, meta: &fs::Metadata) -> Result<()> {
+    match meta.is_file() {
+        true => Ok(()),
+        false => Err(not_an_object(uri, meta)),
+    }
+}
+
+/// Open the object at `path` for reading with `flags` (e.g. O_DIRECT)
+/// added, an I/O error described by `io_error`. Opened non-blocking, so
+/// a FIFO without a writer (or a device) does not block `open`, and
+/// checked to be a regular file before it is made blocking again.
+pub(super) fn open_object(
+    uri: &str,
+    path: &str,
+    flags: libc::c_int,
+    io_error: impl Fn(std::io::Error) -> Error,
+) -> Result<(File, fs::Metadata)> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(&io_error)?;
+    let meta = file.metadata().map_err(&io_error)?;
+    check_object(uri, &meta)?;
+    let fd = file.as_raw_fd();
+    // SAFETY: `fd` is an open descriptor owned by `file`; F_GETFL/F_SETFL
+    // only read and change its status flags.
+    let cleared = unsafe {
+        let status = libc::fcntl(fd, libc::F_GETFL);
+        status >= 0 && libc::fcntl(fd, libc::F_SETFL, status & !libc::O_NONBLOCK) == 0
+    };
+    if !cleared {
+        return Err(io_error(std::io::Error::last_os_error()));
+    }
+    Ok((file, meta))
+}
+
+/// [`open_object`] without extra flags, every error naming `uri`.
+fn open_regular(uri: &str, path: &str) -> Result<(File, fs::Metadata)> {
+    open_object(uri, path, 0, |e| Error::from_io(uri, e))
 }
 
 /// Read `range` of the file at `path`.
 pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
-    let io = |e| Error::from_io(uri, e);
-    let file = File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if meta.is_dir() {
-        return Err(not_an_object(uri));
-    }
+    let (file, meta) = open_regular(uri, path)?;
     let span = range.resolve(uri, meta.len())?;
     let want = usize::try_from(span.end - span.start).map_err(|_| Error::InvalidRange {
         uri: uri.to_owned(),
@@ -48,12 +117,7 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
 
 /// Read the whole file at `path` into `target`, which is sized to it.
 pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result<()> {
-    let io = |e| Error::from_io(uri, e);
-    let file = File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    if meta.is_dir() {
-        return Err(not_an_object(uri));
-    }
+    let (file, meta) = open_regular(uri, path)?;
     if meta.len() != target.capacity() as u64 {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
@@ -179,6 +243,9 @@ pub(super) fn write_atomically(
     write: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
     let staged = Staged::beside(uri, path)?;
+    // Created and locked first, held open while `write` opens it again,
+    // so the file is known to be in use until it is renamed.
+    let _in_use = staged.create()?;
     write(&staged.tmp)?;
     staged.publish()
 }
@@ -194,7 +261,9 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
-    /// A temporary name beside `path` (its directory created if missing).
+    /// A temporary name beside `path` (its directory created if missing):
+    /// `.s3dlio-tmp.NAME.PID.N`, with NAME shortened to keep the whole
+    /// within NAME_MAX.
     pub fn beside(uri: &str, path: &str) -> Result<Self> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dest = Path::new(path);
@@ -207,7 +276,7 @@ impl Staged {
         fs::create_dir_all(dir).map_err(|e| Error::from_io(uri, e))?;
         let tmp = dir.join(format!(
             "{TMP_PREFIX}{}.{}.{}",
-            name.to_string_lossy(),
+            tmp_name_part(name.as_bytes()),
             runtime::process_id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
@@ -219,9 +288,16 @@ impl Staged {
         })
     }
 
-    /// Create (or truncate) the temporary file for writing.
+    /// Create (or truncate) the temporary file for writing, locked
+    /// (`flock`) for as long as it stays open: the mark of a live writer
+    /// that [`remove_stale_temporaries`] respects.
     pub fn create(&self) -> Result<File> {
-        File::create(&self.tmp).map_err(|e| Error::from_io(&self.uri, e))
+        let file = File::create(&self.tmp).map_err(|e| Error::from_io(&self.uri, e))?;
+        // SAFETY: `file` owns the descriptor; flock only takes a lock on it.
+        // A filesystem without locks leaves the file unlocked, which the
+        // stale-file check treats with more caution.
+        let _ = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        Ok(file)
     }
 
     /// Rename the temporary file onto the destination.
@@ -240,14 +316,113 @@ impl Drop for Staged {
     }
 }
 
+/// The part of a destination's name shown in its temporary name: the name
+/// itself, or its first [`TMP_NAME_PART_MAX`] bytes (cut at a character
+/// boundary) when longer. Uniqueness comes from the pid and counter.
+fn tmp_name_part(name: &[u8]) -> String {
+    let name = String::from_utf8_lossy(name);
+    if name.len() <= TMP_NAME_PART_MAX {
+        return name.into_owned();
+    }
+    let mut end = TMP_NAME_PART_MAX;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    name[..end].to_owned()
+}
+
+/// The process id in a temporary name `.s3dlio-tmp.NAME.PID.N`.
+fn writer_pid(file_name: &[u8]) -> Option<libc::pid_t> {
+    let rest = file_name.strip_prefix(TMP_PREFIX.as_bytes())?;
+    let mut fields = rest.rsplitn(3, |&b| b == b'.');
+    let (counter, pid, _name) = (fields.next()?, fields.next()?, fields.next()?);
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    if !digits(counter) || !digits(pid) {
+        return None;
+    }
+    std::str::from_utf8(pid).ok()?.parse().ok()
+}
+
+/// True when no process `pid` runs on this machine.
+fn process_is_gone(pid: libc::pid_t) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let status = unsafe { libc::kill(pid, 0) };
+    status != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
+/// How long an unlockable temporary file (a filesystem without `flock`)
+/// of a gone process must have been left untouched to count as stale: a
+/// writer on another machine sharing the directory could own it.
+const STALE_UNLOCKED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Is the temporary file at `path`, named for the gone process, stale?
+/// Only when it is a regular file of this user and no one holds its lock
+/// (a writer on another machine sharing the directory would); where the
+/// filesystem has no locks, when untouched for [`STALE_UNLOCKED_AFTER`].
+fn is_stale(path: &Path) -> bool {
+    let Ok(file) = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    else {
+        return false;
+    };
+    let Ok(meta) = file.metadata() else {
+        return false;
+    };
+    // SAFETY: geteuid has no preconditions.
+    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
+        return false;
+    }
+    // SAFETY: `file` owns the descriptor; the lock is dropped with it.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return true;
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return false;
+    }
+    meta.modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age >= STALE_UNLOCKED_AFTER)
+}
+
+/// Remove the temporary files in `dir` that writers killed with SIGKILL
+/// (or a power cut) left: named `.s3dlio-tmp.NAME.PID.N` by a process that
+/// no longer runs here, owned by this user, and not locked by a live
+/// writer (see [`is_stale`]). Returns how many were removed; a missing
+/// directory has none.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
+    let uri = format!("file://{}", dir.display());
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::from_io(&uri, e)),
+    };
+    let own = std::process::id();
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::from_io(&uri, e))?;
+        let Some(pid) = writer_pid(entry.file_name().as_bytes()) else {
+            continue;
+        };
+        let path = entry.path();
+        if pid as u32 != own && process_is_gone(pid) && is_stale(&path) {
+            match fs::remove_file(&path) {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::from_io(&uri, e)),
+            }
+        }
+    }
+    Ok(removed)
+}
+
 /// `range` of the file at `path` copied into `dest` from its start by the
 /// kernel (no buffer of ours holds it). Returns the bytes copied.
 pub(super) fn copy_range(uri: &str, path: &str, range: ByteRange, dest: &mut File) -> Result<u64> {
-    let mut src = File::open(path).map_err(|e| Error::from_io(uri, e))?;
-    let meta = src.metadata().map_err(|e| Error::from_io(uri, e))?;
-    if meta.is_dir() {
-        return Err(not_an_object(uri));
-    }
+    let (mut src, meta) = open_regular(uri, path)?;
     let span = range.resolve(uri, meta.len())?;
     let expected = span.end - span.start;
     src.seek(SeekFrom::Start(span.start))
@@ -276,28 +451,57 @@ fn meta_of(uri: String, meta: &fs::Metadata) -> ObjectMeta {
 /// Metadata of the file at `path`.
 pub(super) fn head(uri: &str, path: &str) -> Result<ObjectMeta> {
     let meta = fs::metadata(path).map_err(|e| Error::from_io(uri, e))?;
-    if meta.is_dir() {
-        return Err(not_an_object(uri));
-    }
+    check_object(uri, &meta)?;
     Ok(meta_of(uri.to_owned(), &meta))
 }
 
-/// Files under the directory `prefix.key` (recursively or not).
+/// Regular files under the directory `prefix.key` (recursively or not).
+/// Symlinks are followed, except to a directory already being listed
+/// above (a loop); dangling or looping symlinks, FIFOs, sockets, devices,
+/// names that are not UTF-8 and temporary files are skipped, silently.
 pub(super) fn list(uri: &str, prefix: &ObjectUri, recursive: bool) -> Result<Vec<ObjectMeta>> {
-    let mut out = Vec::new();
     let root = prefix.key.trim_end_matches('/');
     let root = if root.is_empty() { "/" } else { root };
-    let mut dirs = vec![root.to_owned()];
-    while let Some(dir) = dirs.pop() {
-        let entries = match fs::read_dir(&dir) {
+    let identity = match fs::metadata(root) {
+        Ok(meta) if meta.is_dir() => (meta.dev(), meta.ino()),
+        Ok(_) => return Ok(Vec::new()),
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(Error::from_io(uri, e)),
+    };
+    let mut listing = Listing {
+        prefix,
+        recursive,
+        above: vec![identity],
+        out: Vec::new(),
+    };
+    listing.directory(root)?;
+    Ok(listing.out)
+}
+
+/// One listing in progress: the objects found so far, and the directories
+/// (device, inode) being listed above the current one.
+struct Listing<'a> {
+    prefix: &'a ObjectUri,
+    recursive: bool,
+    above: Vec<(u64, u64)>,
+    out: Vec<ObjectMeta>,
+}
+
+impl Listing<'_> {
+    fn directory(&mut self, dir: &str) -> Result<()> {
+        let dir_uri = || self.prefix.sibling(dir);
+        let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
+            // Removed meanwhile.
             Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
-                continue
+                return Ok(())
             }
-            Err(e) => return Err(Error::from_io(uri, e)),
+            Err(e) => return Err(Error::from_io(&dir_uri(), e)),
         };
         for entry in entries {
-            let entry = entry.map_err(|e| Error::from_io(uri, e))?;
+            let entry = entry.map_err(|e| Error::from_io(&dir_uri(), e))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if name.starts_with(TMP_PREFIX) {
@@ -308,21 +512,32 @@ pub(super) fn list(uri: &str, prefix: &ObjectUri, recursive: bool) -> Result<Vec
             } else {
                 format!("{dir}/{name}")
             };
-            let meta = match fs::metadata(&child) {
-                Ok(meta) => meta,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue, // removed meanwhile
-                Err(e) => return Err(Error::from_io(uri, e)),
-            };
-            if meta.is_dir() {
-                if recursive {
-                    dirs.push(child);
-                }
-            } else {
-                out.push(meta_of(prefix.sibling(&child), &meta));
-            }
+            self.entry(child)?;
         }
+        Ok(())
     }
-    Ok(out)
+
+    fn entry(&mut self, child: String) -> Result<()> {
+        let meta = match fs::metadata(&child) {
+            Ok(meta) => meta,
+            // Removed meanwhile, a dangling symlink, or one that loops.
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(()),
+            Err(e) => return Err(Error::from_io(&self.prefix.sibling(&child), e)),
+        };
+        if meta.is_file() {
+            self.out.push(meta_of(self.prefix.sibling(&child), &meta));
+            return Ok(());
+        }
+        let identity = (meta.dev(), meta.ino());
+        if !meta.is_dir() || !self.recursive || self.above.contains(&identity) {
+            return Ok(());
+        }
+        self.above.push(identity);
+        let listed = self.directory(&child);
+        self.above.pop();
+        listed
+    }
 }
 
 /// Remove the file at `path`.
@@ -354,5 +569,92 @@ mod tests {
         staged.publish().unwrap();
         assert_eq!(fs::read(&dest).unwrap(), b"whole");
         assert_eq!(entries(), 1);
+    }
+
+    #[test]
+    fn temporary_names_stay_within_name_max() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["n".repeat(255), "é".repeat(127), "x".to_owned()] {
+            let dest = dir.path().join(&name);
+            let staged = Staged::beside("file://x", dest.to_str().unwrap()).unwrap();
+            let tmp = staged.tmp.file_name().unwrap().len();
+            assert!(tmp <= 255, "{tmp} bytes for a {}-byte name", name.len());
+            staged.create().unwrap().write_all(b"w").unwrap();
+            staged.publish().unwrap();
+            assert_eq!(fs::read(&dest).unwrap(), b"w");
+        }
+    }
+
+    #[test]
+    fn the_writer_of_a_temporary_name_is_read_back() {
+        let staged = Staged::beside("file://x", "/tmp/a.b.c").unwrap();
+        let name = staged.tmp.file_name().unwrap().as_bytes().to_owned();
+        assert_eq!(writer_pid(&name), Some(std::process::id() as libc::pid_t));
+        assert_eq!(writer_pid(b".s3dlio-tmp.x.12.3"), Some(12));
+        assert_eq!(writer_pid(b".s3dlio-tmp.12.3"), None, "no name part");
+        assert_eq!(writer_pid(b".s3dlio-tmp.x.1a.3"), None);
+        assert_eq!(writer_pid(b"x.12.3"), None);
+    }
+
+    /// A process id that no longer runs (a child that has exited).
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn only_unlocked_temporaries_of_gone_processes_are_stale() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = gone_pid();
+        let path = |name: String| dir.path().join(name);
+        let stale = path(format!("{TMP_PREFIX}a.bin.{gone}.0"));
+        let locked = path(format!("{TMP_PREFIX}b.bin.{gone}.1"));
+        let live = path(format!("{TMP_PREFIX}c.bin.{}.2", std::process::id()));
+        let other = path("d.bin.1.2".to_owned());
+        for p in [&stale, &locked, &live, &other] {
+            fs::write(p, b"partial").unwrap();
+        }
+        let holder = File::open(&locked).unwrap();
+        // SAFETY: takes a lock on a descriptor `holder` owns.
+        assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
+
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 1);
+        assert!(!stale.exists());
+        assert!(locked.exists() && live.exists() && other.exists());
+        drop(holder);
+        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 1);
+        assert!(!locked.exists());
+        let missing = dir.path().join("missing");
+        assert_eq!(remove_stale_temporaries(&missing).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_file_being_written_is_locked() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = Staged::beside("file://x", dir.path().join("f").to_str().unwrap()).unwrap();
+        let _writing = staged.create().unwrap();
+        let other = File::open(&staged.tmp).unwrap();
+        // SAFETY: tries a lock on a descriptor `other` owns.
+        let taken = unsafe { libc::flock(other.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        assert_eq!(taken, -1, "the writer holds the lock");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = get("file://p", fifo.to_str().unwrap(), ByteRange::FULL).unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(
+            err.full_message().contains("FIFO"),
+            "{}",
+            err.full_message()
+        );
+        assert!(head("file://p", fifo.to_str().unwrap()).is_err());
     }
 }

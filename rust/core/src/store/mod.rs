@@ -22,6 +22,7 @@ use crate::options::{self, Options};
 use crate::runtime;
 use crate::uri::{ObjectUri, Scheme};
 
+pub use local::remove_stale_temporaries;
 pub(crate) use local::Staged;
 pub(crate) use object::Whole;
 
