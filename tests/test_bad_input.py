@@ -111,8 +111,11 @@ BAD_URIS: dict[str, str] = {
     "surrogate": "file:///tmp/\udcff\udcfe.bin",  # os.fsdecode of b"\xff\xfe"
     "s3_dotdot_key": "s3://bucket/a/../b.bin",
     "s3_dot_key": "s3://bucket/a/./b.bin",
-    "s3_empty_segment": "s3://bucket/a//b.bin",
 }
+
+# Keys S3 allows and s3dlio reads, lists and deletes, but does not write.
+UNWRITABLE_URIS = {"s3_empty_segment": "s3://bucket/a//b.bin"}
+WRITE_FUNCS = ["put", "put_many", "CheckpointStore"]
 
 
 @pytest.mark.parametrize("func", list(URI_FUNCS))
@@ -124,6 +127,16 @@ def test_bad_uri_is_invalid_uri_error_naming_it(ctx, func, case):
     exc = excinfo.value
     assert isinstance(exc, ValueError) and isinstance(exc, s3dlio.S3dlioError)
     assert _names(str(exc), uri), f"{str(exc)!r} does not name {uri!r}"
+    assert {p.name for p in ctx.path.iterdir()} == {"data.bin", "ckpt"}, "nothing written"
+
+
+@pytest.mark.parametrize("func", WRITE_FUNCS)
+@pytest.mark.parametrize("case", list(UNWRITABLE_URIS))
+def test_unwritable_uri_is_refused_before_any_write(ctx, func, case):
+    uri = UNWRITABLE_URIS[case]
+    with pytest.raises(s3dlio.InvalidUriError, match="empty segment") as excinfo:
+        _run(lambda c: URI_FUNCS[func](c, uri), ctx)
+    assert _names(str(excinfo.value), uri)
     assert {p.name for p in ctx.path.iterdir()} == {"data.bin", "ckpt"}, "nothing written"
 
 

@@ -27,7 +27,11 @@ pub async fn put_many(
     let mut resolver = Resolver::new(options);
     let jobs = items
         .into_iter()
-        .map(|(uri, data)| Ok((resolver.resolve_object(&uri)?, data)))
+        .map(|(uri, data)| {
+            let target = resolver.resolve_object(&uri)?;
+            target.require_writable()?;
+            Ok((target, data))
+        })
         .collect::<Result<Vec<_>>>()?;
     stream::iter(
         jobs.into_iter()

@@ -51,10 +51,10 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// A store rooted at `base` (any scheme). With `validate`, every shard
     /// read is checked against the CRC32C in its manifest. A base that no
-    /// object could live under (a bad URI, a key with `..`) is refused here,
+    /// object could be written under (a bad URI, a key with `..` or `//`) is refused here,
     /// not at the first save.
     pub fn new(base: &str, options: Options, validate: bool) -> Result<Self> {
-        Target::resolve(base, &options)?;
+        Target::resolve(base, &options)?.require_writable()?;
         Ok(Self {
             layout: Layout::new(base),
             options,

@@ -7,6 +7,7 @@ mod landing;
 mod local;
 mod object;
 mod s3;
+mod s3_raw_keys;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -53,6 +54,8 @@ pub(crate) struct Client {
     store: Arc<dyn ObjectStore>,
     transfer: object::Transfer,
     secrets: Arc<[String]>,
+    /// S3 only: requests for keys object_store cannot name.
+    raw_keys: Option<Arc<s3_raw_keys::RawKeys>>,
 }
 
 impl Client {
@@ -127,6 +130,14 @@ impl StoreCache {
     }
 }
 
+/// The raw-key requests of a client that has them (S3's).
+fn raw(client: &Client) -> &s3_raw_keys::RawKeys {
+    client
+        .raw_keys
+        .as_deref()
+        .expect("raw keys resolve only for clients that have them")
+}
+
 #[derive(Clone)]
 enum Backend {
     /// `file://` (buffered) or `direct://` (O_DIRECT, maybe with fallback).
@@ -135,6 +146,8 @@ enum Backend {
         fallback: bool,
     },
     Object(Client, Path),
+    /// An S3 key object_store cannot name (see [`s3_raw_keys`]).
+    RawKey(Client, String),
 }
 
 /// One URI resolved to its backend, ready for I/O.
@@ -170,10 +183,13 @@ impl<'a> Resolver<'a> {
         let options = self.options;
         let client = runtime::state().stores.get_or_build(parsed, options, || {
             let bucket = &parsed.bucket;
-            let store = match parsed.scheme {
-                Scheme::S3 => s3::build(uri, bucket, options)?,
-                Scheme::Azure => azure::build(uri, bucket, options)?,
-                Scheme::Gcs => gcs::build(uri, bucket, options)?,
+            let (store, raw_keys) = match parsed.scheme {
+                Scheme::S3 => {
+                    let (store, raw) = s3::build(uri, bucket, options)?;
+                    (store, Some(Arc::new(raw)))
+                }
+                Scheme::Azure => (azure::build(uri, bucket, options)?, None),
+                Scheme::Gcs => (gcs::build(uri, bucket, options)?, None),
                 scheme => {
                     return Err(Error::Unsupported {
                         uri: uri.to_owned(),
@@ -185,6 +201,7 @@ impl<'a> Resolver<'a> {
                 store,
                 transfer: object::Transfer::from_options(options, parsed.scheme)?,
                 secrets: options.secret_values().into(),
+                raw_keys,
             })
         })?;
         self.clients.insert(key, client.clone());
@@ -208,13 +225,18 @@ impl<'a> Resolver<'a> {
             },
             Scheme::S3 | Scheme::Azure | Scheme::Gcs => {
                 let client = self.client(uri, &parsed)?;
-                let path = Path::parse(parsed.key.trim_end_matches('/')).map_err(|e| {
-                    Error::InvalidUri {
-                        uri: uri.to_owned(),
-                        reason: e.to_string(),
+                match Path::parse(parsed.key.trim_end_matches('/')) {
+                    Ok(path) => Backend::Object(client, path),
+                    Err(_) if client.raw_keys.is_some() && s3_raw_keys::is_raw(&parsed.key) => {
+                        Backend::RawKey(client, parsed.key.clone())
                     }
-                })?;
-                Backend::Object(client, path)
+                    Err(e) => {
+                        return Err(Error::InvalidUri {
+                            uri: uri.to_owned(),
+                            reason: e.to_string(),
+                        })
+                    }
+                }
             }
         };
         Ok(Target {
@@ -274,6 +296,10 @@ impl Target {
             )
             .await
             .map_err(|e| client.redact(e)),
+            Backend::RawKey(client, key) => raw(client)
+                .get(&self.uri, key, range)
+                .await
+                .map_err(|e| client.redact(e)),
         }
     }
 
@@ -297,6 +323,26 @@ impl Target {
             )
             .await
             .map_err(|e| client.redact(e)),
+            Backend::RawKey(..) => {
+                let data = self.get(range).await?;
+                let uri = self.uri.clone();
+                runtime::blocking(move || {
+                    use std::io::Write;
+                    file.write_all(&data)
+                        .map(|()| data.len() as u64)
+                        .map_err(|e| Error::from_io(&uri, e))
+                })
+                .await
+            }
+        }
+    }
+
+    /// An error naming the URI if objects under it cannot be written (an
+    /// S3 key with an empty segment, see [`s3_raw_keys`]).
+    pub fn require_writable(&self) -> Result<()> {
+        match self.backend {
+            Backend::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
+            _ => Ok(()),
         }
     }
 
@@ -328,7 +374,7 @@ impl Target {
             Backend::Local { direct: false, .. } => {
                 Some(local::get(&self.uri, &self.parsed.key, range))
             }
-            Backend::Object(..) => None,
+            Backend::Object(..) | Backend::RawKey(..) => None,
         }
     }
 
@@ -350,6 +396,18 @@ impl Target {
                 object::get_into(client.store.as_ref(), path, &self.uri, &mut region)
                     .await
                     .map_err(|e| client.redact(e))?;
+                Ok(region)
+            }
+            Backend::RawKey(..) => {
+                let data = self.get(ByteRange::FULL).await?;
+                let mut region = region;
+                if data.len() != region.len() || !region.extend_from_slice(&data) {
+                    return Err(Error::Truncated {
+                        uri: self.uri.clone(),
+                        expected: region.len() as u64,
+                        actual: data.len() as u64,
+                    });
+                }
                 Ok(region)
             }
         }
@@ -397,6 +455,7 @@ impl Target {
                     .await
                     .map_err(|e| client.redact(e))
             }
+            Backend::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
         }
     }
 
@@ -412,6 +471,7 @@ impl Target {
                     .await
                     .map_err(|e| client.redact(e))
             }
+            Backend::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
         }
     }
 
@@ -427,6 +487,11 @@ impl Target {
                     .await
                     .map_err(|e| client.redact(e))
             }
+            Backend::RawKey(client, key) => raw(client)
+                .head(&self.uri, key)
+                .await
+                .map(|meta| self.raw_meta(meta))
+                .map_err(|e| client.redact(e)),
         }
     }
 
@@ -435,7 +500,7 @@ impl Target {
     pub fn head_here(&self) -> Option<Result<ObjectMeta>> {
         match self.backend {
             Backend::Local { .. } => Some(local::head(&self.uri, &self.parsed.key)),
-            Backend::Object(..) => None,
+            Backend::Object(..) | Backend::RawKey(..) => None,
         }
     }
 
@@ -446,15 +511,47 @@ impl Target {
                 let (uri, parsed) = (self.uri.clone(), self.parsed.clone());
                 runtime::blocking(move || local::list(&uri, &parsed, recursive)).await
             }
-            Backend::Object(client, path) => object::list(
-                client.store.as_ref(),
-                path,
-                &self.uri,
-                &self.parsed,
-                recursive,
-            )
+            Backend::Object(client, path) => {
+                let listed = object::list(
+                    client.store.as_ref(),
+                    path,
+                    &self.uri,
+                    &self.parsed,
+                    recursive,
+                )
+                .await;
+                match listed {
+                    // A key object_store cannot name fails its listing whole.
+                    Err(Error::InvalidUri { .. }) if client.raw_keys.is_some() => {
+                        self.list_raw(client, recursive).await
+                    }
+                    listed => listed.map_err(|e| client.redact(e)),
+                }
+            }
+            Backend::RawKey(client, _) => self.list_raw(client, recursive).await,
+        }
+    }
+
+    /// [`Target::list`] through [`s3_raw_keys`].
+    async fn list_raw(&self, client: &Client, recursive: bool) -> Result<Vec<ObjectMeta>> {
+        let key = &self.parsed.key;
+        let prefix = match key.is_empty() || key.ends_with('/') {
+            true => key.clone(),
+            false => format!("{key}/"),
+        };
+        let listed = raw(client)
+            .list(&self.uri, &prefix, recursive)
             .await
-            .map_err(|e| client.redact(e)),
+            .map_err(|e| client.redact(e))?;
+        Ok(listed.into_iter().map(|m| self.raw_meta(m)).collect())
+    }
+
+    fn raw_meta(&self, meta: s3_raw_keys::RawMeta) -> ObjectMeta {
+        ObjectMeta {
+            uri: self.parsed.sibling(&meta.key),
+            size: meta.size,
+            last_modified: meta.last_modified,
+            etag: meta.etag,
         }
     }
 
@@ -466,6 +563,10 @@ impl Target {
                 runtime::blocking(move || local::delete(&uri, &path)).await
             }
             Backend::Object(client, path) => object::delete(client.store.as_ref(), path, &self.uri)
+                .await
+                .map_err(|e| client.redact(e)),
+            Backend::RawKey(client, key) => raw(client)
+                .delete(&self.uri, key)
                 .await
                 .map_err(|e| client.redact(e)),
         }
@@ -485,6 +586,7 @@ mod tests {
             store: Arc::new(object_store::memory::InMemory::new()),
             transfer: object::Transfer::from_options(&Options::empty(), Scheme::S3)?,
             secrets: Arc::from([]),
+            raw_keys: None,
         })
     }
 

@@ -7,13 +7,18 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::ObjectStore;
 
 use super::object::{client_options, http_connector, retry_config};
+use super::s3_raw_keys::RawKeys;
 use crate::error::{Error, Result};
 use crate::options::Options;
 
 const ENDPOINT_KEYS: &[&str] = &["aws_endpoint_url_s3", "aws_endpoint_url", "aws_endpoint"];
 
-/// A client for `bucket`.
-pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dyn ObjectStore>> {
+/// A client for `bucket`, and the one for keys object_store cannot name.
+pub(super) fn build(
+    uri: &str,
+    bucket: &str,
+    options: &Options,
+) -> Result<(Arc<dyn ObjectStore>, RawKeys)> {
     // Client options first: they carry allow_http, set below.
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
@@ -29,6 +34,7 @@ pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dy
         }
     }
     let endpoint = options.first_of(ENDPOINT_KEYS);
+    let mut signed = true;
     if let Some(endpoint) = endpoint {
         builder = builder.with_endpoint(endpoint);
         // An explicit plain-http endpoint (a local emulator) allows http.
@@ -41,13 +47,24 @@ pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dy
             && options.get("aws_web_identity_token_file").is_none()
         {
             builder = builder.with_skip_signature(true);
+            signed = false;
         }
     }
-    builder
-        .build()
-        .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-        .map_err(|e| Error::Backend {
-            uri: uri.to_owned(),
-            source: Box::new(e),
-        })
+    let failed = |e| Error::Backend {
+        uri: uri.to_owned(),
+        source: Box::new(e),
+    };
+    let store = builder.build().map_err(failed)?;
+    let (connector, client_options) = (http_connector(options)?, client_options(options)?);
+    let raw = RawKeys::new(
+        &store,
+        bucket,
+        options,
+        endpoint,
+        signed,
+        &connector,
+        &client_options.with_allow_http(endpoint.is_some_and(|e| e.starts_with("http://"))),
+    )
+    .map_err(failed)?;
+    Ok((Arc::new(store), raw))
 }
