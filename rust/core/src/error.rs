@@ -1,5 +1,6 @@
 //! The one error type of the core. Every variant that concerns an object
-//! names its URI, so a message is useful on its own.
+//! names its URI, so a message is useful on its own, and the text shown to
+//! a user ([`Error::full_message`]) never carries a URL's user and password.
 
 /// A boxed error from a lower layer (object_store, std::io, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -138,9 +139,11 @@ impl Error {
     }
 
     /// The message followed by its causes (`a: b: c`) on one line,
-    /// leaving out a cause the message already contains.
+    /// leaving out a cause the message already contains, with the user and
+    /// password of any URL in it replaced (`http://<redacted>@host`): what
+    /// a user is shown.
     pub fn full_message(&self) -> String {
-        chain_text(self).replace('\n', " ")
+        crate::options::redact_userinfo(&chain_text(self).replace('\n', " "))
     }
 
     /// This error with every occurrence of `secrets` in the text of its
@@ -149,13 +152,15 @@ impl Error {
     pub(crate) fn redact(self, secrets: &[String]) -> Self {
         let scrub = |source: BoxError| -> BoxError {
             let text = chain_text(source.as_ref());
-            if !secrets.iter().any(|s| text.contains(s.as_str())) {
+            if !secrets.iter().any(|s| text.contains(s.as_str()))
+                && crate::options::redact_userinfo(&text) == text
+            {
                 return source;
             }
             let redacted = secrets
                 .iter()
                 .fold(text, |t, s| t.replace(s.as_str(), crate::options::REDACTED));
-            redacted.into()
+            crate::options::redact_userinfo(&redacted).into()
         };
         match self {
             Error::NotFound {
