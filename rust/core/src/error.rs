@@ -44,10 +44,21 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// A buffer pool could not provide memory (e.g. pinned-memory
-    /// registration failed).
+    /// The process cannot hold the buffer an object needs (more than the
+    /// memory available, or an allocation the system refused), or a pool
+    /// could not provide it (e.g. pinned-memory registration failed).
     #[error("buffer memory for {uri}: {reason}")]
     Memory { uri: String, reason: String },
+
+    /// An object is not the size it was expected to be: the size given for
+    /// it (e.g. `get_batch(sizes=...)`), or the one listed before it changed.
+    #[error("size mismatch for {uri}: expected {expected} bytes ({why}) but the object is {actual} bytes")]
+    SizeMismatch {
+        uri: String,
+        expected: u64,
+        actual: u64,
+        why: &'static str,
+    },
 
     /// The backend returned fewer or more bytes than it announced.
     #[error("{uri}: expected {expected} bytes but received {actual} (truncated transfer)")]

@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    errors::quiet_memory_panics();
     // A malformed process-wide variable fails the import, naming it,
     // rather than being ignored.
     s3dlio_core::runtime::check_env().map_err(errors::to_pyerr)?;
