@@ -125,6 +125,13 @@ impl Error {
                 uri,
                 reason: source.to_string(),
             },
+            // A listing (or an upload) in a bucket that does not exist
+            // answers 404 (NoSuchBucket, ContainerNotFound), which
+            // object_store maps to NotFound only for requests of one object.
+            other if answered_404(&other) => Error::NotFound {
+                uri,
+                source: Some(Box::new(other)),
+            },
             other => Error::Backend {
                 uri,
                 source: Box::new(other),
@@ -197,6 +204,19 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+}
+
+/// True when an HTTP request in `err`'s causes was answered 404. The status
+/// is only visible in the text: object_store's request error type is private.
+fn answered_404(err: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains("status code: 404") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// An error's message followed by its causes (`a: b: c`), without repeats.
