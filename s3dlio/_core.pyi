@@ -30,6 +30,10 @@ class UnsupportedSchemeError(S3dlioError):
 class ChecksumError(S3dlioError):
     """Stored data does not match its recorded checksum."""
 
+class OutOfMemoryError(MemoryError, S3dlioError):
+    """The memory an object or batch needs cannot be had: more than is
+    available, or refused by the system. The process is unharmed."""
+
 class BytesView:
     """Read-only, zero-copy view of one object's bytes in a Rust allocation.
 

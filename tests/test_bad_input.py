@@ -547,3 +547,31 @@ def test_huge_and_malformed_values_do_not_crash_the_interpreter(ctx):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "survived"
+
+
+# --- sizes and indices ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [SIZE - 1, SIZE + 1, 0])
+def test_a_wrong_size_given_to_get_batch_names_both_sizes(ctx, given):
+    """Not a "truncated transfer": the object is not the size given."""
+    with pytest.raises(s3dlio.InvalidArgumentError) as excinfo:
+        s3dlio.get_batch([ctx.obj], sizes=given)
+    text = str(excinfo.value)
+    assert ctx.obj in text and f"expected {given} bytes" in text, text
+    assert f"the object is {SIZE} bytes" in text and "given" in text, text
+    assert "truncated" not in text, text
+
+
+@pytest.mark.parametrize("index", [2**70, -(2**70), 2**63, SIZE, -SIZE - 1])
+def test_an_index_past_any_end_is_an_index_error(ctx, index):
+    view = s3dlio.get(ctx.obj)
+    with pytest.raises(IndexError):
+        view[index]
+    with pytest.raises(IndexError):
+        s3dlio.get_batch([ctx.obj])[index]
+    assert view[np.int64(1)] == DATA[1]  # any integer type still indexes
+    with pytest.raises(TypeError):
+        view[1.0]
+    with pytest.raises(TypeError):
+        s3dlio.get_batch([ctx.obj])["0"]

@@ -5,6 +5,13 @@ Every error message names the URI it is about.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 
 import s3dlio
@@ -169,3 +176,110 @@ def test_options_pointing_at_the_server_work(s3_bucket, moto_server):
     assert bytes(s3dlio.get(uri, options=opts)) == b"ok"
     assert s3dlio.stat(uri, options=opts).size == 2
     assert s3dlio.list(f"s3://{s3_bucket}", options=opts) == [uri]
+
+
+# --- the right type for a missing bucket and for missing credentials -------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheme", ["s3", "az"])
+def test_listing_a_missing_bucket_is_not_found(request, scheme):
+    """list/list_meta of a bucket (container) that does not exist raise
+    ObjectNotFoundError naming the URI, as get/stat of it do."""
+    request.getfixturevalue({"s3": "moto_server", "az": "azurite"}[scheme])
+    uri = f"{scheme}://no-such-bucket-{uuid.uuid4().hex[:8]}/x"
+    for call in (s3dlio.list, s3dlio.list_meta, s3dlio.stat, s3dlio.get):
+        with pytest.raises(s3dlio.ObjectNotFoundError) as excinfo:
+            call(uri)
+        assert isinstance(excinfo.value, FileNotFoundError)
+        assert uri in str(excinfo.value), (call.__name__, str(excinfo.value))
+    assert s3dlio.exists(uri) is False
+
+
+GS_CHILD = r"""
+import sys, time
+import s3dlio
+
+uri = sys.argv[1]
+for name, call in [("get", s3dlio.get), ("stat", s3dlio.stat), ("list", s3dlio.list)]:
+    start = time.monotonic()
+    try:
+        call(uri, options={"S3DLIO_MAX_RETRIES": "3"})
+    except s3dlio.S3dlioError as e:
+        took = f"{time.monotonic() - start:.2f}"
+        print(name, type(e).__name__, isinstance(e, PermissionError), took, e)
+    else:
+        print(name, "no error")
+"""
+
+
+def _gs_env(metadata: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GOOGLE_", "STORAGE_EMULATOR_HOST", "GCE_METADATA"))
+    }
+    env.update(GCE_METADATA_HOST=metadata, GCE_METADATA_IP=metadata, HOME="/nonexistent")
+    return env
+
+
+@pytest.mark.timeout(60)
+def test_gs_without_credentials_is_an_auth_error_at_once(tmp_path):
+    """No GOOGLE_* credentials, no emulator, and no metadata server where
+    GCE_METADATA_HOST points (a closed port): AuthError naming the URI,
+    without retrying the metadata server for 11 s."""
+    uri = "gs://some-bucket/some/key"
+    out = subprocess.run(
+        [sys.executable, "-c", GS_CHILD, uri],
+        cwd=tmp_path,
+        env=_gs_env("127.0.0.1:1"),
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = out.stdout.splitlines()
+    assert len(lines) == 3, out.stdout
+    for line in lines:
+        name, kind, is_permission, seconds, message = line.split(" ", 4)
+        assert (kind, is_permission) == ("AuthError", "True"), line
+        assert float(seconds) < 3, line
+        assert uri in message and "GOOGLE_APPLICATION_CREDENTIALS" in message, line
+
+
+@pytest.mark.timeout(60)
+def test_gs_with_a_metadata_server_asks_it(tmp_path):
+    """Where a metadata server answers (as on GCE), it is asked for the
+    token: the error is the server's answer, not "no credentials"."""
+    asked = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            asked.append(self.path)
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", GS_CHILD, "gs://some-bucket/key"],
+            cwd=tmp_path,
+            env=_gs_env(f"127.0.0.1:{server.server_address[1]}"),
+            capture_output=True,
+            text=True,
+            timeout=50,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "GOOGLE_APPLICATION_CREDENTIALS" not in out.stdout, out.stdout
+    assert any("/computeMetadata/" in p for p in asked), asked

@@ -391,3 +391,90 @@ def test_plain_http_is_used_only_where_it_is_explicit(tmp_path):
     s3_paths = [p for p in paths if p.startswith("/bucket/")]
     az_paths = [p for p in paths if "container" in p]
     assert s3_paths and len(az_paths) == 1, paths  # the implicit az:// request never left
+
+
+# --- a user and password in an endpoint URL --------------------------------------------
+
+USER, PASSWORD = "endpointuser", "pw"  # a password too short to search for by value
+
+
+def _userinfo_endpoint(port: int, password: str = PASSWORD) -> str:
+    return f"http://{USER}:{password}@127.0.0.1:{port}"
+
+
+def _assert_no_userinfo(text: str, password: str = PASSWORD) -> None:
+    assert USER not in text and f":{password}@" not in text, text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("call", CALLS)
+def test_no_userinfo_of_the_endpoint_in_errors(closed_port, call):
+    """AWS_ENDPOINT_URL=http://user:pw@host: every error shows the URL as
+    http://<redacted>@host, in its text, repr, notes and chain."""
+    options = {
+        "AWS_ENDPOINT_URL": _userinfo_endpoint(closed_port),
+        "S3DLIO_MAX_RETRIES": "0",
+        "S3DLIO_CONNECT_TIMEOUT": "2",
+    }
+    with pytest.raises(s3dlio.S3dlioError) as excinfo:
+        _calls("bucket")[call](options)
+    text = _texts(excinfo.value)
+    _assert_no_userinfo(text)
+    if f"127.0.0.1:{closed_port}" in text:
+        assert f"<redacted>@127.0.0.1:{closed_port}" in text, text
+
+
+@pytest.mark.timeout(60)
+def test_a_long_endpoint_password_is_hidden_wherever_it_appears(echoing_server):
+    """A password long enough to search for is also removed where a
+    server echoes it on its own (the echoing server returns the
+    Authorization header; the endpoint's userinfo is sent as Basic auth
+    or not at all, never in clear)."""
+    password = "longendpointpassword"
+    port = echoing_server.url.rsplit(":", 1)[1]
+    options = {
+        "AWS_ENDPOINT_URL": _userinfo_endpoint(int(port), password),
+        "S3DLIO_MAX_RETRIES": "0",
+    }
+    for call in ("get", "list", "put", "stat"):
+        with pytest.raises(s3dlio.S3dlioError) as excinfo:
+            _calls("bucket")[call](options)
+        text = _texts(excinfo.value)
+        _assert_no_userinfo(text, password)
+        assert password not in text, text
+
+
+def test_checkpoint_store_repr_has_no_userinfo(closed_port):
+    store = s3dlio.CheckpointStore(
+        "s3://bucket/ckpt", options={"AWS_ENDPOINT_URL": _userinfo_endpoint(closed_port)}
+    )
+    _assert_no_userinfo(repr(store) + str(store))
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_cli_stderr_has_no_userinfo(tmp_path, closed_port, via):
+    endpoint = _userinfo_endpoint(closed_port)
+    env = {**os.environ, "S3DLIO_MAX_RETRIES": "0", "S3DLIO_CONNECT_TIMEOUT": "2"}
+    flag = ["--endpoint-url", endpoint] if via == "flag" else []
+    if via == "env":
+        env["AWS_ENDPOINT_URL"] = endpoint
+    for args in (
+        ["get", "s3://bucket/key.bin"],
+        ["stat", "s3://bucket/key.bin"],
+        ["ls", "s3://bucket/p", "-r"],
+        ["download", "s3://bucket/key.bin", str(tmp_path / "dl")],
+        ["rm", "s3://bucket/key.bin"],
+    ):
+        out = subprocess.run(
+            [EXE, *flag, *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert out.returncode == 1, (args, out.stderr)
+        shown = out.stderr.decode() + out.stdout.decode(errors="replace")
+        _assert_no_userinfo(shown)
+        assert "<redacted>@127.0.0.1" in shown, shown

@@ -1,6 +1,8 @@
 """Zero copies into numpy, torch, JAX and pyarrow: every consumer's address
 is the view's address (the Rust allocation the object landed in)."""
 
+import ctypes
+
 import jax.numpy as jnp
 import numpy as np
 import pyarrow as pa
@@ -118,3 +120,86 @@ def test_a_remote_body_lands_in_the_buffer_it_is_returned_in(request, scheme, se
     assert [bytes(v) for _, v in many] == data
     assert all(v.address % 64 == 0 for _, v in many)
     assert [bytes(batch[i]) for i in range(len(batch))] == data
+
+
+# --- the read-only flag, and what each consumer does with it ---------------------------
+
+DLPACK_FLAG_BITMASK_READ_ONLY = 1 << 0
+
+
+def _versioned_header(capsule) -> tuple[tuple[int, int], int]:
+    """(version, flags) of a `dltensor_versioned` capsule's
+    DLManagedTensorVersioned: {u32 major, u32 minor, ctx*, deleter*, u64 flags, ...}."""
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype = ctypes.c_void_p
+    get.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    ptr = get(capsule, b"dltensor_versioned")
+    major, minor = (ctypes.c_uint32 * 2).from_address(ptr)
+    flags = ctypes.c_uint64.from_address(ptr + 8 + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    return (major, minor), flags
+
+
+class _Recording:
+    """Passes `__dlpack__` through to `inner`, recording the consumer's keywords."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, []
+
+    def __dlpack__(self, **kwargs):
+        self.calls.append(kwargs)
+        return self.inner.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.inner.__dlpack_device__()
+
+
+def test_versioned_capsules_are_flagged_read_only(view):
+    v, _ = view
+    batch = s3dlio.get_batch([])
+    for exporter in (v, v[64:128], v.as_tensor("uint32"), batch):
+        capsule = exporter.__dlpack__(max_version=(1, 0))
+        (major, _), flags = _versioned_header(capsule)
+        assert major == 1
+        assert flags & DLPACK_FLAG_BITMASK_READ_ONLY, (exporter, flags)
+    assert type(v.__dlpack__()).__name__ == "PyCapsule"  # legacy: no flags field
+
+
+def test_numpy_honours_the_read_only_flag(view):
+    v, _ = view
+    rec = _Recording(v)
+    arr = np.from_dlpack(rec)
+    assert rec.calls[0]["max_version"][0] >= 1  # asks for a versioned capsule
+    assert arr.ctypes.data == v.address  # zero-copy
+    assert not arr.flags.writeable
+    with pytest.raises(ValueError):
+        arr[0] = 1
+
+
+def test_torch_ignores_the_read_only_flag(view):
+    """torch asks for a versioned capsule, keeps zero-copy, and ignores the
+    flag: the tensor is writable and writes land in the shared memory. If
+    this starts failing, torch changed: update the README paragraph."""
+    v, _ = view
+    rec = _Recording(v)
+    t = torch.from_dlpack(rec)
+    assert rec.calls[0]["max_version"][0] >= 1
+    assert t.data_ptr() == v.address
+    before = v[0]
+    t[0] = (before + 1) % 256  # refused by nothing
+    try:
+        assert v[0] == (before + 1) % 256, "the write went to the view's memory"
+    finally:
+        t[0] = before
+
+
+def test_jax_asks_for_a_legacy_capsule_and_cannot_write(view):
+    """JAX does not pass max_version, so it gets the unversioned capsule
+    (which has no flags); its arrays are immutable anyway."""
+    v, data = view
+    rec = _Recording(v)
+    j = jnp.from_dlpack(rec)
+    assert "max_version" not in rec.calls[0] or rec.calls[0]["max_version"] is None
+    assert j.unsafe_buffer_pointer() == v.address
+    with pytest.raises(TypeError):
+        j[0] = 1
+    assert int(j.at[0].set(7)[0]) == 7 and v[0] == data[0]  # .at[] copies

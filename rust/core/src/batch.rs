@@ -98,6 +98,7 @@ pub async fn get_batch_in<S: AsRef<str>>(
         .iter()
         .map(|u| resolver.resolve_object(u.as_ref()))
         .collect::<Result<Vec<Target>>>()?;
+    let given = sizes.is_some();
     let sizes = match sizes {
         Some(sizes) if sizes.len() != targets.len() => {
             return Err(Error::InvalidArgument(format!(
@@ -109,20 +110,19 @@ pub async fn get_batch_in<S: AsRef<str>>(
         Some(sizes) => sizes.to_vec(),
         None => stat_all(&targets, max_in_flight).await?,
     };
-    let mut offsets = Vec::with_capacity(sizes.len() + 1);
-    offsets.push(0u64);
-    for size in &sizes {
-        offsets.push(offsets.last().copied().unwrap_or(0) + size);
-    }
-    let total = usize::try_from(*offsets.last().unwrap_or(&0))
-        .map_err(|_| Error::InvalidArgument("get_batch: batch does not fit in memory".into()))?;
+    let offsets = offsets_of(&targets, &sizes)?;
+    let total = offsets.last().copied().unwrap_or(0) as usize; // fits: checked by offsets_of
     let uris: Vec<String> = targets.iter().map(|t| t.uri.clone()).collect();
     let buf = match landing {
         Landing::Pool(pool) => {
             AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| {
+                let first = uris.first().cloned().unwrap_or_default();
                 Error::Memory {
-                    uri: uris.first().cloned().unwrap_or_default(),
-                    reason,
+                    uri: match uris.len() {
+                        0 | 1 => first,
+                        n => format!("{first} and {} more", n - 1),
+                    },
+                    reason: format!("a batch of {total} bytes: {reason}"),
                 }
             })?
         }
@@ -136,13 +136,21 @@ pub async fn get_batch_in<S: AsRef<str>>(
     };
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
     let filled = local_workers::run_targets(
-        targets.into_iter().zip(regions).collect(),
+        targets.iter().cloned().zip(regions).collect(),
         |(target, _)| target,
         max_in_flight,
         |(target, region)| target.get_into_here(region).expect("local target"),
         |(target, region)| async move { target.get_into(region).await },
     )
-    .await?;
+    .await;
+    let filled = match filled {
+        Err(Error::Truncated {
+            uri,
+            expected,
+            actual,
+        }) => return Err(size_error(&targets, uri, expected, actual, given).await),
+        other => other?,
+    };
     let data = owner.finish(filled).ok_or_else(|| {
         Error::InvalidArgument("get_batch: a row was not filled (internal error)".into())
     })?;
@@ -151,6 +159,62 @@ pub async fn get_batch_in<S: AsRef<str>>(
         offsets,
         data,
     })
+}
+
+/// The `len + 1` offsets of rows of `sizes`, or an error naming the first
+/// object at which the total no longer fits in memory's address range.
+fn offsets_of(targets: &[Target], sizes: &[u64]) -> Result<Vec<u64>> {
+    let limit = isize::MAX as u64; // the most any allocation can hold
+    let mut offsets = Vec::with_capacity(sizes.len() + 1);
+    let mut end = 0u64;
+    offsets.push(end);
+    for (target, &size) in targets.iter().zip(sizes) {
+        end = end
+            .checked_add(size)
+            .filter(|&end| end <= limit)
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!(
+                    "get_batch: {}: a size of {size} bytes takes the batch past {limit} bytes, \
+                     more than any buffer can hold",
+                    target.uri
+                ))
+            })?;
+        offsets.push(end);
+    }
+    Ok(offsets)
+}
+
+/// The error for a row that `uri` did not fill as `expected`: when the
+/// object's size is not the row's (a size given, or stat'd before the object
+/// changed), say so, with both sizes; else it is a truncated transfer.
+async fn size_error(
+    targets: &[Target],
+    uri: String,
+    expected: u64,
+    actual: u64,
+    given: bool,
+) -> Error {
+    let size = match targets.iter().find(|t| t.uri == uri) {
+        Some(target) => target.head().await.map(|meta| meta.size).ok(),
+        None => None,
+    };
+    match size {
+        Some(size) if size != expected => Error::SizeMismatch {
+            uri,
+            expected,
+            actual: size,
+            why: if given {
+                "the size given for it"
+            } else {
+                "its size when the batch started; it changed since"
+            },
+        },
+        _ => Error::Truncated {
+            uri,
+            expected,
+            actual,
+        },
+    }
 }
 
 /// The size of every target, in order: local ones on [`local_workers`],

@@ -1,5 +1,10 @@
 //! Aligned, exactly-sized landing buffers. Every payload is written once
 //! into one of these and then frozen into `bytes::Bytes` without a copy.
+//!
+//! A payload's buffer is sized from the object, which can be larger than
+//! the memory of the machine: [`AlignedBuf::for_object`] fails with
+//! [`Error::Memory`] naming the object instead of aborting the process
+//! (see the pool for how a size the process cannot hold is told apart).
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
@@ -8,6 +13,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::error::{Error, Result};
 use crate::pool::{self, Pool, Slab};
 
 /// Alignment of every buffer: JAX/XLA copy anything less aligned.
@@ -49,6 +55,11 @@ pub fn live_buffers() -> (usize, usize) {
     )
 }
 
+/// The panic payload of [`AlignedBuf::new`] when the process cannot hold
+/// the buffer: why (sizes and the memory available).
+#[derive(Debug)]
+pub struct MemoryRefused(pub String);
+
 /// A fixed-size buffer aligned to at least [`ALIGN`] bytes, filled front to
 /// back. Only the filled prefix is ever exposed. Its memory is a slab of a
 /// [`Pool`] (the process-wide one unless given), returned to it on drop.
@@ -73,14 +84,33 @@ unsafe impl Send for AlignedBuf {}
 unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
-    /// An empty buffer of capacity `len`, aligned to [`ALIGN`].
+    /// An empty buffer of capacity `len`, aligned to [`ALIGN`]. When the
+    /// memory cannot be had it panics with a [`MemoryRefused`] payload (an
+    /// unwind, not an abort: the Python binding raises `MemoryError` for
+    /// it); [`AlignedBuf::for_object`] returns the error instead.
     pub fn new(len: usize) -> Self {
         Self::with_alignment(len, ALIGN)
     }
 
-    /// An empty buffer of capacity `len`, aligned to `align` (a power of two >= ALIGN).
+    /// [`AlignedBuf::new`] aligned to `align` (a power of two >= ALIGN).
     pub fn with_alignment(len: usize, align: usize) -> Self {
-        Self::in_pool(len, align, pool::global()).expect("the process-wide pool has no hooks")
+        Self::in_pool(len, align, pool::global())
+            .unwrap_or_else(|reason| std::panic::panic_any(MemoryRefused(reason)))
+    }
+
+    /// An empty buffer of capacity `len`, aligned to [`ALIGN`], for the
+    /// object at `uri`; [`Error::Memory`] naming it when the process cannot
+    /// hold `len` bytes.
+    pub fn for_object(uri: &str, len: usize) -> Result<Self> {
+        Self::for_object_aligned(uri, len, ALIGN)
+    }
+
+    /// [`AlignedBuf::for_object`] aligned to `align` (a power of two >= ALIGN).
+    pub fn for_object_aligned(uri: &str, len: usize, align: usize) -> Result<Self> {
+        Self::in_pool(len, align, pool::global()).map_err(|reason| Error::Memory {
+            uri: uri.to_owned(),
+            reason,
+        })
     }
 
     /// An empty buffer of capacity `len`, aligned to `align`, whose memory

@@ -1,5 +1,6 @@
 //! The one error type of the core. Every variant that concerns an object
-//! names its URI, so a message is useful on its own.
+//! names its URI, so a message is useful on its own, and the text shown to
+//! a user ([`Error::full_message`]) never carries a URL's user and password.
 
 /// A boxed error from a lower layer (object_store, std::io, ...).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -43,10 +44,21 @@ pub enum Error {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
 
-    /// A buffer pool could not provide memory (e.g. pinned-memory
-    /// registration failed).
+    /// The process cannot hold the buffer an object needs (more than the
+    /// memory available, or an allocation the system refused), or a pool
+    /// could not provide it (e.g. pinned-memory registration failed).
     #[error("buffer memory for {uri}: {reason}")]
     Memory { uri: String, reason: String },
+
+    /// An object is not the size it was expected to be: the size given for
+    /// it (e.g. `get_batch(sizes=...)`), or the one listed before it changed.
+    #[error("size mismatch for {uri}: expected {expected} bytes ({why}) but the object is {actual} bytes")]
+    SizeMismatch {
+        uri: String,
+        expected: u64,
+        actual: u64,
+        why: &'static str,
+    },
 
     /// The backend returned fewer or more bytes than it announced.
     #[error("{uri}: expected {expected} bytes but received {actual} (truncated transfer)")]
@@ -113,6 +125,13 @@ impl Error {
                 uri,
                 reason: source.to_string(),
             },
+            // A listing (or an upload) in a bucket that does not exist
+            // answers 404 (NoSuchBucket, ContainerNotFound), which
+            // object_store maps to NotFound only for requests of one object.
+            other if answered_404(&other) => Error::NotFound {
+                uri,
+                source: Some(Box::new(other)),
+            },
             other => Error::Backend {
                 uri,
                 source: Box::new(other),
@@ -138,9 +157,11 @@ impl Error {
     }
 
     /// The message followed by its causes (`a: b: c`) on one line,
-    /// leaving out a cause the message already contains.
+    /// leaving out a cause the message already contains, with the user and
+    /// password of any URL in it replaced (`http://<redacted>@host`): what
+    /// a user is shown.
     pub fn full_message(&self) -> String {
-        chain_text(self).replace('\n', " ")
+        crate::options::redact_userinfo(&chain_text(self).replace('\n', " "))
     }
 
     /// This error with every occurrence of `secrets` in the text of its
@@ -149,13 +170,15 @@ impl Error {
     pub(crate) fn redact(self, secrets: &[String]) -> Self {
         let scrub = |source: BoxError| -> BoxError {
             let text = chain_text(source.as_ref());
-            if !secrets.iter().any(|s| text.contains(s.as_str())) {
+            if !secrets.iter().any(|s| text.contains(s.as_str()))
+                && crate::options::redact_userinfo(&text) == text
+            {
                 return source;
             }
             let redacted = secrets
                 .iter()
                 .fold(text, |t, s| t.replace(s.as_str(), crate::options::REDACTED));
-            redacted.into()
+            crate::options::redact_userinfo(&redacted).into()
         };
         match self {
             Error::NotFound {
@@ -181,6 +204,19 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }
+}
+
+/// True when an HTTP request in `err`'s causes was answered 404. The status
+/// is only visible in the text: object_store's request error type is private.
+fn answered_404(err: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cause {
+        if e.to_string().contains("status code: 404") {
+            return true;
+        }
+        cause = e.source();
+    }
+    false
 }
 
 /// An error's message followed by its causes (`a: b: c`), without repeats.

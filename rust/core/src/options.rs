@@ -1,6 +1,10 @@
 //! Effective configuration of one call: the standard environment
 //! variables of each cloud, overridden by the per-call `options` dict.
 //! Keys are case-insensitive (`AWS_ENDPOINT_URL` == `aws_endpoint_url`).
+//!
+//! Credentials are never shown: the values of credential keys, and the
+//! user and password of any URL-valued option (`http://user:pw@host`), are
+//! hidden in `Debug` output and scrubbed from error messages.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -67,11 +71,57 @@ impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_map()
             .entries(self.0.iter().map(|(k, v)| {
-                let shown = if is_secret_key(k) { REDACTED } else { v };
+                let shown = if is_secret_key(k) {
+                    REDACTED.to_owned()
+                } else {
+                    redact_userinfo(v)
+                };
                 (k, shown)
             }))
             .finish()
     }
+}
+
+/// Where the userinfo (`user:pw`) of each URL in `text` lies: the bytes
+/// between a `scheme://` and the last `@` of the authority that follows.
+fn userinfo_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        let scheme = text[..from + found]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let authority_len = text[start..]
+            .find(|c: char| "/?#\"'<>`".contains(c) || c.is_whitespace())
+            .unwrap_or(text.len() - start);
+        if let Some(at) = text[start..start + authority_len].rfind('@') {
+            if scheme && at > 0 {
+                spans.push(start..start + at);
+            }
+        }
+        from = start;
+    }
+    spans
+}
+
+/// `text` with the user and password of every URL in it replaced:
+/// `http://user:pw@host/x` becomes `http://<redacted>@host/x`.
+pub fn redact_userinfo(text: &str) -> String {
+    let spans = userinfo_spans(text);
+    if spans.is_empty() {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut kept = 0;
+    for span in spans {
+        out.push_str(&text[kept..span.start]);
+        out.push_str(REDACTED);
+        kept = span.end;
+    }
+    out.push_str(&text[kept..]);
+    out
 }
 
 impl Options {
@@ -133,14 +183,33 @@ impl Options {
     }
 
     /// The values of credential keys (access keys, secrets, tokens, SAS
-    /// keys, passwords) long enough to be told apart from ordinary text:
-    /// what error messages must never contain.
+    /// keys, passwords) and the userinfo of URL values (`user:pw` of
+    /// `http://user:pw@host`, and the password alone) long enough to be
+    /// told apart from ordinary text: what error messages must never
+    /// contain. (A short userinfo is still hidden wherever it appears in a
+    /// URL: see [`redact_userinfo`].)
     pub fn secret_values(&self) -> Vec<String> {
-        self.0
+        let mut secrets: Vec<String> = self
+            .0
             .iter()
-            .filter(|(k, v)| is_secret_key(k) && v.len() >= MIN_REDACTED_LEN)
+            .filter(|(k, _)| is_secret_key(k))
             .map(|(_, v)| v.clone())
-            .collect()
+            .collect();
+        for value in self.0.values() {
+            for span in userinfo_spans(value) {
+                let userinfo = &value[span];
+                secrets.push(userinfo.to_owned());
+                if let Some((_, password)) = userinfo.split_once(':') {
+                    secrets.push(password.to_owned());
+                }
+            }
+        }
+        secrets.retain(|s| s.len() >= MIN_REDACTED_LEN);
+        secrets.sort();
+        secrets.dedup();
+        // The longest first, so that no secret is left half replaced.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets
     }
 
     /// A duration in seconds (`"2"`, `"0.5"`, `"250ms"`, `"3s"`).
@@ -254,6 +323,67 @@ mod tests {
         let mut secrets = o.secret_values();
         secrets.sort();
         assert_eq!(secrets, ["AKIDSECRET", "SECRETSECRET"]);
+    }
+
+    #[test]
+    fn the_userinfo_of_urls_is_a_secret() {
+        let mut o = Options::empty();
+        o.extend([
+            (
+                "AWS_ENDPOINT_URL",
+                "http://admin:hunter2hunter2@127.0.0.1:9000",
+            ),
+            ("AZURE_STORAGE_ENDPOINT", "https://u:p@host/path"),
+            (
+                "AWS_ENDPOINT_URLS",
+                "http://127.0.0.1:1,http://x:longpassword@h:2",
+            ),
+        ]);
+        let shown = format!("{o:?}");
+        for hidden in ["admin", "hunter2", "u:p", "longpassword"] {
+            assert!(!shown.contains(hidden), "{shown}");
+        }
+        assert!(
+            shown.contains("http://<redacted>@127.0.0.1:9000"),
+            "{shown}"
+        );
+        let secrets = o.secret_values();
+        for s in [
+            "admin:hunter2hunter2",
+            "hunter2hunter2",
+            "x:longpassword",
+            "longpassword",
+        ] {
+            assert!(secrets.contains(&s.to_owned()), "{secrets:?}");
+        }
+        assert!(
+            !secrets.iter().any(|s| s == "u:p"),
+            "too short to search for"
+        );
+    }
+
+    #[test]
+    fn userinfo_is_redacted_in_any_text() {
+        let cases = [
+            (
+                "GET http://user:pw@127.0.0.1:9/b/k failed",
+                "GET http://<redacted>@127.0.0.1:9/b/k failed",
+            ),
+            ("s3://bucket/key@v2", "s3://bucket/key@v2"),
+            (
+                "see (https://a@b) and ftp://c:d@e/f",
+                "see (https://<redacted>@b) and ftp://<redacted>@e/f",
+            ),
+            (
+                "mailto:x@y.z, url=\"http://u:p@h?q=a@b\"",
+                "mailto:x@y.z, url=\"http://<redacted>@h?q=a@b\"",
+            ),
+            ("no url here: a://", "no url here: a://"),
+            ("http://@host", "http://@host"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(redact_userinfo(text), want, "{text}");
+        }
     }
 
     #[test]

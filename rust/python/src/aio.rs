@@ -1,15 +1,19 @@
 //! `async` variants: the I/O runs on the s3dlio runtime and completes an
 //! asyncio future on the caller's event loop. Cancelling the asyncio
-//! future aborts the I/O.
+//! future aborts the I/O. A panic in the I/O fails the future with an
+//! exception (as in `wait.rs`) rather than leaving it pending forever.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
+
+use futures::FutureExt;
 
 use pyo3::prelude::*;
 use s3dlio_core::runtime::{self, Task};
 
-use crate::errors::to_pyerr;
+use crate::errors::{panic_to_pyerr, to_pyerr};
 use crate::input::{in_flight, options, saturating, uri_list, Uri};
 use crate::view::BytesView;
 
@@ -63,6 +67,7 @@ impl PendingIo {
 /// to `convert(result)`.
 fn awaitable<'py, T, F>(
     py: Python<'py>,
+    what: String,
     fut: F,
     convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyAny>>
@@ -70,7 +75,7 @@ where
     T: Send + 'static,
     F: Future<Output = s3dlio_core::Result<T>> + Send + 'static,
 {
-    let start: Start = Box::new(move |py| start_io(py, fut, convert));
+    let start: Start = Box::new(move |py| start_io(py, what, fut, convert));
     Ok(Bound::new(
         py,
         PendingIo {
@@ -83,6 +88,7 @@ where
 /// Spawn `fut` and return an asyncio future (of the running loop) for it.
 fn start_io<T, F>(
     py: Python<'_>,
+    what: String,
     fut: F,
     convert: fn(Python<'_>, T) -> PyResult<Py<PyAny>>,
 ) -> PyResult<Bound<'_, PyAny>>
@@ -95,9 +101,13 @@ where
     let complete = wrap_pyfunction!(_complete, py)?.unbind();
     let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
     let task = runtime::spawn(async move {
-        let result = fut.await;
+        // Nothing the future leaves half-changed is used after a panic.
+        let result = match AssertUnwindSafe(fut).catch_unwind().await {
+            Ok(result) => result.map_err(to_pyerr),
+            Err(panic) => Err(panic_to_pyerr(&what, panic.as_ref())),
+        };
         Python::attach(|py| {
-            let (ok, value) = match result.map_err(to_pyerr).and_then(|v| convert(py, v)) {
+            let (ok, value) = match result.and_then(|v| convert(py, v)) {
                 Ok(value) => (true, value),
                 Err(err) => (false, err.into_value(py).into_any()),
             };
@@ -129,6 +139,7 @@ pub fn get_async<'py>(
     let opts = self::options(options);
     awaitable(
         py,
+        uri.clone(),
         async move { s3dlio_core::get(&uri, &opts).await },
         |py, bytes| Ok(Py::new(py, BytesView::new(bytes))?.into_any()),
     )
@@ -147,6 +158,7 @@ pub fn get_many_async<'py>(
     let opts = self::options(options);
     awaitable(
         py,
+        format!("get_many_async of {} URIs", uris.len()),
         async move {
             let payloads = s3dlio_core::get_many(&uris, max_in_flight, &opts).await?;
             Ok(uris.into_iter().zip(payloads).collect::<Vec<_>>())

@@ -18,7 +18,7 @@ use crate::input::{
 use crate::meta::ObjectMeta;
 use crate::pinned::PinnedPool;
 use crate::view::BytesView;
-use crate::wait::wait;
+use crate::wait::{detached, wait, wait_for};
 
 type PyOptions = Option<HashMap<String, String>>;
 
@@ -38,7 +38,10 @@ fn fetch_one(
     options: PyOptions,
 ) -> PyResult<BytesView> {
     let opts = local_options(&uri, options);
-    if let Some(result) = py.detach(|| s3dlio_core::get_local_now(&uri, range, &opts)) {
+    let local = detached(py, &uri, || {
+        Ok(s3dlio_core::get_local_now(&uri, range, &opts))
+    })?;
+    if let Some(result) = local {
         return result.map(BytesView::new).map_err(to_pyerr);
     }
     let opts = self::options(Some(
@@ -46,7 +49,8 @@ fn fetch_one(
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect(),
     ));
-    let bytes = wait(py, async move {
+    let what = uri.clone();
+    let bytes = wait_for(py, &what, async move {
         match range.is_full() {
             true => s3dlio_core::get(&uri, &opts).await,
             false => s3dlio_core::get_range(&uri, range.offset, range.length, &opts).await,
@@ -82,7 +86,11 @@ pub fn get_range(
         .map(|l| non_negative("length", l, &uri))
         .transpose()?;
     let opts = self::options(options);
-    let bytes = wait(py, s3dlio_core::get_range(&uri, offset, length, &opts))?;
+    let bytes = wait_for(
+        py,
+        &uri,
+        s3dlio_core::get_range(&uri, offset, length, &opts),
+    )?;
     Ok(BytesView::new(bytes))
 }
 
@@ -117,7 +125,12 @@ pub fn get_many(
 ) -> PyResult<Vec<(String, BytesView)>> {
     let max_in_flight = in_flight(max_in_flight)?;
     let opts = self::options(options);
-    let payloads = wait(py, s3dlio_core::get_many(&uris, max_in_flight, &opts))?;
+    let what = format!("get_many of {} URIs", uris.len());
+    let payloads = wait_for(
+        py,
+        &what,
+        s3dlio_core::get_many(&uris, max_in_flight, &opts),
+    )?;
     Ok(uris
         .into_iter()
         .zip(payloads)
@@ -172,8 +185,10 @@ pub fn get_batch(
             }
         }
     };
-    let batch = wait(
+    let what = format!("get_batch of {} URIs", uris.len());
+    let batch = wait_for(
         py,
+        &what,
         s3dlio_core::get_batch_in(&uris, sizes.as_deref(), max_in_flight, &opts, landing),
     )?;
     Ok(Batch::new(batch, registered))
@@ -233,7 +248,7 @@ pub fn read_table(
 ) -> PyResult<Table> {
     let max_in_flight = in_flight(max_in_flight)?;
     let opts = self::options(options);
-    let batch = wait(py, async move {
+    let batch = wait_for(py, "read_table", async move {
         let (uris, sizes) = match uris {
             UrisOrPrefix::Prefix(prefix) => {
                 let metas = s3dlio_core::list_meta(&prefix, true, &opts).await?;
@@ -271,7 +286,7 @@ pub fn put(py: Python<'_>, uri: Uri, data: &Bound<'_, PyAny>, options: PyOptions
     let Uri(uri) = uri;
     let bytes = buffer_bytes(data, &uri)?;
     let opts = self::options(options);
-    wait(py, s3dlio_core::put(&uri, bytes, &opts))
+    wait_for(py, &uri, s3dlio_core::put(&uri, bytes, &opts))
 }
 
 /// Store many `(uri, buffer)` pairs in parallel.
@@ -301,7 +316,7 @@ pub fn put_many(
 pub fn stat(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<ObjectMeta> {
     let Uri(uri) = uri;
     let opts = self::options(options);
-    Ok(wait(py, s3dlio_core::stat(&uri, &opts))?.into())
+    Ok(wait_for(py, &uri, s3dlio_core::stat(&uri, &opts))?.into())
 }
 
 /// True if the object exists, False if not found; other errors raise.
@@ -310,7 +325,7 @@ pub fn stat(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<ObjectMeta
 pub fn exists(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<bool> {
     let Uri(uri) = uri;
     let opts = self::options(options);
-    wait(py, s3dlio_core::exists(&uri, &opts))
+    wait_for(py, &uri, s3dlio_core::exists(&uri, &opts))
 }
 
 /// Full URIs of the objects under a prefix, sorted.
@@ -324,7 +339,7 @@ pub fn list_objects(
 ) -> PyResult<Vec<String>> {
     let Uri(uri) = uri;
     let opts = self::options(options);
-    wait(py, s3dlio_core::list(&uri, recursive, &opts))
+    wait_for(py, &uri, s3dlio_core::list(&uri, recursive, &opts))
 }
 
 /// Metadata (uri, size, ...) of the objects under a prefix, sorted by URI.
@@ -338,7 +353,7 @@ pub fn list_meta(
 ) -> PyResult<Vec<ObjectMeta>> {
     let Uri(uri) = uri;
     let opts = self::options(options);
-    let metas = wait(py, s3dlio_core::list_meta(&uri, recursive, &opts))?;
+    let metas = wait_for(py, &uri, s3dlio_core::list_meta(&uri, recursive, &opts))?;
     Ok(metas.into_iter().map(ObjectMeta::from).collect())
 }
 
@@ -348,7 +363,7 @@ pub fn list_meta(
 pub fn delete(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<()> {
     let Uri(uri) = uri;
     let opts = self::options(options);
-    wait(py, s3dlio_core::delete(&uri, &opts))
+    wait_for(py, &uri, s3dlio_core::delete(&uri, &opts))
 }
 
 /// Landing buffers alive in this process (`buffers`, `bytes`), remote body
@@ -386,6 +401,6 @@ pub fn pool_stats(pool: &s3dlio_core::pool::Pool) -> [(&'static str, usize); 6] 
 /// Run the `s3dlio` command line with `argv` (program name first); returns
 /// the exit status. The GIL is released while it runs.
 #[pyfunction]
-pub fn cli_main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| s3dlio_cli::run(argv))
+pub fn cli_main(py: Python<'_>, argv: Vec<String>) -> PyResult<i32> {
+    detached(py, "the s3dlio command", || Ok(s3dlio_cli::run(argv)))
 }

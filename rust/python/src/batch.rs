@@ -2,7 +2,7 @@
 //! Arrow table): zero-copy views for numpy, torch, JAX and pyarrow.
 
 use arrow_array::RecordBatch;
-use pyo3::exceptions::{PyBufferError, PyIndexError};
+use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use s3dlio_core::Batch as CoreBatch;
@@ -46,7 +46,20 @@ impl Batch {
         self.inner.len()
     }
 
-    fn __getitem__(&self, index: isize) -> PyResult<BytesView> {
+    fn __getitem__(&self, index: &Bound<'_, PyAny>) -> PyResult<BytesView> {
+        let index = match index.extract::<isize>() {
+            Ok(index) => index,
+            // Too large for any index: out of range, as for a list.
+            Err(err) if err.is_instance_of::<PyOverflowError>(index.py()) => {
+                return Err(PyIndexError::new_err("Batch index out of range"))
+            }
+            Err(_) => {
+                return Err(PyTypeError::new_err(format!(
+                    "Batch indices must be integers, not {}",
+                    index.get_type().name()?
+                )))
+            }
+        };
         let n = self.inner.len() as isize;
         let i = if index < 0 { index + n } else { index };
         if i < 0 || i >= n {

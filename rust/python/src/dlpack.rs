@@ -10,6 +10,8 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
+use crate::errors::to_pyerr;
+
 const LEGACY_NAME: &CStr = c"dltensor";
 const VERSIONED_NAME: &CStr = c"dltensor_versioned";
 const DLPACK_MAJOR: u32 = 1;
@@ -183,7 +185,8 @@ pub fn capsule<'py>(
     request: &Request,
 ) -> PyResult<Bound<'py, PyAny>> {
     let bytes = if request.copy {
-        let mut buf = s3dlio_core::buffer::AlignedBuf::new(bytes.len());
+        let mut buf = s3dlio_core::buffer::AlignedBuf::for_object("a DLPack copy", bytes.len())
+            .map_err(to_pyerr)?;
         buf.extend_from_slice(&bytes);
         buf.freeze()
     } else {

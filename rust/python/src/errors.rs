@@ -7,13 +7,22 @@
 //! ├── InvalidUriError(ValueError, S3dlioError)
 //! ├── InvalidArgumentError(ValueError, S3dlioError)
 //! ├── UnsupportedSchemeError(S3dlioError)
-//! └── ChecksumError(S3dlioError)
+//! ├── ChecksumError(S3dlioError)
+//! └── OutOfMemoryError(MemoryError, S3dlioError)
 //! ```
+//!
+//! A panic caught at the binding's seam (see `wait.rs`) is an `S3dlioError`
+//! naming the call, or `OutOfMemoryError` when a buffer was refused.
 
-use pyo3::exceptions::{PyException, PyFileNotFoundError, PyPermissionError, PyValueError};
+use std::any::Any;
+
+use pyo3::exceptions::{
+    PyException, PyFileNotFoundError, PyMemoryError, PyPermissionError, PyValueError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyTuple, PyType};
+use s3dlio_core::buffer::MemoryRefused;
 use s3dlio_core::Error;
 
 /// The exception classes, created once when the module is first imported.
@@ -25,6 +34,7 @@ pub struct Exceptions {
     pub invalid_argument: Py<PyType>,
     pub unsupported: Py<PyType>,
     pub checksum: Py<PyType>,
+    pub memory: Py<PyType>,
 }
 
 static EXCEPTIONS: PyOnceLock<Exceptions> = PyOnceLock::new();
@@ -88,8 +98,15 @@ fn build(py: Python<'_>) -> PyResult<Exceptions> {
         checksum: new_type(
             py,
             "ChecksumError",
-            &[b],
+            std::slice::from_ref(&b),
             "Stored data does not match its recorded checksum.",
+        )?,
+        memory: new_type(
+            py,
+            "OutOfMemoryError",
+            &[py.get_type::<PyMemoryError>(), b],
+            "The memory an object or batch needs cannot be had: more than is \
+             available, or refused by the system. The process is unharmed.",
         )?,
         base,
     })
@@ -114,6 +131,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         &e.invalid_argument,
         &e.unsupported,
         &e.checksum,
+        &e.memory,
     ] {
         let ty = ty.bind(py);
         m.add(ty.name()?, ty)?;
@@ -129,9 +147,12 @@ pub fn to_pyerr(err: Error) -> PyErr {
             Error::NotFound { .. } => &e.not_found,
             Error::PermissionDenied { .. } => &e.auth,
             Error::InvalidUri { .. } => &e.invalid_uri,
-            Error::InvalidRange { .. } | Error::InvalidArgument(_) => &e.invalid_argument,
+            Error::InvalidRange { .. } | Error::InvalidArgument(_) | Error::SizeMismatch { .. } => {
+                &e.invalid_argument
+            }
             Error::Unsupported { .. } => &e.unsupported,
             Error::Checksum { .. } => &e.checksum,
+            Error::Memory { .. } => &e.memory,
             _ => &e.base,
         };
         PyErr::from_type(ty.bind(py).clone(), err.full_message())
@@ -141,4 +162,43 @@ pub fn to_pyerr(err: Error) -> PyErr {
 /// A `ValueError` subclass for a bad argument, naming what it concerns.
 pub fn invalid_argument(msg: String) -> PyErr {
     to_pyerr(Error::InvalidArgument(msg))
+}
+
+/// The exception for a panic caught while running `what`: the panic's
+/// message in an `S3dlioError`, or an `OutOfMemoryError` for a buffer the
+/// process could not hold.
+pub fn panic_to_pyerr(what: &str, payload: &(dyn Any + Send)) -> PyErr {
+    Python::attach(|py| {
+        let e = exceptions(py);
+        if let Some(MemoryRefused(reason)) = payload.downcast_ref::<MemoryRefused>() {
+            let msg = s3dlio_core::options::redact_userinfo(&format!(
+                "buffer memory for {what}: {reason}"
+            ));
+            return PyErr::from_type(e.memory.bind(py).clone(), msg);
+        }
+        let text = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_owned());
+        let msg = s3dlio_core::options::redact_userinfo(&format!(
+            "internal error in {what}: it panicked: {text} (a bug in s3dlio; please report it)"
+        ));
+        PyErr::from_type(e.base.bind(py).clone(), msg)
+    })
+}
+
+/// Keep the panic hook from printing a [`MemoryRefused`] panic: it is not a
+/// bug, and it reaches the caller as an `OutOfMemoryError` with the same
+/// text. Every other panic is printed as before.
+pub fn quiet_memory_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !info.payload().is::<MemoryRefused>() {
+                previous(info);
+            }
+        }));
+    });
 }

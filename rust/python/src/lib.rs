@@ -20,6 +20,7 @@ use pyo3::prelude::*;
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
+    errors::quiet_memory_panics();
     // The environment is read with the GIL held: Python changes it only so.
     s3dlio_core::env::set_guard(|read| Python::attach(|_| read()));
     // A malformed process-wide variable fails the import, naming it,

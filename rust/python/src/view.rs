@@ -3,7 +3,7 @@
 use std::ffi::{c_int, c_void};
 
 use bytes::Bytes;
-use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyCapsule, PyMemoryView, PySlice};
@@ -99,10 +99,18 @@ impl BytesView {
             let sub = BytesView::new(self.bytes.slice(start..stop));
             return Ok(Bound::new(py, sub)?.into_any());
         }
-        let Ok(i) = key.extract::<isize>() else {
-            return Err(PyTypeError::new_err(
-                "BytesView indices must be integers or slices",
-            ));
+        let i = match key.extract::<isize>() {
+            Ok(i) => i,
+            // An integer too large for any index is out of range, like
+            // `b"x"[2**70]`; only a non-integer is a TypeError.
+            Err(err) if err.is_instance_of::<PyOverflowError>(py) => {
+                return Err(PyIndexError::new_err("BytesView index out of range"))
+            }
+            Err(_) => {
+                return Err(PyTypeError::new_err(
+                    "BytesView indices must be integers or slices",
+                ))
+            }
         };
         let pos = if i < 0 { i + len as isize } else { i };
         if pos < 0 || pos >= len as isize {

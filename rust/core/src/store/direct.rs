@@ -80,10 +80,11 @@ fn read_direct(
         uri: uri.to_owned(),
         reason: "range does not fit in memory".to_owned(),
     };
-    let mut buf = AlignedBuf::with_alignment(
+    let mut buf = AlignedBuf::for_object_aligned(
+        uri,
         usize::try_from(end - start).map_err(|_| too_big())?,
         DIRECT_ALIGN,
-    );
+    )?;
     let fd = file.as_raw_fd();
     let mut pos = start;
     let mut at_eof = false;
