@@ -22,10 +22,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
 
 import pytest
+from loopback_http import LoopbackServer
 
 import s3dlio
 
@@ -36,6 +37,7 @@ HUGE = 2 * MEMORY  # more than the machine has, whatever it is
 def _run_child(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
+        cwd=Path(__file__).parent,  # not the source tree, which has no extension
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -139,7 +141,7 @@ def test_sizes_that_overflow_are_invalid_arguments(files):
     assert len(s3dlio.get(small)) == 1024
 
 
-class _HugeObjectServer:
+class _HugeObjectServer(LoopbackServer):
     """An S3 endpoint whose every object announces HUGE bytes: ranges are
     answered (zeros), the whole body never is."""
 
@@ -170,19 +172,7 @@ class _HugeObjectServer:
 
             do_GET = do_HEAD = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.mark.timeout(120)

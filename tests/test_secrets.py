@@ -20,14 +20,14 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fault_proxy import FaultProxy
+from loopback_http import LoopbackServer
 
 import s3dlio
 
@@ -98,7 +98,7 @@ def _secret_options(endpoint: str) -> dict[str, str]:
     }
 
 
-class _EchoingServer:
+class _EchoingServer(LoopbackServer):
     """Answers every request 403 with an S3 error body that echoes the
     access key id of its Authorization header, as S3 itself does."""
 
@@ -130,19 +130,7 @@ class _EchoingServer:
 
             do_GET = do_PUT = do_HEAD = do_POST = do_DELETE = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.fixture
@@ -325,7 +313,7 @@ print(json.dumps(results))
 """
 
 
-class _Recorder:
+class _Recorder(LoopbackServer):
     """A plain-HTTP server that records request paths and answers 404."""
 
     def __init__(self):
@@ -346,19 +334,7 @@ class _Recorder:
 
             do_GET = do_HEAD = do_PUT = _answer
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc_info):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
+        super().__init__(Handler)
 
 
 @pytest.mark.timeout(60)

@@ -110,7 +110,7 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         uri: uri.to_owned(),
         reason: "range does not fit in memory".to_owned(),
     })?;
-    let mut buf = AlignedBuf::new(want);
+    let mut buf = AlignedBuf::for_object(uri, want)?;
     fill(uri, &file, span.start, &mut buf)?;
     Ok(buf.freeze())
 }

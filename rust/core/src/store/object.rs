@@ -200,17 +200,28 @@ async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
     let landed = landed(&result);
     let mut kept: Option<Bytes> = None;
     let mut copied: Option<AlignedBuf> = None;
+    let mut refused: Option<Error> = None;
     drain(result, uri, expected, |chunk| {
         let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == landed;
         if whole && kept.is_none() && copied.is_none() {
             kept = Some(chunk.clone());
             return true;
         }
+        if copied.is_none() {
+            match AlignedBuf::for_object(uri, len) {
+                Ok(buf) => copied = Some(buf),
+                Err(e) => {
+                    refused = Some(e);
+                    return false;
+                }
+            }
+        }
         copied
-            .get_or_insert_with(|| AlignedBuf::new(len))
-            .extend_from_slice(chunk)
+            .as_mut()
+            .is_some_and(|buf| buf.extend_from_slice(chunk))
     })
-    .await?;
+    .await
+    .map_err(|e| refused.take().unwrap_or(e))?;
     Ok(match (kept, copied) {
         (Some(body), None) => body,
         (_, copied) => copied.map(AlignedBuf::freeze).unwrap_or_default(),
@@ -308,7 +319,7 @@ async fn get_in_parts(
     let size = first.meta.size;
     let etag = first.meta.e_tag.clone();
     let part = usize::try_from(transfer.range_part_size).map_err(|_| too_big(uri))?;
-    let buf = AlignedBuf::new(usize::try_from(size).map_err(|_| too_big(uri))?);
+    let buf = AlignedBuf::for_object(uri, usize::try_from(size).map_err(|_| too_big(uri))?)?;
     let (owner, mut regions) = buf.into_regions(part);
     let rest = regions.split_off(1);
     let mut head = regions.pop().expect("a large object has a first part");

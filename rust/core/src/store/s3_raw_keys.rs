@@ -162,15 +162,8 @@ impl RawKeys {
         let response = self
             .send(uri, Method::GET, self.url(key, &[]), header)
             .await?;
-        let body = response
-            .into_body()
-            .bytes()
-            .await
-            .map_err(|e| Error::Backend {
-                uri: uri.to_owned(),
-                source: Box::new(e),
-            })?;
-        let mut buf = AlignedBuf::new(body.len());
+        let body = body(uri, response).await?;
+        let mut buf = AlignedBuf::for_object(uri, body.len())?;
         buf.extend_from_slice(&body);
         Ok(buf.freeze())
     }
@@ -231,14 +224,7 @@ impl RawKeys {
             let response = self
                 .send(uri, Method::GET, self.url("", &query), None)
                 .await?;
-            let body = response
-                .into_body()
-                .bytes()
-                .await
-                .map_err(|e| Error::Backend {
-                    uri: uri.to_owned(),
-                    source: Box::new(e),
-                })?;
+            let body = body(uri, response).await?;
             let page: ListPage =
                 quick_xml::de::from_reader(body.as_ref()).map_err(|e| Error::Backend {
                     uri: uri.to_owned(),
@@ -264,6 +250,18 @@ impl RawKeys {
             }
         }
     }
+}
+
+/// The whole body of a response.
+async fn body(uri: &str, response: http::Response<HttpResponseBody>) -> Result<Bytes> {
+    response
+        .into_body()
+        .bytes()
+        .await
+        .map_err(|e| Error::Backend {
+            uri: uri.to_owned(),
+            source: Box::new(e),
+        })
 }
 
 #[derive(Deserialize)]
