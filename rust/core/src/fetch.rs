@@ -55,13 +55,15 @@ pub async fn get_to_file(
 
 /// A local object (`file://`, `direct://`) read synchronously on the
 /// calling thread, skipping the runtime: a single small `get` then costs
-/// about what `open().read()` does. `None` when `uri` is remote (use
-/// [`get`]/[`get_range`] then); errors are the same as theirs.
+/// about what `open().read()` does. `None` when `uri` is remote, or on a
+/// network filesystem whose stall would make the call uninterruptible
+/// (use [`get`]/[`get_range`] then); errors are the same as theirs.
 pub fn get_local_now(uri: &str, range: ByteRange, options: &Options) -> Option<Result<Bytes>> {
     if !(uri.starts_with("file://") || uri.starts_with("direct://")) {
         return None;
     }
     match Target::resolve_object(uri, options) {
+        Ok(target) if target.may_stall() => None,
         Ok(target) => target.get_here(range),
         Err(e) => Some(Err(e)),
     }

@@ -5,6 +5,7 @@ mod direct;
 mod gcs;
 mod landing;
 mod local;
+mod network_mounts;
 mod object;
 mod s3;
 mod s3_raw_keys;
@@ -376,6 +377,13 @@ impl Target {
             }
             Backend::Object(..) | Backend::RawKey(..) => None,
         }
+    }
+
+    /// True for a local object on a network filesystem (NFS, SMB, FUSE),
+    /// where a read can block beyond any signal's reach: such objects skip
+    /// the caller's-thread fast path (see [`network_mounts`]).
+    pub fn may_stall(&self) -> bool {
+        self.is_local() && network_mounts::may_stall(&self.parsed.key)
     }
 
     /// True for `direct://` (O_DIRECT) objects.
