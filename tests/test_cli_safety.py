@@ -146,6 +146,12 @@ def test_ls_of_one_object_prints_it(prefix, tmp_path):
     assert long[0] == str(len(DATA)) and long[-1] == uri
 
 
+@pytest.mark.parametrize("tail", ["", "/"])
+def test_ls_of_an_empty_prefix_prints_nothing(prefix, tmp_path, tail):
+    out = run("ls", f"{prefix}/nothing-here{tail}", cwd=tmp_path)
+    assert (out.returncode, out.stdout) == (0, b""), out.stderr
+
+
 def test_ls_long_shows_utc_times(prefix, tmp_path):
     s3dlio.put(f"{prefix}/d/one.bin", DATA)
     line = run("ls", "--long", f"{prefix}/d", cwd=tmp_path).stdout.decode().split()

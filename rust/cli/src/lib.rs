@@ -141,9 +141,15 @@ async fn listing(uri: &str, recursive: bool, options: &Options) -> Result<Vec<Ob
     if !metas.is_empty() {
         return Ok(metas);
     }
+    Ok(named_object(uri, options).await?.into_iter().collect())
+}
+
+/// The object `uri` names, if it names one that exists (a prefix such as
+/// `s3://b/p/` names none).
+async fn named_object(uri: &str, options: &Options) -> Result<Option<ObjectMeta>> {
     match s3dlio_core::stat(uri, options).await {
-        Ok(meta) => Ok(vec![meta]),
-        Err(e) if e.is_not_found() => Ok(metas),
+        Ok(meta) => Ok(Some(meta)),
+        Err(e) if e.is_not_found() || matches!(e, Error::InvalidUri { .. }) => Ok(None),
         Err(e) => Err(e),
     }
 }
@@ -156,11 +162,7 @@ async fn remove(uri: &str, recursive: bool, yes: bool, options: &Options) -> Res
         return s3dlio_core::delete(uri, options).await;
     }
     let mut uris = s3dlio_core::list(uri, true, options).await?;
-    match s3dlio_core::stat(uri, options).await {
-        Ok(meta) => uris.push(meta.uri),
-        Err(e) if e.is_not_found() || matches!(e, Error::InvalidUri { .. }) => {}
-        Err(e) => return Err(e),
-    }
+    uris.extend(named_object(uri, options).await?.map(|meta| meta.uri));
     if uris.is_empty() {
         return Err(Error::NotFound {
             uri: uri.to_owned(),
