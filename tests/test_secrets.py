@@ -187,16 +187,16 @@ def test_cli_stderr_has_no_secret(tmp_path, closed_port, echoing_server, server)
         ["cp", "s3://bucket/key.bin", f"file://{tmp_path}/x.bin"],
         ["rm", "s3://bucket/key.bin"],
     ):
-        out = subprocess.run(
-            [EXE, "--endpoint-url", endpoint, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert out.returncode == 1, (args, out.stderr)
-        _assert_no_secret(out.stderr.decode() + out.stdout.decode(errors="replace"))
+        _assert_no_secret(_failed_cli(["--endpoint-url", endpoint, *args], tmp_path, env))
+
+
+def _failed_cli(args: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run the CLI, which must fail (exit 1); what it printed."""
+    out = subprocess.run(
+        [EXE, *args], cwd=cwd, env=env, capture_output=True, timeout=60, check=False
+    )
+    assert out.returncode == 1, (args, out.stderr)
+    return out.stderr.decode() + out.stdout.decode(errors="replace")
 
 
 # --- TLS ----------------------------------------------------------------------------------
@@ -442,15 +442,6 @@ def test_cli_stderr_has_no_userinfo(tmp_path, closed_port, via):
         ["download", "s3://bucket/key.bin", str(tmp_path / "dl")],
         ["rm", "s3://bucket/key.bin"],
     ):
-        out = subprocess.run(
-            [EXE, *flag, *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
-        assert out.returncode == 1, (args, out.stderr)
-        shown = out.stderr.decode() + out.stdout.decode(errors="replace")
+        shown = _failed_cli([*flag, *args], tmp_path, env)
         _assert_no_userinfo(shown)
         assert "<redacted>@127.0.0.1" in shown, shown
