@@ -170,15 +170,14 @@ impl Error {
     pub(crate) fn redact(self, secrets: &[String]) -> Self {
         let scrub = |source: BoxError| -> BoxError {
             let text = chain_text(source.as_ref());
-            if !secrets.iter().any(|s| text.contains(s.as_str()))
-                && crate::options::redact_userinfo(&text) == text
-            {
-                return source;
+            let redacted = secrets.iter().fold(text.clone(), |t, s| {
+                t.replace(s.as_str(), crate::options::REDACTED)
+            });
+            let redacted = crate::options::redact_userinfo(&redacted);
+            match redacted == text {
+                true => source, // nothing to hide: the original error stays
+                false => redacted.into(),
             }
-            let redacted = secrets
-                .iter()
-                .fold(text, |t, s| t.replace(s.as_str(), crate::options::REDACTED));
-            crate::options::redact_userinfo(&redacted).into()
         };
         match self {
             Error::NotFound {

@@ -103,16 +103,5 @@ pub async fn delete(uri: &str, options: &Options) -> Result<()> {
 /// which listings do not show); `true` if it existed. Other schemes have
 /// no folders: nothing to do, `false`.
 pub async fn remove_local_folder(uri: &str, options: &Options) -> Result<bool> {
-    Target::resolve(uri, options)?;
-    let parsed = crate::uri::ObjectUri::parse(uri)?;
-    if !parsed.scheme.is_local() {
-        return Ok(false);
-    }
-    let (uri, path) = (uri.to_owned(), parsed.key.clone());
-    runtime::blocking(move || match std::fs::remove_dir_all(&path) {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(crate::error::Error::from_io(&uri, e)),
-    })
-    .await
+    Target::resolve(uri, options)?.remove_local_folder().await
 }

@@ -137,10 +137,15 @@ fn nonce() -> String {
     format!("{mixed:016x}")
 }
 
+/// The characters an attempt id may hold: safe in any store's keys.
+fn safe_in_attempt(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
 /// An attempt id given by the caller: kept only if it is safe in a key.
 pub fn checked_attempt(base: &str, attempt: &str) -> Result<String> {
-    let safe = |b: u8| b.is_ascii_alphanumeric() || b"._-".contains(&b);
-    if attempt.is_empty() || attempt.len() > MAX_ATTEMPT_LEN || !attempt.bytes().all(safe) {
+    let safe = attempt.chars().all(safe_in_attempt);
+    if attempt.is_empty() || attempt.len() > MAX_ATTEMPT_LEN || !safe {
         return Err(Error::InvalidArgument(format!(
             "{base}: checkpoint attempt {attempt:?} must be 1 to {MAX_ATTEMPT_LEN} \
              characters of A-Z, a-z, 0-9, '.', '_' or '-'"
@@ -151,14 +156,10 @@ pub fn checked_attempt(base: &str, attempt: &str) -> Result<String> {
 
 /// `text` with every character unsafe in a key replaced by `_`, cut to length.
 pub fn sanitized_attempt(text: &str) -> String {
-    let clean: String = text
+    let mut clean: String = text
         .chars()
-        .map(|c| match c {
-            'A'..='Z' | 'a'..='z' | '0'..='9' | '.' | '_' | '-' => c,
-            _ => '_',
-        })
+        .map(|c| if safe_in_attempt(c) { c } else { '_' })
         .collect();
-    let mut clean = clean;
     clean.truncate(MAX_ATTEMPT_LEN);
     if clean.is_empty() {
         "0".into()

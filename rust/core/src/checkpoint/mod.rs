@@ -300,28 +300,29 @@ impl CheckpointStore {
             }
         }
         let step_dir = self.layout.step_dir(step);
-        let pieces = crate::list(&step_dir, true, opts).await?;
-        found |= !pieces.is_empty();
-        stream::iter(pieces.into_iter().map(|uri| async move {
-            match crate::delete(&uri, opts).await {
-                Err(e) if !e.is_not_found() => Err(e),
-                _ => Ok(()),
-            }
-        }))
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await?;
-        found |= crate::objects::remove_local_folder(&step_dir, opts).await?;
-        if !found {
-            return Err(Error::NotFound {
+        // A local step is one folder, whatever it holds; elsewhere every
+        // listed piece goes.
+        if crate::objects::remove_local_folder(&step_dir, opts).await? {
+            found = true;
+        } else {
+            let pieces = crate::list(&step_dir, true, opts).await?;
+            found |= !pieces.is_empty();
+            stream::iter(pieces.into_iter().map(|uri| async move {
+                match crate::delete(&uri, opts).await {
+                    Err(e) if !e.is_not_found() => Err(e),
+                    _ => Ok(()),
+                }
+            }))
+            .buffer_unordered(16)
+            .try_collect::<Vec<()>>()
+            .await?;
+        }
+        match found {
+            true => Ok(()),
+            false => Err(Error::NotFound {
                 uri: step_dir,
                 source: Some(format!("no checkpoint step {step} under {}", self.base()).into()),
-            });
+            }),
         }
-        let legacy_marker = format!("{}/latest", self.base());
-        if crate::exists(&legacy_marker, opts).await? {
-            crate::delete(&legacy_marker, opts).await?;
-        }
-        Ok(())
     }
 }

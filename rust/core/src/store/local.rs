@@ -540,6 +540,16 @@ impl Listing<'_> {
     }
 }
 
+/// Remove the folder at `path` with all it holds, temporary files
+/// included; `false` when there is none.
+pub(super) fn remove_folder(uri: &str, path: &str) -> Result<bool> {
+    match fs::remove_dir_all(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::from_io(uri, e)),
+    }
+}
+
 /// Remove the file at `path`.
 pub(super) fn delete(uri: &str, path: &str) -> Result<()> {
     head(uri, path)?;

@@ -48,6 +48,16 @@ struct Clients {
     tick: u64,
 }
 
+impl Clients {
+    /// Advance the tick; the client for `key`, if cached, marked as just used.
+    fn touch(&mut self, key: &StoreKey) -> Option<Client> {
+        self.tick += 1;
+        let (client, used) = self.by_key.get_mut(key)?;
+        *used = self.tick;
+        Some(client.clone())
+    }
+}
+
 /// A cloud client, the transfer settings it was configured with, and the
 /// credential values its errors must not show.
 #[derive(Clone)]
@@ -80,21 +90,18 @@ impl StoreCache {
         build: impl FnOnce() -> Result<Client>,
     ) -> Result<Client> {
         let key = (uri.scheme, uri.bucket.clone(), options.clone());
-        if let Some(client) = self.cached(&key) {
+        if let Some(client) = self.lock().touch(&key) {
             return Ok(client);
         }
         // Built with the cache unlocked: building reads the environment
         // under its guard (the GIL), which a thread holding the GIL while
         // it waits for this lock would otherwise never let go.
-        let built = crate::env::guarded(build)?;
-        let mut clients = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        clients.tick += 1;
-        let tick = clients.tick;
-        if let Some((client, used)) = clients.by_key.get_mut(&key) {
-            *used = tick; // another thread built one meanwhile: share it
-            return Ok(client.clone());
+        let client = crate::env::guarded(build)?;
+        let mut clients = self.lock();
+        if let Some(built_meanwhile) = clients.touch(&key) {
+            return Ok(built_meanwhile); // by another thread: share it
         }
-        let client = built;
+        let tick = clients.tick;
         if clients.by_key.len() >= MAX_CLIENTS {
             // A scan of at most MAX_CLIENTS, only when a client is built.
             let oldest = clients
@@ -110,25 +117,29 @@ impl StoreCache {
         Ok(client)
     }
 
-    /// The cached client for `key`, marked as just used.
-    fn cached(&self, key: &StoreKey) -> Option<Client> {
-        let mut clients = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        clients.tick += 1;
-        let tick = clients.tick;
-        let (client, used) = clients.by_key.get_mut(key)?;
-        *used = tick;
-        Some(client.clone())
+    /// The cache, locked (a panic while it was held leaves it usable).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Clients> {
+        self.stores.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Clients cached now.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.stores
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_key
-            .len()
+        self.lock().by_key.len()
     }
+}
+
+/// A whole object read elsewhere copied into the `region` sized for it; a
+/// size that does not match is a truncated transfer of `uri`.
+fn place(uri: &str, bytes: &[u8], region: &mut Region) -> Result<()> {
+    if bytes.len() != region.len() || !region.extend_from_slice(bytes) {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected: region.len() as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(())
 }
 
 /// The raw-key requests of a client that has them (S3's).
@@ -409,14 +420,7 @@ impl Target {
             Backend::RawKey(..) => {
                 let data = self.get(ByteRange::FULL).await?;
                 let mut region = region;
-                if data.len() != region.len() || !region.extend_from_slice(&data) {
-                    return Err(Error::Truncated {
-                        uri: self.uri.clone(),
-                        expected: region.len() as u64,
-                        actual: data.len() as u64,
-                    });
-                }
-                Ok(region)
+                place(&self.uri, &data, &mut region).map(|()| region)
             }
         }
     }
@@ -431,16 +435,8 @@ impl Target {
         let filled = if direct {
             // O_DIRECT needs 4096-aligned destinations; a batch row is
             // not, so read aligned and place it.
-            direct::get(uri, path, ByteRange::FULL, fallback).and_then(|bytes| {
-                if bytes.len() != region.len() || !region.extend_from_slice(&bytes) {
-                    return Err(Error::Truncated {
-                        uri: uri.clone(),
-                        expected: region.len() as u64,
-                        actual: bytes.len() as u64,
-                    });
-                }
-                Ok(())
-            })
+            direct::get(uri, path, ByteRange::FULL, fallback)
+                .and_then(|bytes| place(uri, &bytes, &mut region))
         } else {
             local::get_into(uri, path, &mut region)
         };
@@ -561,6 +557,17 @@ impl Target {
             last_modified: meta.last_modified,
             etag: meta.etag,
         }
+    }
+
+    /// For a local prefix, remove its folder and everything in it (see
+    /// [`crate::objects::remove_local_folder`]); `false` if there was none,
+    /// and for every other scheme, which has no folders.
+    pub async fn remove_local_folder(&self) -> Result<bool> {
+        if !self.is_local() {
+            return Ok(false);
+        }
+        let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
+        runtime::blocking(move || local::remove_folder(&uri, &path)).await
     }
 
     /// Remove the object.

@@ -18,6 +18,7 @@ use object_store::aws::{AmazonS3, AwsAuthorizer, AwsCredentialProvider};
 use object_store::client::{
     HttpClient, HttpConnector, HttpRequest, HttpRequestBody, HttpResponseBody,
 };
+use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::Deserialize;
 
 use crate::buffer::AlignedBuf;
@@ -284,42 +285,26 @@ struct ListEntry {
     etag: Option<String>,
 }
 
-/// `text` percent-encoded as SigV4 wants: unreserved characters kept, and
-/// `/` too in a path (`in_query: false`).
+/// What SigV4 leaves unencoded in a query: the unreserved characters.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+/// In a path, `/` too.
+const PATH: &AsciiSet = &QUERY.remove(b'/');
+
+/// `text` percent-encoded as SigV4 wants, for a path or a query.
 fn encode(text: &str, in_query: bool) -> String {
-    let mut out = String::with_capacity(text.len());
-    for &b in text.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (b == b'/' && !in_query) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(text, if in_query { QUERY } else { PATH }).to_string()
 }
 
-/// A key from a listing asked for with `encoding-type=url`.
+/// A key from a listing asked for with `encoding-type=url` (a space comes
+/// as `+`, a `+` as `%2B`).
 fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |at: usize| (bytes[at] as char).to_digit(16);
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => match (hex(i + 1), hex(i + 2)) {
-                (Some(hi), Some(lo)) => {
-                    out.push((hi * 16 + lo) as u8);
-                    i += 3;
-                    continue;
-                }
-                _ => out.push(b'%'),
-            },
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// The error for writing a key only this path can name.
