@@ -13,7 +13,7 @@
 //! Temporary names are `.s3dlio-tmp.NAME.PID.N`, kept within NAME_MAX
 //! (255 bytes) by shortening NAME, and locked (`flock`) by their writer
 //! while it writes: a temporary file whose process is gone (killed with
-//! SIGKILL) is recognised as stale by [`remove_stale_temporaries`].
+//! SIGKILL) is recognised as stale by [`super::stale_temporaries`].
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
@@ -34,7 +34,7 @@ use crate::uri::ObjectUri;
 use crate::window;
 
 /// Prefix of in-flight temporary files (hidden from listings).
-const TMP_PREFIX: &str = ".s3dlio-tmp.";
+pub(super) const TMP_PREFIX: &str = ".s3dlio-tmp.";
 
 /// Longest part of a destination's name kept in its temporary name: with
 /// the prefix, a 10-digit pid and a 20-digit counter that is 212 bytes,
@@ -255,7 +255,7 @@ pub(super) fn write_atomically(
 /// removed, so nothing half-written appears under the destination.
 pub(crate) struct Staged {
     uri: String,
-    tmp: PathBuf,
+    pub(super) tmp: PathBuf,
     dest: PathBuf,
     published: bool,
 }
@@ -290,7 +290,7 @@ impl Staged {
 
     /// Create (or truncate) the temporary file for writing, locked
     /// (`flock`) for as long as it stays open: the mark of a live writer
-    /// that [`remove_stale_temporaries`] respects.
+    /// that [`super::stale_temporaries`] respects.
     pub fn create(&self) -> Result<File> {
         let file = File::create(&self.tmp).map_err(|e| Error::from_io(&self.uri, e))?;
         // SAFETY: `file` owns the descriptor; flock only takes a lock on it.
@@ -329,94 +329,6 @@ fn tmp_name_part(name: &[u8]) -> String {
         end -= 1;
     }
     name[..end].to_owned()
-}
-
-/// The process id in a temporary name `.s3dlio-tmp.NAME.PID.N`.
-fn writer_pid(file_name: &[u8]) -> Option<libc::pid_t> {
-    let rest = file_name.strip_prefix(TMP_PREFIX.as_bytes())?;
-    let mut fields = rest.rsplitn(3, |&b| b == b'.');
-    let (counter, pid, _name) = (fields.next()?, fields.next()?, fields.next()?);
-    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
-    if !digits(counter) || !digits(pid) {
-        return None;
-    }
-    std::str::from_utf8(pid).ok()?.parse().ok()
-}
-
-/// True when no process `pid` runs on this machine.
-fn process_is_gone(pid: libc::pid_t) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let status = unsafe { libc::kill(pid, 0) };
-    status != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
-}
-
-/// How long an unlockable temporary file (a filesystem without `flock`)
-/// of a gone process must have been left untouched to count as stale: a
-/// writer on another machine sharing the directory could own it.
-const STALE_UNLOCKED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
-
-/// Is the temporary file at `path`, named for the gone process, stale?
-/// Only when it is a regular file of this user and no one holds its lock
-/// (a writer on another machine sharing the directory would); where the
-/// filesystem has no locks, when untouched for [`STALE_UNLOCKED_AFTER`].
-fn is_stale(path: &Path) -> bool {
-    let Ok(file) = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-    else {
-        return false;
-    };
-    let Ok(meta) = file.metadata() else {
-        return false;
-    };
-    // SAFETY: geteuid has no preconditions.
-    if !meta.is_file() || meta.uid() != unsafe { libc::geteuid() } {
-        return false;
-    }
-    // SAFETY: `file` owns the descriptor; the lock is dropped with it.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-        return true;
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        return false;
-    }
-    meta.modified()
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .is_some_and(|age| age >= STALE_UNLOCKED_AFTER)
-}
-
-/// Remove the temporary files in `dir` that writers killed with SIGKILL
-/// (or a power cut) left: named `.s3dlio-tmp.NAME.PID.N` by a process that
-/// no longer runs here, owned by this user, and not locked by a live
-/// writer (see [`is_stale`]). Returns how many were removed; a missing
-/// directory has none.
-pub fn remove_stale_temporaries(dir: &Path) -> Result<usize> {
-    let uri = format!("file://{}", dir.display());
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(Error::from_io(&uri, e)),
-    };
-    let own = std::process::id();
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::from_io(&uri, e))?;
-        let Some(pid) = writer_pid(entry.file_name().as_bytes()) else {
-            continue;
-        };
-        let path = entry.path();
-        if pid as u32 != own && process_is_gone(pid) && is_stale(&path) {
-            match fs::remove_file(&path) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::from_io(&uri, e)),
-            }
-        }
-    }
-    Ok(removed)
 }
 
 /// `range` of the file at `path` copied into `dest` from its start by the
@@ -593,51 +505,6 @@ mod tests {
             staged.publish().unwrap();
             assert_eq!(fs::read(&dest).unwrap(), b"w");
         }
-    }
-
-    #[test]
-    fn the_writer_of_a_temporary_name_is_read_back() {
-        let staged = Staged::beside("file://x", "/tmp/a.b.c").unwrap();
-        let name = staged.tmp.file_name().unwrap().as_bytes().to_owned();
-        assert_eq!(writer_pid(&name), Some(std::process::id() as libc::pid_t));
-        assert_eq!(writer_pid(b".s3dlio-tmp.x.12.3"), Some(12));
-        assert_eq!(writer_pid(b".s3dlio-tmp.12.3"), None, "no name part");
-        assert_eq!(writer_pid(b".s3dlio-tmp.x.1a.3"), None);
-        assert_eq!(writer_pid(b"x.12.3"), None);
-    }
-
-    /// A process id that no longer runs (a child that has exited).
-    fn gone_pid() -> u32 {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        child.wait().unwrap();
-        pid
-    }
-
-    #[test]
-    fn only_unlocked_temporaries_of_gone_processes_are_stale() {
-        let dir = tempfile::tempdir().unwrap();
-        let gone = gone_pid();
-        let path = |name: String| dir.path().join(name);
-        let stale = path(format!("{TMP_PREFIX}a.bin.{gone}.0"));
-        let locked = path(format!("{TMP_PREFIX}b.bin.{gone}.1"));
-        let live = path(format!("{TMP_PREFIX}c.bin.{}.2", std::process::id()));
-        let other = path("d.bin.1.2".to_owned());
-        for p in [&stale, &locked, &live, &other] {
-            fs::write(p, b"partial").unwrap();
-        }
-        let holder = File::open(&locked).unwrap();
-        // SAFETY: takes a lock on a descriptor `holder` owns.
-        assert_eq!(unsafe { libc::flock(holder.as_raw_fd(), libc::LOCK_EX) }, 0);
-
-        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 1);
-        assert!(!stale.exists());
-        assert!(locked.exists() && live.exists() && other.exists());
-        drop(holder);
-        assert_eq!(remove_stale_temporaries(dir.path()).unwrap(), 1);
-        assert!(!locked.exists());
-        let missing = dir.path().join("missing");
-        assert_eq!(remove_stale_temporaries(&missing).unwrap(), 0);
     }
 
     #[test]

@@ -2,13 +2,16 @@
 
 mod azure;
 mod direct;
+mod folder_markers;
 mod gcs;
 mod landing;
 mod local;
 mod network_mounts;
 mod object;
+mod pending_upload;
 mod s3;
 mod s3_raw_keys;
+mod stale_temporaries;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -24,9 +27,9 @@ use crate::options::{self, Options};
 use crate::runtime;
 use crate::uri::{ObjectUri, Scheme};
 
-pub use local::remove_stale_temporaries;
 pub(crate) use local::Staged;
 pub(crate) use object::Whole;
+pub use stale_temporaries::remove_stale_temporaries;
 
 /// Cloud clients, built once per (scheme, bucket, configuration) and
 /// reused so connections are pooled. Lives in the per-process state.

@@ -8,11 +8,13 @@ use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, MultipartUpload, ObjectStore,
-    ObjectStoreExt, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
+    RetryConfig,
 };
 
+use super::folder_markers::without_folder_markers;
 use super::landing;
+use super::pending_upload::PendingUpload;
 use crate::buffer::{self, AlignedBuf, Fill, Region};
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
@@ -502,7 +504,7 @@ where
         let data = read(ByteRange::FULL).await?;
         return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
     }
-    let mut upload = PendingUpload(Some(store.put_multipart(path).await.map_err(fail)?));
+    let mut upload = PendingUpload::new(store.put_multipart(path).await.map_err(fail)?);
     let part = transfer.multipart_part_size as u64;
     let sent = async {
         let mut in_flight = stream::FuturesUnordered::new();
@@ -538,57 +540,6 @@ where
         Err(e) => {
             upload.abort().await;
             Err(e)
-        }
-    }
-}
-
-/// A multipart upload that is aborted unless it completes: when a part or
-/// the completion fails, and when the future driving it is dropped (Ctrl-C,
-/// a failing sibling in `put_many`), so that no store keeps, and bills for,
-/// the parts of an upload nobody will finish.
-struct PendingUpload(Option<Box<dyn MultipartUpload>>);
-
-impl PendingUpload {
-    fn put_part(&mut self, data: object_store::PutPayload) -> object_store::UploadPart {
-        self.0.as_mut().expect("upload in progress").put_part(data)
-    }
-
-    /// Complete the upload (aborting it if that fails).
-    async fn complete(mut self) -> object_store::Result<()> {
-        let result = self
-            .0
-            .as_mut()
-            .expect("upload in progress")
-            .complete()
-            .await;
-        match result {
-            Ok(_) => {
-                self.0 = None;
-                Ok(())
-            }
-            Err(e) => {
-                self.abort().await;
-                Err(e)
-            }
-        }
-    }
-
-    /// Abort the upload, now. A failure to abort is not reported: the
-    /// error that led here is the one the caller needs.
-    async fn abort(&mut self) {
-        if let Some(upload) = self.0.as_mut() {
-            let _ = upload.abort().await;
-            self.0 = None;
-        }
-    }
-}
-
-impl Drop for PendingUpload {
-    fn drop(&mut self) {
-        if let Some(mut upload) = self.0.take() {
-            runtime::spawn_cleanup(async move {
-                let _ = upload.abort().await;
-            });
         }
     }
 }
@@ -633,45 +584,6 @@ pub(super) async fn list(
     Ok(metas
         .into_iter()
         .map(|m| to_meta(parsed.sibling(m.location.as_ref()), m))
-        .collect())
-}
-
-/// `metas` without folder markers. Keys ending in `/` (the "folders" the
-/// S3 and GCS consoles create, `dm/` and `dm/sub/`) reach us from
-/// object_store's listing as zero-byte objects named without the slash,
-/// which then do not exist: every get, dataset and download over the
-/// listing would fail on them. A zero-byte entry is kept only if an object
-/// of that very name answers a HEAD; datasets rarely hold zero-byte
-/// objects, so the HEADs cost nothing where it matters.
-async fn without_folder_markers(
-    store: &dyn ObjectStore,
-    mut metas: Vec<object_store::ObjectMeta>,
-    uri: &str,
-) -> Result<Vec<object_store::ObjectMeta>> {
-    metas.sort_unstable_by(|a, b| a.location.cmp(&b.location));
-    metas.dedup_by(|a, b| a.location == b.location); // `x` and the marker `x/`
-    let is_object = |meta: &object_store::ObjectMeta| {
-        let empty = meta.size == 0;
-        let location = meta.location.clone();
-        async move {
-            if !empty {
-                return Ok(true);
-            }
-            match store.head(&location).await {
-                Ok(_) => Ok(true),
-                Err(object_store::Error::NotFound { .. }) => Ok(false),
-                Err(e) => Err(Error::from_store(uri, e)),
-            }
-        }
-    };
-    let kept: Vec<bool> = stream::iter(metas.iter().map(is_object))
-        .buffered(16)
-        .try_collect()
-        .await?;
-    Ok(metas
-        .into_iter()
-        .zip(kept)
-        .filter_map(|(meta, keep)| keep.then_some(meta))
         .collect())
 }
 
