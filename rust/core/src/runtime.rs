@@ -10,8 +10,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Once, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -37,11 +37,24 @@ pub(crate) struct ProcessState {
     cleanups: Cleanups,
 }
 
-/// Work that must finish even when the call that started it was abandoned.
+/// Work that must finish even when the call that started it was abandoned:
+/// clean-up tasks, and abandoned tasks until they are really gone (their
+/// futures dropped, so the clean-up their drop starts is counted too).
 #[derive(Default)]
 struct Cleanups {
     running: AtomicUsize,
     done: tokio::sync::Notify,
+}
+
+impl Cleanups {
+    fn started(&self) {
+        self.running.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn finished(&self) {
+        self.running.fetch_sub(1, Ordering::AcqRel);
+        self.done.notify_waiters();
+    }
 }
 
 /// A value made by one process, stamped with its PID.
@@ -258,12 +271,11 @@ where
     struct Running(&'static Cleanups);
     impl Drop for Running {
         fn drop(&mut self) {
-            self.0.running.fetch_sub(1, Ordering::AcqRel);
-            self.0.done.notify_waiters();
+            self.0.finished();
         }
     }
     let state = state();
-    state.cleanups.running.fetch_add(1, Ordering::AcqRel);
+    state.cleanups.started();
     let running = Running(&state.cleanups);
     drop(state.runtime.spawn(async move {
         let _running = running;
@@ -285,24 +297,62 @@ async fn cleanups_done(cleanups: &Cleanups) {
 }
 
 /// Spawn `fut` on the runtime; the task is aborted when the returned
-/// handle is dropped, so abandoning a call cancels its I/O.
+/// handle is dropped, so abandoning a call cancels its I/O. [`block_on`]
+/// waits until an aborted task is gone: aborting only asks the runtime to
+/// drop the future, and what that drop starts (aborting a multipart
+/// upload) must be counted before the call returns.
 #[allow(clippy::disallowed_methods)] // the one place tasks are spawned
 pub fn spawn<F>(fut: F) -> Task<F::Output>
 where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    Task(runtime().spawn(fut))
+    let state = state();
+    let life = Arc::new(TaskLife {
+        stage: AtomicU8::new(RUNNING),
+        cleanups: &state.cleanups,
+    });
+    let ends = Ended(life.clone());
+    let handle = state.runtime.spawn(async move {
+        let _ends = ends;
+        fut.await
+    });
+    Task { handle, life }
+}
+
+const RUNNING: u8 = 0;
+const ABANDONED: u8 = 1;
+const ENDED: u8 = 2;
+
+/// Where a spawned task is: running, abandoned by its handle (and counted
+/// among the clean-ups until its future is dropped), or ended.
+struct TaskLife {
+    stage: AtomicU8,
+    cleanups: &'static Cleanups,
+}
+
+/// Dropped with the task's future, however it ends.
+struct Ended(Arc<TaskLife>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        if self.0.stage.swap(ENDED, Ordering::AcqRel) == ABANDONED {
+            self.0.cleanups.finished();
+        }
+    }
 }
 
 /// A spawned task that is aborted when dropped.
-pub struct Task<T>(JoinHandle<T>);
+pub struct Task<T> {
+    handle: JoinHandle<T>,
+    life: Arc<TaskLife>,
+}
 
 impl<T> Future for Task<T> {
     type Output = T;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
-        match Pin::new(&mut self.0).poll(cx) {
+        match Pin::new(&mut self.handle).poll(cx) {
             Poll::Ready(Ok(v)) => Poll::Ready(v),
             Poll::Ready(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Poll::Ready(Err(e)) => panic!("s3dlio task cancelled unexpectedly: {e}"),
@@ -313,7 +363,19 @@ impl<T> Future for Task<T> {
 
 impl<T> Drop for Task<T> {
     fn drop(&mut self) {
-        self.0.abort();
+        let life = &self.life;
+        if life.stage.load(Ordering::Acquire) == ENDED {
+            return; // the usual case: awaited to the end
+        }
+        life.cleanups.started();
+        let abandoned = life
+            .stage
+            .compare_exchange(RUNNING, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        match abandoned {
+            true => self.handle.abort(),
+            false => life.cleanups.finished(), // it had ended: nothing to wait for
+        }
     }
 }
 
@@ -333,6 +395,38 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_on_waits_for_what_an_abandoned_task_cleans_up() {
+        use std::sync::atomic::AtomicBool;
+        /// Starts a slow clean-up when the task's future is dropped.
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                let done = self.0.clone();
+                spawn_cleanup(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    done.store(true, Ordering::Release);
+                });
+            }
+        }
+        for _ in 0..20 {
+            let done = Arc::new(AtomicBool::new(false));
+            let guard = OnDrop(done.clone());
+            block_on(async move {
+                let task = spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                });
+                tokio::task::yield_now().await;
+                drop(task); // abandoned mid-flight, as by a failing sibling
+            });
+            assert!(
+                done.load(Ordering::Acquire),
+                "returned before the clean-up ran"
+            );
+        }
+    }
 
     #[test]
     fn a_forked_child_sees_its_own_process_id() {
