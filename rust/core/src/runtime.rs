@@ -312,12 +312,30 @@ where
         stage: AtomicU8::new(RUNNING),
         cleanups: &state.cleanups,
     });
-    let ends = Ended(life.clone());
-    let handle = state.runtime.spawn(async move {
-        let _ends = ends;
-        fut.await
+    let handle = state.runtime.spawn(Tracked {
+        fut,
+        _ends: Ended(life.clone()),
     });
     Task { handle, life }
+}
+
+/// A task's future and the mark of its end, dropped in that order (fields
+/// drop in declaration order): whatever the future's drop starts (a
+/// clean-up) is counted before the task stops counting.
+struct Tracked<F> {
+    fut: F,
+    _ends: Ended,
+}
+
+impl<F: Future> Future for Tracked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `fut` is structurally pinned: it is never moved out of
+        // `Tracked` nor used unpinned, and `Tracked` has no `Unpin` impl or
+        // `Drop` impl that could move it.
+        unsafe { self.map_unchecked_mut(|t| &mut t.fut) }.poll(cx)
+    }
 }
 
 const RUNNING: u8 = 0;
