@@ -1,16 +1,28 @@
 """What a data loader reads and in which order, shared by the torch and JAX
-adapters: URI sources, the per-epoch order, and the split across
-processes (ranks/hosts). Needs numpy (both frameworks bring it)."""
+adapters: URI sources, the per-epoch order, and one pass over it split
+across processes (ranks/hosts) and their workers. Needs numpy (both
+frameworks bring it).
+
+The epoch's order is a permutation of the objects fixed by ``(seed,
+epoch)``. Progress through it is global: a :class:`Progress` says which
+*positions* of the order the whole job has consumed, the same on every
+rank, so a pass can resume at another world size or worker count. A
+:class:`Pass` deals the positions still to read: padded by wrapping
+around to the start of the epoch's order (as ``DistributedSampler``
+does) so that every rank gets the same count, or cut to a multiple of
+the world size (``drop_last``); position ``j`` of what is left goes to
+rank ``j % world_size``, and a rank's share goes round-robin to its
+workers.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+
+import numpy as np
 
 from s3dlio import _core
-
-if TYPE_CHECKING:
-    import numpy as np
 
 
 def resolve(
@@ -36,64 +48,83 @@ def resolve(
 def epoch_order(n: int, *, shuffle: bool, seed: int, epoch: int) -> np.ndarray:
     """Indices ``0..n`` in this epoch's order: a permutation that depends only
     on ``(seed, epoch)`` when shuffling (the same in every process)."""
-    import numpy as np
-
     if not shuffle:
         return np.arange(n, dtype=np.int64)
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def shard(order: np.ndarray, index: int, count: int, *, even: bool) -> np.ndarray:
-    """Process ``index`` of ``count``'s share of ``order``: every sample goes
-    to exactly one process. With ``even`` the tail that does not divide
-    evenly is dropped, so every process gets the same count (what
-    collective training steps need); otherwise counts may differ by one
-    and nothing is repeated."""
-    if count < 1 or not 0 <= index < count:
-        raise ValueError(f"invalid shard {index} of {count}")
-    if even:
-        order = order[: len(order) // count * count]
-    return order[index::count]
+@dataclass(frozen=True)
+class Progress:
+    """How far the job is into one epoch: the order's positions below
+    ``position`` are consumed, and so is each of ``also_done`` (all above
+    it; workers do not finish their shares in step)."""
+
+    epoch: int
+    position: int = 0
+    also_done: tuple[int, ...] = ()
 
 
-class EpochProgress:
-    """The epoch a loader is in and how far into it it is, with the
-    ``set_epoch``/``state_dict``/``load_state_dict`` protocol the torch and
-    JAX loaders share. ``_unit`` names what is counted in the state
-    (samples or batches); a subclass sets ``seed``."""
+class Pass:
+    """One pass over an epoch from ``start``: what rank ``rank`` of
+    ``world_size``, worker ``worker`` of ``workers``, reads."""
 
-    _unit = "yielded"
-    seed: int
+    def __init__(
+        self,
+        n: int,
+        start: Progress,
+        rank: int,
+        world_size: int,
+        worker: int = 0,
+        workers: int = 1,
+        *,
+        drop_last: bool,
+    ) -> None:
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"invalid shard {rank} of {world_size}")
+        self.n, self.start = n, start
+        self.rank, self.world_size, self.worker, self.workers = rank, world_size, worker, workers
+        rest = np.arange(start.position, n, dtype=np.int64)
+        if start.also_done:
+            rest = rest[~np.isin(rest, np.asarray(start.also_done, dtype=np.int64))]
+        self.real = rest  # the positions left, in order
+        if drop_last:
+            self.queue = rest[: len(rest) // world_size * world_size]
+        else:
+            padded = -(-len(rest) // world_size) * world_size
+            wrap = np.arange(padded - len(rest), dtype=np.int64) % max(n, 1)
+            self.queue = np.concatenate([rest, wrap])
 
-    def __init__(self) -> None:
-        self.epoch = 0
-        self._done = 0  # units handed out this epoch
-        self._resume_from = 0
+    def local(self) -> np.ndarray:
+        """This rank's positions, in the order it reads them."""
+        return self.queue[self.rank :: self.world_size]
 
-    def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch (and so the shuffle order). Starts it from the
-        beginning, unless a loaded state resumes this very epoch."""
-        if epoch != self.epoch:
-            self._resume_from = 0
-        self.epoch = epoch
-        self._done = self._resume_from
+    def mine(self) -> np.ndarray:
+        """This worker's positions, in the order it reads them."""
+        return self.local()[self.worker :: self.workers]
 
-    def state_dict(self) -> dict[str, Any]:
-        """Where the loader stands: epoch, seed and units already handed out."""
-        return {"epoch": self.epoch, "seed": self.seed, self._unit: self._done}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume: the next iteration starts after the units already handed out."""
-        if state.get("seed", self.seed) != self.seed:
-            raise ValueError("state was saved with a different seed")
-        self.epoch = int(state["epoch"])
-        self._resume_from = self._done = int(state[self._unit])
-
-    def _begin(self) -> int:
-        """Start an iteration; returns how many units to skip."""
-        skip, self._resume_from = self._resume_from, 0
-        self._done = skip
-        return skip
-
-    def _handed_out(self) -> None:
-        self._done += 1
+    def progress(self, yielded: Mapping[int, int]) -> Progress:
+        """The job's progress when worker ``w`` of every rank has handed out
+        ``yielded[w]`` samples of its share (ranks go in step: each has
+        taken the same number of training steps)."""
+        per_rank = len(self.queue) // self.world_size
+        if self.workers == 1:  # one reader per rank: a prefix of what is left
+            consumed = min(yielded.get(0, 0), per_rank) * self.world_size
+            if consumed >= len(self.real):
+                return Progress(self.start.epoch, self.n)
+            position = int(self.real[consumed])
+            above = tuple(p for p in self.start.also_done if p > position)
+            return Progress(self.start.epoch, position, above)
+        taken = [
+            np.arange(w, per_rank, self.workers, dtype=np.int64)[:count]
+            for w, count in yielded.items()
+        ]
+        local = np.concatenate(taken) if taken else np.zeros(0, np.int64)
+        slots = (local[:, None] * self.world_size + np.arange(self.world_size)).ravel()
+        done = np.union1d(
+            self.real[slots[slots < len(self.real)]],
+            np.asarray(self.start.also_done, dtype=np.int64),
+        )
+        left = np.setdiff1d(self.real, done, assume_unique=True)
+        position = int(left[0]) if len(left) else self.n
+        above = done[done > position]
+        return Progress(self.start.epoch, position, tuple(int(p) for p in above))

@@ -12,10 +12,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import s3dlio
-from s3dlio import _sampling
+from s3dlio import _epochs, _sampling
 
 
-class JaxLoader(_sampling.EpochProgress):
+class JaxLoader(_epochs.EpochReader):
     """An input pipeline of object batches for JAX.
 
     ``uris`` is a sequence of URIs or a prefix string (listed once, which
@@ -37,14 +37,17 @@ class JaxLoader(_sampling.EpochProgress):
 
     The order is a permutation fixed by ``(seed, epoch)`` when
     ``shuffle``, split across ``jax.process_index()``/``process_count()``
-    (or the given values), every object once per epoch; with
-    ``drop_remainder`` every process yields the same number of full
-    batches. ``prefetch`` batches are fetched in the background while the
-    current one is in use. ``state_dict``/``load_state_dict`` resume
-    mid-epoch; call ``set_epoch`` before each epoch.
+    (or the given values), every object once per epoch. Every process
+    yields the same number of samples and batches: when the count does not
+    divide evenly the last processes also read the first samples of the
+    epoch's order again (fewer than ``process_count`` repeats); with
+    ``drop_remainder`` that tail is dropped instead and every batch is
+    full. ``prefetch`` batches are fetched in the background while the
+    current one is in use. Each new pass is the next epoch unless
+    ``set_epoch`` chose one. ``state_dict()`` is the job's position in the
+    epoch, the same on every process; ``load_state_dict`` resumes it at any
+    process count.
     """
-
-    _unit = "batches"
 
     def __init__(
         self,
@@ -86,33 +89,35 @@ class JaxLoader(_sampling.EpochProgress):
         self.device = device
         self.max_in_flight = max_in_flight
         self.pinned = pinned
-        _sampling.EpochProgress.__init__(self)  # counts batches handed out
+        self._init_epochs()
 
-    def _process(self) -> tuple[int, int]:
+    @property
+    def _drop_tail(self) -> bool:
+        return self.drop_remainder
+
+    def _world(self) -> tuple[int, int]:
         index = jax.process_index() if self.process_index is None else self.process_index
         count = jax.process_count() if self.process_count is None else self.process_count
         return index, count
 
     def my_indices(self) -> list[int]:
-        """The object indices this process reads this epoch, in order."""
-        order = _sampling.epoch_order(
-            len(self.uris), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch
-        )
-        index, count = self._process()
-        return _sampling.shard(order, index, count, even=self.drop_remainder).tolist()
+        """The object indices this process reads in a whole pass of the
+        current epoch, in order."""
+        return self.order()[self._full_pass().mine()].tolist()
 
-    def _batches(self) -> list[list[int]]:
-        mine = self.my_indices()
+    def _batches(self, mine: list[int]) -> list[list[int]]:
         full = len(mine) // self.batch_size * self.batch_size
         end = full if self.drop_remainder else len(mine)
         return [mine[i : i + self.batch_size] for i in range(0, end, self.batch_size)]
 
     def __len__(self) -> int:
         """Batches this process yields per epoch."""
-        return len(self._batches())
+        return len(self._batches(self.my_indices()))
 
     def __iter__(self) -> Iterator[Any]:
-        batches = self._batches()[self._begin() :]
+        return self._read(self._batches(self._begin_pass()))
+
+    def _read(self, batches: list[list[int]]) -> Iterator[Any]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3dlio-jax") as pool:
             pending: deque[Future] = deque()
             upcoming = iter(batches)
@@ -130,7 +135,7 @@ class JaxLoader(_sampling.EpochProgress):
                     following = next(upcoming, None)
                     if following is not None:
                         pending.append(pool.submit(self._load, following))
-                    self._handed_out()
+                    self._handed_out(self.batch_size)
                     yield batch
                     hold.release()
             finally:

@@ -9,27 +9,34 @@ from typing import Any
 
 from torch.utils.data import IterableDataset
 
-from s3dlio import _sampling
+from s3dlio import _epochs, _sampling
 from s3dlio_torch import _sharding, _tensors
 
 
-class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
+class S3IterableDataset(IterableDataset, _epochs.EpochReader):
     """Objects of any s3dlio backend as an iterable torch dataset.
 
     Each epoch's order is a permutation of the objects fixed by
     ``(seed, epoch)`` (when ``shuffle``), split across distributed ranks
     (``rank``/``world_size``, else ``torch.distributed``, else the
     ``RANK``/``WORLD_SIZE`` environment) and then across DataLoader
-    workers, so every object is read exactly once per epoch. ``drop_last``
-    drops the tail that does not divide evenly across ranks so that every
-    rank yields the same count. Objects are fetched ``batch_fetch`` at a
-    time with ``get_many``; the next window is fetched in the background
-    while the current one is consumed (at most two windows are held).
+    workers, so every object is read once per epoch. Every rank yields
+    the same number of samples: when the count does not divide evenly the
+    last ranks also read the first samples of the epoch's order again
+    (fewer than ``world_size`` repeats, as ``DistributedSampler`` pads);
+    ``drop_last`` drops that tail instead. Objects are fetched
+    ``batch_fetch`` at a time with ``get_many``; the next window is fetched
+    in the background while the current one is consumed (at most two
+    windows are held).
 
-    ``state_dict()``/``load_state_dict()`` resume mid-epoch without
-    repeating or skipping: in-process (``num_workers=0``) directly, and with
-    workers through torchdata's ``StatefulDataLoader``, which saves each
-    worker's state. Call ``set_epoch`` before each epoch.
+    Each new pass is the next epoch unless ``set_epoch`` chose one; both
+    reach DataLoader workers, persistent ones too. ``state_dict()`` is the
+    job's position in the epoch, the same on every rank, and
+    ``load_state_dict()`` resumes it at any world size or worker count:
+    in-process (``num_workers=0``) directly; with workers, from torchdata's
+    ``StatefulDataLoader`` (its own ``load_state_dict`` at the same worker
+    count, or its whole ``state_dict()`` given to this dataset's
+    ``load_state_dict`` before the new loader starts, at any count).
     ``pin_memory=True`` (with ``num_workers=0``) lands each window in a
     CUDA-registered slab, ready for ``s3dlio_torch.DeviceLoader``.
     """
@@ -62,20 +69,35 @@ class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
         self.drop_last = drop_last
         self.rank = rank
         self.world_size = world_size
-        _sampling.EpochProgress.__init__(self)  # counts samples this (rank, worker) yielded
+        self._init_epochs()
+
+    @property
+    def _drop_tail(self) -> bool:
+        return self.drop_last
+
+    def _world(self) -> tuple[int, int]:
+        return _sharding.world(self.rank, self.world_size)
+
+    def _reader(self) -> tuple[int, int, int | None]:
+        return _sharding.worker()
 
     def my_indices(self) -> list[int]:
-        """The object indices this rank and worker read this epoch, in order."""
-        order = _sampling.epoch_order(
-            len(self.uris), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch
-        )
-        rank, world_size = _sharding.world(self.rank, self.world_size)
-        mine = _sampling.shard(order, rank, world_size, even=self.drop_last)
-        worker_id, num_workers = _sharding.worker()
-        return mine[worker_id::num_workers].tolist()
+        """The object indices this rank and worker read in a whole pass of
+        the current epoch, in order."""
+        return self.order()[self._full_pass().mine()].tolist()
 
     def __iter__(self) -> Iterator[Any]:
-        indices = self.my_indices()[self._begin() :]
+        # The pass begins now, not at the first next(): a loader takes the
+        # state of a worker right after creating its iterator. An error
+        # waits for the first next(), where a DataLoader worker reports it
+        # (raised here, it would only kill the worker).
+        try:
+            indices = self._begin_pass()
+        except (RuntimeError, ValueError) as error:
+            return _raising(error)
+        return self._read(indices)
+
+    def _read(self, indices: list[int]) -> Iterator[Any]:
         windows = [
             indices[start : start + self.batch_fetch]
             for start in range(0, len(indices), self.batch_fetch)
@@ -98,3 +120,8 @@ class S3IterableDataset(IterableDataset, _sampling.EpochProgress):
         # s3dlio_torch.collate can hand aligned rows on unstacked.
         sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
         return _tensors.fetch_rows(uris, sizes, self.max_in_flight, self.options, self.pin_memory)
+
+
+def _raising(error: Exception) -> Iterator[Any]:
+    raise error
+    yield  # a generator: raises at the first next()

@@ -16,6 +16,7 @@ from torch_helpers import (
     MAGIC,
     SIZE,
     assert_exactly_once,
+    assert_once_with_padding,
     header,
     index_of,
     indices_of,
@@ -95,9 +96,10 @@ def test_ranks_split_the_dataset(uris, world_size, shuffle):
         return reads
 
     reads = rank_reads(drop_last=False)
-    assert_exactly_once([i for got in reads for i in got], N)
-    counts = [len(got) for got in reads]
-    assert max(counts) - min(counts) <= 1
+    # Every rank the same count; the first samples of the order pad the tail.
+    assert [len(got) for got in reads] == [-(-N // world_size)] * world_size
+    order = S3IterableDataset(uris, shuffle=shuffle, seed=11).order().tolist()
+    assert_once_with_padding([i for got in reads for i in got], N, order)
 
     reads = rank_reads(drop_last=True)
     assert [len(got) for got in reads] == [N // world_size] * world_size
@@ -108,8 +110,9 @@ def test_ranks_split_the_dataset(uris, world_size, shuffle):
 def test_more_ranks_than_objects(file_prefix):
     uris = make_objects(file_prefix, 3)
     reads = [_read(S3IterableDataset(uris, rank=r, world_size=4)) for r in range(4)]
-    assert reads[3] == []
-    assert_exactly_once([i for got in reads for i in got], 3)
+    assert reads == [[0], [1], [2], [0]]  # the last rank pads with the first sample
+    dropped = [S3IterableDataset(uris, rank=r, world_size=4, drop_last=True) for r in range(4)]
+    assert [_read(ds) for ds in dropped] == [[], [], [], []]
 
 
 def test_rank_from_environment(uris, monkeypatch):
@@ -120,9 +123,10 @@ def test_rank_from_environment(uris, monkeypatch):
     explicit = S3IterableDataset(uris, shuffle=True, seed=5, rank=1, world_size=3)
     got = _read(from_env)
     assert got == _read(explicit)
-    assert len(got) == len(range(1, N, 3))
+    assert len(got) == -(-N // 3)
     others = [_read(S3IterableDataset(uris, shuffle=True, seed=5, rank=r)) for r in (0, 2)]
-    assert_exactly_once(got + others[0] + others[1], N)
+    order = from_env.order().tolist()
+    assert_once_with_padding(got + others[0] + others[1], N, order)
 
 
 def test_invalid_world_is_refused(uris):
@@ -139,12 +143,13 @@ def test_shuffle_is_deterministic_in_seed_and_epoch(uris):
     assert sorted(epoch0) == list(range(N))
     assert epoch0 != list(range(N))
     assert _read(b) == epoch0  # same seed and epoch: same order
-    assert _read(a) == epoch0  # iterating again without set_epoch: same epoch
-
-    a.set_epoch(1)
-    epoch1 = _read(a)
+    epoch1 = _read(a)  # iterating again without set_epoch: the next epoch
+    assert a.epoch == 1
     assert sorted(epoch1) == list(range(N))
     assert epoch1 != epoch0
+
+    a.set_epoch(1)
+    assert _read(a) == epoch1
     b.set_epoch(1)
     assert _read(b) == epoch1
     a.set_epoch(0)

@@ -98,8 +98,8 @@ def test_persistent_workers_two_epochs(file_prefix):
     ds = S3IterableDataset(uris, shuffle=True, seed=1, batch_fetch=4)
     loader = _loader(ds, "fork", persistent_workers=True)
     for epoch in range(2):
-        # The workers hold their own copies of the dataset, so this reaches
-        # only the main copy; each epoch must still read everything once.
+        # The workers hold their own copies of the dataset; the epoch
+        # reaches them through shared memory (tests/test_loader_epochs.py).
         ds.set_epoch(epoch)
         assert_exactly_once(indices_of(loader), N)
 

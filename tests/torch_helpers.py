@@ -88,6 +88,14 @@ def assert_exactly_once(indices: list[int], n: int) -> None:
     assert len(indices) == n
 
 
+def assert_once_with_padding(indices: list[int], n: int, order: list[int]) -> None:
+    """Every index ``0..n`` at least once; the repeats are the first samples
+    of the epoch's ``order``, each read twice (the padding that evens ranks)."""
+    assert set(indices) == set(range(n)), f"samples never read: {set(range(n)) - set(indices)}"
+    repeats = len(indices) - n
+    assert sorted(indices) == sorted(list(range(n)) + order[:repeats])
+
+
 def stack_and_count_slots(samples: list[torch.Tensor]) -> tuple[torch.Tensor, int]:
     """collate_fn: the samples stacked by torch (a copy made in the worker),
     and how many shared-memory slots this worker has made so far."""

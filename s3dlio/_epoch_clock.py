@@ -1,0 +1,155 @@
+"""Which epoch a pass over a dataset is, agreed by every process that reads
+it: the main process and its DataLoader workers, persistent or not.
+
+A DataLoader worker holds its own copy of the dataset, so an epoch chosen
+in the main process (``set_epoch``) never reaches a persistent worker
+through the copy. The clock is instead a few integers in one page of shared
+memory (a ``memfd``), inherited by forked workers and handed to spawned
+and forkserver workers as a file descriptor when the dataset is pickled for
+them; a plain ``pickle`` makes an independent clock with the same values.
+
+Every reader of a pass calls :meth:`EpochClock.begin` with the pass's *key*
+(the same in every worker of one pass, new for each pass); the first caller
+of a new key decides its epoch and the others read it:
+
+- a state loaded with ``load_state_dict`` and not used yet: its epoch;
+- else an epoch chosen with ``set_epoch`` and not used yet: that epoch;
+- else the epoch after the last pass (a new pass is the next epoch).
+
+Where ``os.memfd_create`` is missing the clock is private to the process.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import mmap
+import os
+import threading
+import weakref
+from multiprocessing import context, reduction
+
+import numpy as np
+
+PAGE = 4096
+EPOCH, CHOSEN, RESUMING, KEY_TOKEN, KEY_INDEX, USED_RESUME, LOADED_RESUME = range(7)
+NO_KEY = -(1 << 62)  # no pass has begun yet
+
+
+class EpochClock:
+    """The epoch of the current pass, shared with this reader's workers."""
+
+    def __init__(self, values: np.ndarray | None = None) -> None:
+        self._fd = -1
+        self._map: mmap.mmap | bytearray
+        if hasattr(os, "memfd_create"):
+            self._fd = os.memfd_create("s3dlio-epoch", os.MFD_CLOEXEC)
+            weakref.finalize(self, os.close, self._fd)
+            os.ftruncate(self._fd, PAGE)
+            self._map = mmap.mmap(self._fd, PAGE, flags=mmap.MAP_SHARED)
+        else:
+            self._map = bytearray(PAGE)
+        self._fields = np.frombuffer(self._map, np.int64)
+        if values is None:
+            self._fields[:] = 0
+            self._fields[KEY_TOKEN] = NO_KEY
+            self._fields[CHOSEN] = 1  # the first pass is epoch 0
+        else:
+            self._fields[:] = values
+        self._thread_lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @classmethod
+    def _attach(cls, fd_handle) -> EpochClock:
+        clock = cls.__new__(cls)
+        clock._fd = fd_handle.detach()
+        weakref.finalize(clock, os.close, clock._fd)
+        clock._map = mmap.mmap(clock._fd, PAGE, flags=mmap.MAP_SHARED)
+        clock._fields = np.frombuffer(clock._map, np.int64)
+        clock._thread_lock = threading.Lock()
+        clock._pid = os.getpid()
+        return clock
+
+    def __reduce__(self):
+        # To a spawned or forkserver worker: the same memory. Anywhere else
+        # (a plain pickle): an independent clock at the same values.
+        if self._fd >= 0 and context.get_spawning_popen() is not None:
+            return (EpochClock._attach, (reduction.DupFd(self._fd),))
+        return (EpochClock, (self._fields.copy(),))
+
+    def _locked(self):
+        if self._pid != os.getpid():  # forked: a lock held by another thread stays held
+            self._thread_lock, self._pid = threading.Lock(), os.getpid()
+        return _Locked(self._thread_lock, self._fd)
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the current (or last) pass, or the one chosen for the next."""
+        return int(self._fields[EPOCH])
+
+    def choose(self, epoch: int, *, keep_loaded: bool) -> None:
+        """``set_epoch``: the next pass is ``epoch`` (resuming a loaded state
+        only when ``keep_loaded``)."""
+        with self._locked():
+            self._fields[EPOCH] = epoch
+            self._fields[CHOSEN] = 1
+            if not keep_loaded:
+                self._fields[LOADED_RESUME] = self._fields[USED_RESUME]
+
+    def loaded(self, token: int, epoch: int) -> None:
+        """A state for ``epoch`` was loaded in this process; readers that
+        start a pass without it (workers started before) must refuse."""
+        with self._locked():
+            self._fields[EPOCH] = epoch
+            self._fields[LOADED_RESUME] = token
+
+    def begin(self, key: tuple[int, int], resume: tuple[int, int] | None) -> tuple[int, bool]:
+        """Start (or join) the pass ``key``; ``resume`` is ``(token, epoch)``
+        of a state this reader loaded. Returns the pass's epoch and whether
+        it resumes a loaded state."""
+        f = self._fields
+        with self._locked():
+            if (int(f[KEY_TOKEN]), int(f[KEY_INDEX])) != key:
+                f[KEY_TOKEN], f[KEY_INDEX] = key
+                loaded = int(f[LOADED_RESUME])
+                if loaded != 0 and loaded != int(f[USED_RESUME]):
+                    if resume is None or resume[0] != loaded:
+                        raise RuntimeError(
+                            "load_state_dict() was called after the DataLoader's "
+                            "persistent workers started; load the state before the "
+                            "first pass over the loader"
+                        )
+                if resume is not None and resume[0] != int(f[USED_RESUME]):
+                    f[USED_RESUME] = resume[0]
+                    f[EPOCH], f[RESUMING], f[CHOSEN] = resume[1], 1, 0
+                elif f[CHOSEN]:
+                    f[CHOSEN], f[RESUMING] = 0, 0
+                else:
+                    f[EPOCH] += 1
+                    f[RESUMING] = 0
+            return int(f[EPOCH]), bool(f[RESUMING])
+
+    def last_key(self) -> tuple[int, int] | None:
+        """The key of the last pass begun (``None`` before the first)."""
+        token, index = int(self._fields[KEY_TOKEN]), int(self._fields[KEY_INDEX])
+        return None if token == NO_KEY else (token, index)
+
+    def pending(self) -> bool:
+        """True when the next pass's epoch was chosen and not yet begun."""
+        return bool(self._fields[CHOSEN])
+
+
+class _Locked:
+    """The clock's lock: one thread of this process, then one process."""
+
+    def __init__(self, thread_lock: threading.Lock, fd: int) -> None:
+        self.thread_lock, self.fd = thread_lock, fd
+
+    def __enter__(self) -> None:
+        self.thread_lock.acquire()
+        if self.fd >= 0:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc) -> None:
+        if self.fd >= 0:
+            fcntl.lockf(self.fd, fcntl.LOCK_UN)
+        self.thread_lock.release()
