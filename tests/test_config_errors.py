@@ -177,3 +177,54 @@ def test_half_an_aws_key_pair_is_an_auth_error_naming_the_missing_half():
     assert result["message"] == (
         f"permission denied for {S3_URI}: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not"
     )
+
+
+GS_URI = "gs://no-such-bucket/x"
+GCS_SOURCES = (
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "application_default_credentials.json",
+    "the metadata server at 127.0.0.1:",
+    "STORAGE_EMULATOR_HOST",
+)
+
+
+def _gcs_env(home: Path, metadata: str, **extra: str) -> dict[str, str]:
+    # No credentials, no emulator, no gcloud file under HOME; the metadata
+    # server only ever on loopback.
+    return _env_without(
+        "GOOGLE_",
+        "GCE_",
+        "STORAGE_EMULATOR_HOST",
+        HOME=str(home),
+        GCE_METADATA_HOST=metadata,
+        GCE_METADATA_IP=metadata,
+        **extra,
+    )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("metadata", ["refuses", "fails"])
+def test_gcs_without_credentials_is_an_auth_error_naming_the_sources(metadata, tmp_path):
+    with ConnectionCounter() as listener:
+        port = 1 if metadata == "refuses" else listener.port
+        results = _run(_gcs_env(tmp_path, f"127.0.0.1:{port}"), [["get", [GS_URI], {}]])
+    for result in results:
+        assert result["auth"], result
+        message = result["message"]
+        assert GS_URI in message and "no Google Cloud credentials" in message, message
+        for named in GCS_SOURCES:
+            assert named in message, (named, message)
+        assert ("nothing answers" in message) == (metadata == "refuses"), message
+    assert (listener.count > 0) == (metadata == "fails")
+
+
+def test_gcs_credentials_file_that_is_missing_is_an_auth_error_naming_it(tmp_path):
+    missing = tmp_path / "missing-key.json"
+    env = _gcs_env(tmp_path, "127.0.0.1:1", GOOGLE_APPLICATION_CREDENTIALS=str(missing))
+    [result] = _run(env, [["get", [GS_URI], {}]])
+    assert result["auth"], result
+    message = result["message"]
+    assert GS_URI in message and str(missing) in message, message
+    assert "GOOGLE_APPLICATION_CREDENTIALS cannot be used" in message, message

@@ -4,6 +4,7 @@ mod azure;
 mod direct;
 mod folder_markers;
 mod gcs;
+mod gcs_credentials;
 mod landing;
 mod local;
 mod metadata_credentials;
