@@ -179,6 +179,19 @@ def test_half_an_aws_key_pair_is_an_auth_error_naming_the_missing_half():
     )
 
 
+def test_azure_without_an_account_is_an_invalid_argument_naming_what_to_set():
+    uri = "az://container/x"
+    env = _env_without("AZURE_", "AZURITE_")
+    results = _run(env, [["get", [uri], {}], ["list", [uri], {}]])
+    for result in results:
+        assert result["value"], result
+        message = result["message"]
+        assert uri in message and "no Azure storage account" in message, message
+        assert "AZURE_STORAGE_ACCOUNT_NAME" in message, message
+        assert "azure_storage_account_name" in message, message
+        assert "AZURE_STORAGE_USE_EMULATOR" in message, message
+
+
 GS_URI = "gs://no-such-bucket/x"
 GCS_SOURCES = (
     "GOOGLE_SERVICE_ACCOUNT",
