@@ -10,6 +10,7 @@ machine, and a metadata server turned off is shown never to be asked.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -21,6 +22,7 @@ import pytest
 from connection_counter import ConnectionCounter
 from loopback_http import LoopbackServer
 
+ROOT = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
 
 # Runs `calls` (a JSON list of [name, args, kwargs] of s3dlio functions, or
@@ -241,3 +243,44 @@ def test_gcs_credentials_file_that_is_missing_is_an_auth_error_naming_it(tmp_pat
     message = result["message"]
     assert GS_URI in message and str(missing) in message, message
     assert "GOOGLE_APPLICATION_CREDENTIALS cannot be used" in message, message
+
+
+def _python_in_root(*args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_import_from_the_checkouts_root_uses_the_installed_extension(tmp_path):
+    code = (
+        "import sys, s3dlio\n"
+        "assert s3dlio.__file__.startswith(sys.argv[1]), s3dlio.__file__\n"
+        "uri = 'file://' + sys.argv[2] + '/obj.bin'\n"
+        "s3dlio.put(uri, b'from the root')\n"
+        "print(bytes(s3dlio.get(uri)).decode())\n"
+    )
+    proc = _python_in_root("-c", code, str(ROOT / "s3dlio"), str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "from the root\n"
+
+
+def test_import_from_the_checkouts_root_without_a_build_says_what_to_do():
+    # -S: no site-packages, so no installed s3dlio to borrow from.
+    proc = _python_in_root("-S", "-c", "import s3dlio")
+    assert proc.returncode == 1
+    assert "circular import" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ImportError: s3dlio is imported from its source folder"), last
+    assert "bash scripts/setup.sh" in last and "pip install ." in last, last
+    assert "outside the source folder" in last, last
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch is not installed")
+def test_import_s3dlio_torch_from_the_checkouts_root():
+    code = "import s3dlio_torch, s3dlio; print(s3dlio_torch.__file__, s3dlio._core.__file__)"
+    proc = _python_in_root("-c", code)
+    assert proc.returncode == 0, proc.stderr
+    torch_file, core_file = proc.stdout.split()
+    assert torch_file.startswith(str(ROOT / "s3dlio_torch")), torch_file
+    assert not core_file.startswith(str(ROOT / "s3dlio")), core_file
