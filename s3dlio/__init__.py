@@ -6,6 +6,8 @@ Every function releases the GIL for its whole I/O. See ``_core.pyi`` for
 the typed API.
 """
 
+# First: finds the compiled extension when imported from a source checkout.
+from s3dlio import _find_core  # noqa: F401
 from s3dlio._aio import get_async, get_many_async
 from s3dlio._core import (
     AuthError,

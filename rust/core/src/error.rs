@@ -219,7 +219,7 @@ fn answered_404(err: &object_store::Error) -> bool {
 }
 
 /// An error's message followed by its causes (`a: b: c`), without repeats.
-fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn chain_text(err: &(dyn std::error::Error + 'static)) -> String {
     let mut msg = err.to_string();
     let mut source = err.source();
     while let Some(s) = source {

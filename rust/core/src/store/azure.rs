@@ -8,7 +8,7 @@ use std::sync::Arc;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::ObjectStore;
 
-use super::object::{client_options, http_connector, retry_config};
+use super::object::{client_options, config_true, http_connector, retry_config};
 use crate::error::{Error, Result};
 use crate::options::Options;
 
@@ -38,6 +38,17 @@ pub(super) fn build(uri: &str, container: &str, options: &Options) -> Result<Arc
             )));
         }
         builder = builder.with_use_emulator(true);
+    }
+    if builder
+        .get_config_value(&AzureConfigKey::AccountName)
+        .is_none()
+        && !config_true(builder.get_config_value(&AzureConfigKey::UseEmulator))
+    {
+        return Err(Error::InvalidArgument(format!(
+            "{uri}: no Azure storage account: set AZURE_STORAGE_ACCOUNT_NAME (or the option \
+             azure_storage_account_name), or AZURE_STORAGE_USE_EMULATOR=true or \
+             AZURITE_BLOB_STORAGE_URL for the Azurite emulator"
+        )));
     }
     builder
         .with_container_name(container)

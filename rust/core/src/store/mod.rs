@@ -4,12 +4,15 @@ mod azure;
 mod direct;
 mod folder_markers;
 mod gcs;
+mod gcs_credentials;
 mod landing;
 mod local;
+mod metadata_credentials;
 mod network_mounts;
 mod object;
 mod pending_upload;
 mod s3;
+mod s3_credentials;
 mod s3_raw_keys;
 mod stale_temporaries;
 

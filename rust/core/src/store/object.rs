@@ -60,6 +60,16 @@ pub(super) fn http_connector(options: &Options) -> Result<landing::Connector> {
     Ok(landing::Connector::new(connect, request))
 }
 
+/// True for a configured value object_store reads as `true`.
+pub(super) fn config_true(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "true" | "on" | "yes" | "y"
+        )
+    })
+}
+
 fn timeouts(options: &Options) -> Result<(Duration, Duration)> {
     Ok((
         options

@@ -7,6 +7,7 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::ObjectStore;
 
 use super::object::{client_options, http_connector, retry_config};
+use super::s3_credentials;
 use super::s3_raw_keys::RawKeys;
 use crate::error::{Error, Result};
 use crate::options::Options;
@@ -54,7 +55,9 @@ pub(super) fn build(
         uri: uri.to_owned(),
         source: Box::new(e),
     };
-    let store = builder.build().map_err(failed)?;
+    let store = s3_credentials::checked(uri, builder, options)?
+        .build()
+        .map_err(failed)?;
     let (connector, client_options) = (http_connector(options)?, client_options(options)?);
     let raw = RawKeys::new(
         &store,
