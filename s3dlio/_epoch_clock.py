@@ -8,12 +8,12 @@ memory (a ``memfd``), inherited by forked workers and handed to spawned
 and forkserver workers as a file descriptor when the dataset is pickled for
 them; a plain ``pickle`` makes an independent clock with the same values.
 
-Every reader of a pass calls :meth:`EpochClock.begin` with the pass's *key*
-(the same in every worker of one pass, new for each pass); the first caller
-of a new key decides its epoch and the others read it:
+Worker 0 of a pass (or the process itself, without workers) begins it and
+decides its epoch; the other workers wait until it has (as MosaicML
+streaming's workers wait for their leader). The epoch is:
 
-- a state loaded with ``load_state_dict`` and not used yet: its epoch;
-- else an epoch chosen with ``set_epoch`` and not used yet: that epoch;
+- that of a state loaded with ``load_state_dict`` and not used yet;
+- else one chosen with ``set_epoch`` and not used yet;
 - else the epoch after the last pass (a new pass is the next epoch).
 
 Where ``os.memfd_create`` is missing the clock is private to the process.
@@ -25,14 +25,19 @@ import fcntl
 import mmap
 import os
 import threading
+import time
 import weakref
 from multiprocessing import context, reduction
 
 import numpy as np
 
 PAGE = 4096
-EPOCH, CHOSEN, RESUMING, KEY_TOKEN, KEY_INDEX, USED_RESUME, LOADED_RESUME = range(7)
-NO_KEY = -(1 << 62)  # no pass has begun yet
+EPOCH, CHOSEN, RESUMING, OWNER, PASSES, USED_RESUME, LOADED_RESUME = range(7)
+JOINED = 16  # then per worker: the last pass it joined
+MAX_WORKERS = PAGE // 8 - JOINED
+NO_OWNER = 0  # no pass has begun yet
+IN_WORKERS = 1  # the last pass was read by DataLoader workers
+JOIN_TIMEOUT_S = 120.0
 
 
 class EpochClock:
@@ -51,7 +56,6 @@ class EpochClock:
         self._fields = np.frombuffer(self._map, np.int64)
         if values is None:
             self._fields[:] = 0
-            self._fields[KEY_TOKEN] = NO_KEY
             self._fields[CHOSEN] = 1  # the first pass is epoch 0
         else:
             self._fields[:] = values
@@ -102,36 +106,63 @@ class EpochClock:
             self._fields[EPOCH] = epoch
             self._fields[LOADED_RESUME] = token
 
-    def begin(self, key: tuple[int, int], resume: tuple[int, int] | None) -> tuple[int, bool]:
-        """Start (or join) the pass ``key``; ``resume`` is ``(token, epoch)``
-        of a state this reader loaded. Returns the pass's epoch and whether
-        it resumes a loaded state."""
+    def begin(
+        self, worker: int, workers: int, owner: int, resume: tuple[int, int] | None
+    ) -> tuple[int, bool]:
+        """Begin (worker 0) or join (the others) a pass read by ``workers``
+        processes; ``owner`` is the in-process reader's id, or
+        ``IN_WORKERS``; ``resume`` is ``(token, epoch)`` of a state this
+        reader loaded. Returns the pass's epoch and whether it resumes a
+        loaded state."""
+        if not 0 <= worker < workers <= MAX_WORKERS:
+            raise ValueError(f"worker {worker} of {workers}: at most {MAX_WORKERS} workers")
+        if worker == 0:
+            return self._lead(workers, owner, resume)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        f = self._fields
+        while True:
+            with self._locked():
+                if f[PASSES] > f[JOINED + worker]:
+                    f[JOINED + worker] = f[PASSES]
+                    return int(f[EPOCH]), bool(f[RESUMING])
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"DataLoader worker {worker}: worker 0 did not begin the pass "
+                    f"within {JOIN_TIMEOUT_S:.0f} s"
+                )
+            time.sleep(0.002)
+
+    def _lead(self, workers: int, owner: int, resume: tuple[int, int] | None) -> tuple[int, bool]:
         f = self._fields
         with self._locked():
-            if (int(f[KEY_TOKEN]), int(f[KEY_INDEX])) != key:
-                f[KEY_TOKEN], f[KEY_INDEX] = key
-                loaded = int(f[LOADED_RESUME])
-                if loaded != 0 and loaded != int(f[USED_RESUME]):
-                    if resume is None or resume[0] != loaded:
-                        raise RuntimeError(
-                            "load_state_dict() was called after the DataLoader's "
-                            "persistent workers started; load the state before the "
-                            "first pass over the loader"
-                        )
-                if resume is not None and resume[0] != int(f[USED_RESUME]):
-                    f[USED_RESUME] = resume[0]
-                    f[EPOCH], f[RESUMING], f[CHOSEN] = resume[1], 1, 0
-                elif f[CHOSEN]:
-                    f[CHOSEN], f[RESUMING] = 0, 0
-                else:
-                    f[EPOCH] += 1
-                    f[RESUMING] = 0
+            loaded = int(f[LOADED_RESUME])
+            if loaded != 0 and loaded != int(f[USED_RESUME]):
+                if resume is None or resume[0] != loaded:
+                    raise RuntimeError(
+                        "load_state_dict() was called after the DataLoader's "
+                        "persistent workers started; load the state before the "
+                        "first pass over the loader"
+                    )
+            if resume is not None and resume[0] != int(f[USED_RESUME]):
+                f[USED_RESUME] = resume[0]
+                f[EPOCH], f[RESUMING], f[CHOSEN] = resume[1], 1, 0
+            elif f[CHOSEN]:
+                f[CHOSEN], f[RESUMING] = 0, 0
+            else:
+                f[EPOCH] += 1
+                f[RESUMING] = 0
+            f[PASSES] += 1
+            f[OWNER] = owner
+            # Worker 0 joins now; workers beyond this pass's count skip it,
+            # so that a later loader with more workers waits for its own.
+            f[JOINED] = f[PASSES]
+            f[JOINED + workers :] = f[PASSES]
             return int(f[EPOCH]), bool(f[RESUMING])
 
-    def last_key(self) -> tuple[int, int] | None:
-        """The key of the last pass begun (``None`` before the first)."""
-        token, index = int(self._fields[KEY_TOKEN]), int(self._fields[KEY_INDEX])
-        return None if token == NO_KEY else (token, index)
+    def owner(self) -> int:
+        """Who read the last pass: ``NO_OWNER`` before the first,
+        ``IN_WORKERS``, or the in-process reader's id."""
+        return int(self._fields[OWNER])
 
     def pending(self) -> bool:
         """True when the next pass's epoch was chosen and not yet begun."""

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from s3dlio._epoch_clock import EpochClock
+from s3dlio._epoch_clock import IN_WORKERS, NO_OWNER, EpochClock
 from s3dlio._sampling import Pass, Progress, epoch_order
 
 READ_IN_WORKERS = (
@@ -50,8 +50,7 @@ class EpochReader:
 
     A subclass sets ``uris``, ``shuffle``, ``seed`` and ``_drop_tail``, and
     defines ``_world()`` -> ``(rank, world_size)`` and ``_reader()`` ->
-    ``(worker, workers, pass_token)`` with ``pass_token`` ``None`` outside a
-    DataLoader worker (else a number shared by the workers of one pass)."""
+    ``(worker, workers, in_a_worker)``: which DataLoader worker this is."""
 
     uris: list[str]
     shuffle: bool
@@ -62,15 +61,13 @@ class EpochReader:
         self._clock = EpochClock()
         self._loaded: _Loaded | None = None
         self._pass: Pass | None = None
-        self._pass_key: tuple[int, int] | None = None
         self._yielded = 0  # samples this copy handed out in its pass
-        self._passes = 0  # passes this copy began (part of the pass key)
 
     def _world(self) -> tuple[int, int]:
         raise NotImplementedError
 
-    def _reader(self) -> tuple[int, int, int | None]:
-        return 0, 1, None
+    def _reader(self) -> tuple[int, int, bool]:
+        return 0, 1, False
 
     @property
     def epoch(self) -> int:
@@ -107,12 +104,11 @@ class EpochReader:
         """Begin a pass: its epoch from the clock, its start from a loaded
         state if it resumes one. Returns the object indices to read."""
         rank, world_size = self._world()
-        worker, workers, token = self._reader()
-        self._passes += 1
-        key = (-1 - os.getpid() if token is None else token, self._passes)
+        worker, workers, in_worker = self._reader()
+        owner = IN_WORKERS if in_worker else _in_process_owner()
         loaded, self._loaded = self._loaded, None
         resume = None if loaded is None else (loaded.token, loaded.progress.epoch)
-        epoch, resuming = self._clock.begin(key, resume)
+        epoch, resuming = self._clock.begin(worker, workers, owner, resume)
         start, skip = Progress(epoch), 0
         if resuming:
             if loaded is None or loaded.progress.epoch != epoch:
@@ -130,7 +126,7 @@ class EpochReader:
         self._pass = Pass(
             len(self.uris), start, rank, world_size, worker, workers, drop_last=self._drop_tail
         )
-        self._pass_key, self._yielded = key, skip
+        self._yielded = skip
         order = self.order()
         return order[self._pass.mine()[skip:]].tolist()
 
@@ -139,7 +135,7 @@ class EpochReader:
 
     def state_dict(self) -> dict[str, Any]:
         """Where the job stands in the epoch (see the module's docstring)."""
-        if self._reader()[2] is not None and self._pass is not None:
+        if self._reader()[2] and self._pass is not None:
             p = self._pass
             return {
                 **self._header(p.start.epoch),
@@ -157,10 +153,10 @@ class EpochReader:
     def _progress(self) -> Progress:
         if self._loaded is not None:
             return self._loaded.progress
-        last = self._clock.last_key()
-        if self._clock.pending() or last is None:
+        owner = self._clock.owner()
+        if self._clock.pending() or owner == NO_OWNER:
             return Progress(self.epoch)
-        if last != self._pass_key or self._pass is None:
+        if owner != _in_process_owner() or self._pass is None:
             raise RuntimeError(READ_IN_WORKERS)
         return self._pass.progress({self._pass.worker: self._yielded})
 
@@ -175,7 +171,7 @@ class EpochReader:
         consumed. ``state`` is this reader's ``state_dict()`` (from any
         world size), or a torchdata ``StatefulDataLoader.state_dict()`` as
         a whole (its workers' states are combined)."""
-        in_worker = self._reader()[2] is not None
+        in_worker = self._reader()[2]
         token = secrets.randbits(62) + 1
         if "pass" in state and "yielded" in state:
             if not in_worker:
@@ -244,6 +240,11 @@ class EpochReader:
             drop_last=self._drop_tail,
         )
         return p.progress(counts)
+
+
+def _in_process_owner() -> int:
+    """The clock's id for passes read in this process (not by workers)."""
+    return IN_WORKERS + 1 + os.getpid()
 
 
 def _progress_fields(progress: Progress) -> dict[str, Any]:

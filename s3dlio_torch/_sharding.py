@@ -26,12 +26,10 @@ def world(rank: int | None, world_size: int | None) -> tuple[int, int]:
     return rank, world_size
 
 
-def worker() -> tuple[int, int, int | None]:
-    """``(worker_id, num_workers, pass_token)`` of the current DataLoader
-    worker; ``(0, 1, None)`` in-process. The token is the loader's base
-    seed, drawn anew for each pass's fresh workers and the same in all of
-    them (persistent workers keep theirs; they count their passes)."""
+def worker() -> tuple[int, int, bool]:
+    """``(worker_id, num_workers, in_a_worker)`` of the current DataLoader
+    worker; ``(0, 1, False)`` in-process."""
     info = get_worker_info()
     if info is None:
-        return 0, 1, None
-    return info.id, info.num_workers, info.seed - info.id
+        return 0, 1, False
+    return info.id, info.num_workers, True

@@ -78,7 +78,7 @@ class S3IterableDataset(IterableDataset, _epochs.EpochReader):
     def _world(self) -> tuple[int, int]:
         return _sharding.world(self.rank, self.world_size)
 
-    def _reader(self) -> tuple[int, int, int | None]:
+    def _reader(self) -> tuple[int, int, bool]:
         return _sharding.worker()
 
     def my_indices(self) -> list[int]:

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from torch.utils.data import DataLoader
 from torch_helpers import assert_once_with_padding, indices_of, make_objects
 
@@ -22,6 +23,8 @@ pytestmark = [
         "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
     ),
     pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork.*:DeprecationWarning"),
+    # 3 workers on a 2-core machine: torch suggests fewer, which is not the point here.
+    pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
 ]
 
 N, SEED, WORKERS = 23, 9, 2
@@ -76,6 +79,18 @@ def test_each_new_pass_is_the_next_epoch(uris):
     fresh_workers = _dataset(uris)
     loader = _loader(fresh_workers, "fork")
     assert [indices_of(loader) for _ in range(3)] == [_expected(uris, e) for e in range(3)]
+
+    # A loader made anew each epoch, with the same seeded generator (its
+    # workers get the same seeds), or with another worker count.
+    remade = _dataset(uris)
+    seeded = [
+        indices_of(_loader(remade, "fork", generator=torch.Generator().manual_seed(0)))
+        for _ in range(2)
+    ]
+    assert seeded == [_expected(uris, e) for e in range(2)]
+    for epoch, workers in [(2, 3), (3, 1), (4, 2)]:
+        got = indices_of(DataLoader(remade, batch_size=None, num_workers=workers, timeout=60))
+        assert got == _expected(uris, epoch, workers), f"epoch {epoch}, {workers} workers"
 
     in_process = _dataset(uris)
     passes = [indices_of(in_process) for _ in range(3)]
