@@ -26,13 +26,21 @@ import mmap
 import os
 import threading
 import weakref
+from collections.abc import Callable
 from multiprocessing import context, reduction
+from typing import Protocol
 
 import numpy as np
 
 PAGE = 4096
 EPOCH, CHOSEN, RESUMING, KEY_TOKEN, KEY_INDEX, USED_RESUME, LOADED_RESUME = range(7)
 NO_KEY = -(1 << 62)  # no pass has begun yet
+
+
+class _FdHandle(Protocol):
+    """What ``reduction.DupFd`` unpickles as: a descriptor to take over."""
+
+    def detach(self) -> int: ...
 
 
 class EpochClock:
@@ -59,7 +67,7 @@ class EpochClock:
         self._pid = os.getpid()
 
     @classmethod
-    def _attach(cls, fd_handle) -> EpochClock:
+    def _attach(cls, fd_handle: _FdHandle) -> EpochClock:
         clock = cls.__new__(cls)
         clock._fd = fd_handle.detach()
         weakref.finalize(clock, os.close, clock._fd)
@@ -69,14 +77,14 @@ class EpochClock:
         clock._pid = os.getpid()
         return clock
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., EpochClock], tuple[object, ...]]:
         # To a spawned or forkserver worker: the same memory. Anywhere else
         # (a plain pickle): an independent clock at the same values.
         if self._fd >= 0 and context.get_spawning_popen() is not None:
             return (EpochClock._attach, (reduction.DupFd(self._fd),))
         return (EpochClock, (self._fields.copy(),))
 
-    def _locked(self):
+    def _locked(self) -> _Locked:
         if self._pid != os.getpid():  # forked: a lock held by another thread stays held
             self._thread_lock, self._pid = threading.Lock(), os.getpid()
         return _Locked(self._thread_lock, self._fd)
@@ -149,7 +157,7 @@ class _Locked:
         if self.fd >= 0:
             fcntl.lockf(self.fd, fcntl.LOCK_EX)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:
             fcntl.lockf(self.fd, fcntl.LOCK_UN)
         self.thread_lock.release()

@@ -48,15 +48,15 @@ class _Loaded:
 class EpochReader:
     """``set_epoch``/``state_dict``/``load_state_dict`` and passes.
 
-    A subclass sets ``uris``, ``shuffle``, ``seed`` and ``_drop_tail``, and
-    defines ``_world()`` -> ``(rank, world_size)`` and ``_reader()`` ->
-    ``(worker, workers, pass_token)`` with ``pass_token`` ``None`` outside a
-    DataLoader worker (else a number shared by the workers of one pass)."""
+    A subclass sets ``uris``, ``shuffle`` and ``seed``, and defines the
+    ``_drop_tail`` property, ``_world()`` -> ``(rank, world_size)`` and
+    ``_reader()`` -> ``(worker, workers, pass_token)`` with ``pass_token``
+    ``None`` outside a DataLoader worker (else a number shared by the
+    workers of one pass)."""
 
     uris: list[str]
     shuffle: bool
     seed: int
-    _drop_tail: bool
 
     def _init_epochs(self) -> None:
         self._clock = EpochClock()
@@ -65,6 +65,10 @@ class EpochReader:
         self._pass_key: tuple[int, int] | None = None
         self._yielded = 0  # samples this copy handed out in its pass
         self._passes = 0  # passes this copy began (part of the pass key)
+
+    @property
+    def _drop_tail(self) -> bool:
+        raise NotImplementedError
 
     def _world(self) -> tuple[int, int]:
         raise NotImplementedError
@@ -132,7 +136,8 @@ class EpochReader:
         )
         self._pass_key, self._yielded = key, skip
         order = self.order()
-        return order[self._pass.mine()[skip:]].tolist()
+        indices: list[int] = order[self._pass.mine()[skip:]].tolist()
+        return indices
 
     def _handed_out(self, count: int = 1) -> None:
         self._yielded += count
@@ -215,7 +220,8 @@ class EpochReader:
                 "the loader's state was taken between snapshots; use "
                 "StatefulDataLoader(snapshot_every_n_steps=1) (the default)"
             )
-        ours, workers = [], []
+        ours: list[Mapping[str, Any]] = []
+        workers: list[Mapping[str, Any]] = []
         _collect(state, ours, workers)
         if ours and not workers:
             return self._progress_in(ours[-1])
@@ -250,7 +256,7 @@ def _progress_fields(progress: Progress) -> dict[str, Any]:
     return {"position": progress.position, "also_done": list(progress.also_done)}
 
 
-def _collect(state: Any, ours: list, workers: list) -> None:
+def _collect(state: Any, ours: list[Mapping[str, Any]], workers: list[Mapping[str, Any]]) -> None:
     """Every reader state nested in ``state`` (a loader's state_dict)."""
     if isinstance(state, Mapping):
         if "pass" in state and "yielded" in state:
