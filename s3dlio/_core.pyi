@@ -3,7 +3,7 @@
 import builtins
 import datetime
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, Self, final, overload
+from typing import Any, Self, TypeAlias, final, overload
 
 from typing_extensions import Buffer
 
@@ -197,7 +197,7 @@ class ObjectMeta:
     def etag(self) -> str | None:
         """Entity tag, when the backend reports one."""
 
-Options = Mapping[str, str] | None
+Options: TypeAlias = Mapping[str, str] | None
 
 @final
 class CheckpointInfo:

@@ -119,13 +119,16 @@ class EpochClock:
             if (int(f[KEY_TOKEN]), int(f[KEY_INDEX])) != key:
                 f[KEY_TOKEN], f[KEY_INDEX] = key
                 loaded = int(f[LOADED_RESUME])
-                if loaded != 0 and loaded != int(f[USED_RESUME]):
-                    if resume is None or resume[0] != loaded:
-                        raise RuntimeError(
-                            "load_state_dict() was called after the DataLoader's "
-                            "persistent workers started; load the state before the "
-                            "first pass over the loader"
-                        )
+                if (
+                    loaded != 0
+                    and loaded != int(f[USED_RESUME])
+                    and (resume is None or resume[0] != loaded)
+                ):
+                    raise RuntimeError(
+                        "load_state_dict() was called after the DataLoader's "
+                        "persistent workers started; load the state before the "
+                        "first pass over the loader"
+                    )
                 if resume is not None and resume[0] != int(f[USED_RESUME]):
                     f[USED_RESUME] = resume[0]
                     f[EPOCH], f[RESUMING], f[CHOSEN] = resume[1], 1, 0

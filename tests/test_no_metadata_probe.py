@@ -17,6 +17,7 @@ import socket
 import subprocess
 import sys
 import threading
+from typing import Self
 
 import pytest
 
@@ -54,7 +55,7 @@ class ConnectionCounter:
             self.count += 1
             conn.close()
 
-    def __enter__(self) -> ConnectionCounter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
