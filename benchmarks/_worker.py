@@ -13,6 +13,7 @@ with ``/proc/self/clear_refs`` just before it starts).
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
@@ -489,10 +490,8 @@ def op_versions(spec: dict) -> dict:
 
     out = {"python": sys.version.split()[0]}
     for dist in spec["packages"]:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
     return out
 
 

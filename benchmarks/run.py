@@ -372,10 +372,7 @@ def target(
 ) -> dict:
     """One target; ``floor`` is the same ratio for the suite's C floor (the
     best any reader landing objects in its own memory reaches here)."""
-    if value is None:
-        met = None
-    else:
-        met = value >= goal if higher_is_better else value <= goal
+    met = None if value is None else (value >= goal if higher_is_better else value <= goal)
     out = {
         "target": name,
         "value": value,
@@ -564,25 +561,29 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                 targets.append(target(name, value, goal, False, best))
     md = "\n\n".join(
         [
-            "Each process fetches everything once (the first fetch, what a fresh "
-            "process pays: every contender faults in fresh pages), drops it, and "
-            "is timed on a second full fetch (steady state, what a loader that has "
-            "run a while sees: memory it recycles is mapped by then). The targets "
-            "use the steady state. The C floors (`benchmarks/floors/`) land every "
-            "object in memory they keep and do nothing else: `pread` on a thread "
-            "per core, and plain-HTTP GETs received with `recv` (one connection "
-            "each, as many at once as get_many's default requests in flight, or "
-            "one at a time; moto closes every connection after one response, for "
-            "every client). They bound what a reader that fills its own buffers "
-            "reaches here; the targets table shows the same ratio for the floor "
-            "(for S3, the one at get_many's concurrency).",
+            (
+                "Each process fetches everything once (the first fetch, what a fresh "
+                "process pays: every contender faults in fresh pages), drops it, and "
+                "is timed on a second full fetch (steady state, what a loader that has "
+                "run a while sees: memory it recycles is mapped by then). The targets "
+                "use the steady state. The C floors (`benchmarks/floors/`) land every "
+                "object in memory they keep and do nothing else: `pread` on a thread "
+                "per core, and plain-HTTP GETs received with `recv` (one connection "
+                "each, as many at once as get_many's default requests in flight, or "
+                "one at a time; moto closes every connection after one response, for "
+                "every client). They bound what a reader that fills its own buffers "
+                "reaches here; the targets table shows the same ratio for the floor "
+                "(for S3, the one at get_many's concurrency)."
+            ),
             "Local (page cache warm for file://; direct:// bypasses it):",
             md_table(
                 ["workload", "contender", "median s", "GB/s", "ours is", FIRST_HEAD],
                 local_rows,
             ),
-            "S3 (moto on 127.0.0.1; the server is the bottleneck, so client CPU "
-            "seconds per GB, user+sys of the client process, stand beside throughput):",
+            (
+                "S3 (moto on 127.0.0.1; the server is the bottleneck, so client CPU "
+                "seconds per GB, user+sys of the client process, stand beside throughput):"
+            ),
             md_table(
                 [
                     "workload",

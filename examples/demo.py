@@ -33,10 +33,8 @@ def generate(root: str, count: int, size: int) -> str:
 
 
 def run_epoch(name: str, loader: DataLoader, count: int, size: int) -> None:
-    seen = []
     t0 = time.perf_counter()
-    for batch in loader:
-        seen.append(batch[:, :8].contiguous().view(torch.int64)[:, 0])
+    seen = [batch[:, :8].contiguous().view(torch.int64)[:, 0] for batch in loader]
     elapsed = time.perf_counter() - t0
     ids = torch.cat(seen)
     assert sorted(ids.tolist()) == list(range(count)), "every sample exactly once"

@@ -3,7 +3,7 @@
 import builtins
 import datetime
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, Self, TypeAlias, final, overload
 
 from typing_extensions import Buffer
 
@@ -34,6 +34,7 @@ class OutOfMemoryError(MemoryError, S3dlioError):
     """The memory an object or batch needs cannot be had: more than is
     available, or refused by the system. The process is unharmed."""
 
+@final
 class BytesView:
     """Read-only, zero-copy view of one object's bytes in a Rust allocation.
 
@@ -77,12 +78,14 @@ class BytesView:
         """``(1, 0)``: kDLCPU, device 0."""
     def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
         """A uint8 Arrow array over the same memory (Arrow PyCapsule interface)."""
-    def numpy(self, dtype: Any = "uint8", shape: Any = None) -> Any:
-        """A read-only numpy array over the same memory, as ``dtype``, reshaped to ``shape``."""
+    def numpy(self, dtype: Any = None, shape: Any = None) -> Any:
+        """A read-only numpy array over the same memory, as ``dtype`` (uint8 when None),
+        reshaped to ``shape``."""
     def as_tensor(self, dtype: str = "uint8", shape: Sequence[int] | None = None) -> TensorView:
         """The same memory as a ``dtype`` tensor of ``shape`` (one dimension may be -1)
         for ``torch.from_dlpack`` / ``jax.numpy.from_dlpack``, with no copy."""
 
+@final
 class TensorView:
     """Fetched bytes seen as a typed, shaped tensor for DLPack consumers (no copy).
 
@@ -107,6 +110,7 @@ class TensorView:
     def __dlpack_device__(self) -> tuple[int, int]:
         """``(1, 0)``: kDLCPU, device 0."""
 
+@final
 class Batch:
     """Objects fetched into one contiguous 64-byte-aligned buffer, row i = object i.
 
@@ -157,6 +161,7 @@ class Batch:
     def __dlpack_device__(self) -> tuple[int, int]:
         """``(1, 0)``: kDLCPU, device 0."""
 
+@final
 class Table:
     """An Arrow table of objects: ``uri: string``, ``size: int64``,
     ``data: binary`` (``large_binary`` past 2 GiB), one row per object.
@@ -175,6 +180,7 @@ class Table:
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """An Arrow C stream of the table (Arrow PyCapsule interface)."""
 
+@final
 class ObjectMeta:
     """Metadata of one object."""
 
@@ -191,8 +197,9 @@ class ObjectMeta:
     def etag(self) -> str | None:
         """Entity tag, when the backend reports one."""
 
-Options = Mapping[str, str] | None
+Options: TypeAlias = Mapping[str, str] | None
 
+@final
 class CheckpointInfo:
     """What ``CheckpointStore.list_checkpoints`` reports of one published step."""
 
@@ -209,6 +216,7 @@ class CheckpointInfo:
     def created(self) -> datetime.datetime:
         """When the step was published (aware, UTC)."""
 
+@final
 class CheckpointStore:
     """Sharded, checksummed, atomically published checkpoints under a base URI.
 
@@ -225,7 +233,7 @@ class CheckpointStore:
     (InvalidUriError).
     """
 
-    def __init__(self, uri: str, *, validate: bool = True, options: Options = None) -> None: ...
+    def __new__(cls, uri: str, *, validate: bool = True, options: Options = None) -> Self: ...
     @property
     def uri(self) -> str:
         """The base URI."""
@@ -299,7 +307,7 @@ def get_async(uri: str, *, options: Options = None) -> Awaitable[BytesView]:
 
 def get_many_async(
     uris: Sequence[str], max_in_flight: int = 64, *, options: Options = None
-) -> Awaitable[list[tuple[str, BytesView]]]:
+) -> Awaitable[builtins.list[tuple[str, BytesView]]]:
     """Awaitable ``get_many``; cancelling it aborts the I/O."""
 
 def get_batch(
@@ -323,6 +331,7 @@ def get_batch(
     alive as long as the batch.
     """
 
+@final
 class PinnedPool:
     """Host memory for batches bound for a device, recycled slab by slab.
 
@@ -333,13 +342,13 @@ class PinnedPool:
     the next batch that fits. ``budget`` bounds the idle bytes kept.
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         register: Callable[[int, int], object] | None = None,
         unregister: Callable[[int], object] | None = None,
         *,
         budget: int | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def registered(self) -> bool:
         """True when slabs are registered (hooks were given)."""

@@ -27,7 +27,9 @@ import os
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from multiprocessing import context, reduction
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +40,12 @@ MAX_WORKERS = PAGE // 8 - JOINED
 NO_OWNER = 0  # no pass has begun yet
 IN_WORKERS = 1  # the last pass was read by DataLoader workers
 JOIN_TIMEOUT_S = 120.0
+
+
+class _FdHandle(Protocol):
+    """What ``reduction.DupFd`` unpickles as: a descriptor to take over."""
+
+    def detach(self) -> int: ...
 
 
 class EpochClock:
@@ -63,7 +71,7 @@ class EpochClock:
         self._pid = os.getpid()
 
     @classmethod
-    def _attach(cls, fd_handle) -> EpochClock:
+    def _attach(cls, fd_handle: _FdHandle) -> EpochClock:
         clock = cls.__new__(cls)
         clock._fd = fd_handle.detach()
         weakref.finalize(clock, os.close, clock._fd)
@@ -73,14 +81,14 @@ class EpochClock:
         clock._pid = os.getpid()
         return clock
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., EpochClock], tuple[object, ...]]:
         # To a spawned or forkserver worker: the same memory. Anywhere else
         # (a plain pickle): an independent clock at the same values.
         if self._fd >= 0 and context.get_spawning_popen() is not None:
             return (EpochClock._attach, (reduction.DupFd(self._fd),))
         return (EpochClock, (self._fields.copy(),))
 
-    def _locked(self):
+    def _locked(self) -> _Locked:
         if self._pid != os.getpid():  # forked: a lock held by another thread stays held
             self._thread_lock, self._pid = threading.Lock(), os.getpid()
         return _Locked(self._thread_lock, self._fd)
@@ -136,13 +144,16 @@ class EpochClock:
         f = self._fields
         with self._locked():
             loaded = int(f[LOADED_RESUME])
-            if loaded != 0 and loaded != int(f[USED_RESUME]):
-                if resume is None or resume[0] != loaded:
-                    raise RuntimeError(
-                        "load_state_dict() was called after the DataLoader's "
-                        "persistent workers started; load the state before the "
-                        "first pass over the loader"
-                    )
+            if (
+                loaded != 0
+                and loaded != int(f[USED_RESUME])
+                and (resume is None or resume[0] != loaded)
+            ):
+                raise RuntimeError(
+                    "load_state_dict() was called after the DataLoader's "
+                    "persistent workers started; load the state before the "
+                    "first pass over the loader"
+                )
             if resume is not None and resume[0] != int(f[USED_RESUME]):
                 f[USED_RESUME] = resume[0]
                 f[EPOCH], f[RESUMING], f[CHOSEN] = resume[1], 1, 0
@@ -180,7 +191,7 @@ class _Locked:
         if self.fd >= 0:
             fcntl.lockf(self.fd, fcntl.LOCK_EX)
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self.fd >= 0:
             fcntl.lockf(self.fd, fcntl.LOCK_UN)
         self.thread_lock.release()

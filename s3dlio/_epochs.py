@@ -48,20 +48,24 @@ class _Loaded:
 class EpochReader:
     """``set_epoch``/``state_dict``/``load_state_dict`` and passes.
 
-    A subclass sets ``uris``, ``shuffle``, ``seed`` and ``_drop_tail``, and
-    defines ``_world()`` -> ``(rank, world_size)`` and ``_reader()`` ->
-    ``(worker, workers, in_a_worker)``: which DataLoader worker this is."""
+    A subclass sets ``uris``, ``shuffle`` and ``seed``, and defines the
+    ``_drop_tail`` property, ``_world()`` -> ``(rank, world_size)`` and
+    ``_reader()`` -> ``(worker, workers, in_a_worker)``: which DataLoader
+    worker this is."""
 
     uris: list[str]
     shuffle: bool
     seed: int
-    _drop_tail: bool
 
     def _init_epochs(self) -> None:
         self._clock = EpochClock()
         self._loaded: _Loaded | None = None
         self._pass: Pass | None = None
         self._yielded = 0  # samples this copy handed out in its pass
+
+    @property
+    def _drop_tail(self) -> bool:
+        raise NotImplementedError
 
     def _world(self) -> tuple[int, int]:
         raise NotImplementedError
@@ -128,7 +132,8 @@ class EpochReader:
         )
         self._yielded = skip
         order = self.order()
-        return order[self._pass.mine()[skip:]].tolist()
+        indices: list[int] = order[self._pass.mine()[skip:]].tolist()
+        return indices
 
     def _handed_out(self, count: int = 1) -> None:
         self._yielded += count
@@ -211,7 +216,8 @@ class EpochReader:
                 "the loader's state was taken between snapshots; use "
                 "StatefulDataLoader(snapshot_every_n_steps=1) (the default)"
             )
-        ours, workers = [], []
+        ours: list[Mapping[str, Any]] = []
+        workers: list[Mapping[str, Any]] = []
         _collect(state, ours, workers)
         if ours and not workers:
             return self._progress_in(ours[-1])
@@ -251,7 +257,7 @@ def _progress_fields(progress: Progress) -> dict[str, Any]:
     return {"position": progress.position, "also_done": list(progress.also_done)}
 
 
-def _collect(state: Any, ours: list, workers: list) -> None:
+def _collect(state: Any, ours: list[Mapping[str, Any]], workers: list[Mapping[str, Any]]) -> None:
     """Every reader state nested in ``state`` (a loader's state_dict)."""
     if isinstance(state, Mapping):
         if "pass" in state and "yielded" in state:

@@ -117,7 +117,7 @@ def _cudart_candidates() -> list[str]:
     system = ctypes.util.find_library("cudart")
     if system:
         found.append(system)
-    return found + ["libcudart.so", "libcudart.so.13", "libcudart.so.12"]
+    return [*found, "libcudart.so", "libcudart.so.13", "libcudart.so.12"]
 
 
 def _ctypes_cudart() -> tuple[Register, Unregister] | None:

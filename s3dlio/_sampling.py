@@ -126,5 +126,5 @@ class Pass:
         )
         left = np.setdiff1d(self.real, done, assume_unique=True)
         position = int(left[0]) if len(left) else self.n
-        above = done[done > position]
-        return Progress(self.start.epoch, position, tuple(int(p) for p in above))
+        later = done[done > position]
+        return Progress(self.start.epoch, position, tuple(int(p) for p in later))

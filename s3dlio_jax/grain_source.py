@@ -31,11 +31,11 @@ class GrainSource:
         return len(self.uris)
 
     def __getitem__(self, index: int) -> np.ndarray:
-        return np.frombuffer(s3dlio.get(self.uris[index], options=self.options), dtype=np.uint8)
+        return _array(s3dlio.get(self.uris[index], options=self.options))
 
     def __getitems__(self, indices: Sequence[int]) -> list[np.ndarray]:
         fetched = s3dlio.get_many([self.uris[i] for i in indices], options=self.options)
-        return [np.frombuffer(view, dtype=np.uint8) for _, view in fetched]
+        return [_array(view) for _, view in fetched]
 
     def __repr__(self) -> str:
         first = self.uris[0] if self.uris else ""
@@ -47,3 +47,10 @@ class GrainSource:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.uris = state["uris"]
         self.options = state["options"]
+
+
+def _array(view: s3dlio.BytesView) -> np.ndarray:
+    """A read-only uint8 array over the view's memory (no copy)."""
+    # numpy's stubs accept only concrete buffer types, not the buffer protocol.
+    array: np.ndarray = np.frombuffer(view, dtype=np.uint8)  # type: ignore[call-overload]
+    return array

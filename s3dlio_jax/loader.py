@@ -103,7 +103,8 @@ class JaxLoader(_epochs.EpochReader):
     def my_indices(self) -> list[int]:
         """The object indices this process reads in a whole pass of the
         current epoch, in order."""
-        return self.order()[self._full_pass().mine()].tolist()
+        indices: list[int] = self.order()[self._full_pass().mine()].tolist()
+        return indices
 
     def _batches(self, mine: list[int]) -> list[list[int]]:
         full = len(mine) // self.batch_size * self.batch_size
@@ -119,7 +120,7 @@ class JaxLoader(_epochs.EpochReader):
 
     def _read(self, batches: list[list[int]]) -> Iterator[Any]:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3dlio-jax") as pool:
-            pending: deque[Future] = deque()
+            pending: deque[Future[tuple[Any, Any]]] = deque()
             upcoming = iter(batches)
             for indices in upcoming:
                 pending.append(pool.submit(self._load, indices))
@@ -192,7 +193,8 @@ class _Transfer:
         self.arrays = [a for a in jax.tree_util.tree_leaves(out) if isinstance(a, jax.Array)]
 
     def query(self) -> bool:
-        return all(a.is_ready() for a in self.arrays)
+        # jax.Array's stub omits is_ready(), which every jax array has.
+        return all(a.is_ready() for a in self.arrays)  # type: ignore[attr-defined]
 
     def synchronize(self) -> None:
         for a in self.arrays:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch.utils.data import get_worker_info
@@ -45,16 +46,24 @@ def fetch_rows(
     """
     pinned = pin_memory and get_worker_info() is None
     if sizes is not None or pinned:
-        out = None if pinned else _worker_slots.lease(sum(sizes))
+        out = _worker_slots.lease(sum(sizes)) if sizes is not None and not pinned else None
+        # numpy's stubs give ndarray the buffer protocol (__buffer__) from Python 3.12 on.
         batch = s3dlio.get_batch(
-            uris, max_in_flight, sizes=sizes, options=options, pinned=pinned or None, out=out
+            uris,
+            max_in_flight,
+            sizes=sizes,
+            options=options,
+            pinned=pinned or None,
+            out=out,  # type: ignore[arg-type]
         )
         return batch_rows(batch)
     fetched = s3dlio.get_many(uris, max_in_flight, options=options)
     return [view_tensor(view) for _, view in fetched]
 
 
-def apply(transform: Callable | None, samples: Sequence[torch.Tensor]) -> list:
+def apply(
+    transform: Callable[[torch.Tensor], Any] | None, samples: Sequence[torch.Tensor]
+) -> list[Any]:
     """``transform`` applied to each sample (or the samples as they are)."""
     if transform is None:
         return list(samples)

@@ -29,8 +29,9 @@ import mmap
 import os
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from multiprocessing.reduction import DupFd
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -40,6 +41,12 @@ HEADER = 4096  # flag bytes; the data after it stays page-aligned
 WORKER_HELD, MAIN_HELD = 0, 1
 GRAIN = 1 << 21  # slot capacities are multiples of this, so batches reuse them
 KEEP_IDLE = 4  # free slots kept beyond those in use
+
+
+class _FdHandle(Protocol):
+    """What ``DupFd`` unpickles as: a descriptor to take over."""
+
+    def detach(self) -> int: ...
 
 
 class _Slot:
@@ -171,7 +178,7 @@ class _Shipped:
     def __init__(self, tensor: torch.Tensor, slot: _Slot) -> None:
         self.tensor, self.slot = tensor, slot
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., torch.Tensor], tuple[object, ...]]:
         t = self.tensor
         self.slot.map[MAIN_HELD] = 1
         offset = t.data_ptr() - self.slot.base
@@ -200,7 +207,7 @@ def _main_done(slot_map: mmap.mmap) -> None:
 
 
 def _rebuild(
-    fd_handle, offset: int, nbytes: int, shape: tuple[int, ...], dtype: str
+    fd_handle: _FdHandle, offset: int, nbytes: int, shape: tuple[int, ...], dtype: str
 ) -> torch.Tensor:
     """In the main process: the shipped batch as a tensor over the slot."""
     fd = fd_handle.detach()

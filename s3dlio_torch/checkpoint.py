@@ -91,4 +91,7 @@ def load_state_dict(
         if step is None:
             return None
     view = store.read_shard_by_rank(step, rank)
-    return torch.load(io.BytesIO(view), map_location=map_location, weights_only=weights_only)
+    state: dict[str, Any] = torch.load(
+        io.BytesIO(view), map_location=map_location, weights_only=weights_only
+    )
+    return state

@@ -43,4 +43,4 @@ def collate(samples: Sequence[Any]) -> Any:
         stacked = _worker_slots.stack(samples)
         if stacked is not None:
             return _worker_slots.ship(stacked)
-    return default_collate(samples)
+    return default_collate(list(samples))

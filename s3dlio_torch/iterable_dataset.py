@@ -13,7 +13,7 @@ from s3dlio import _epochs, _sampling
 from s3dlio_torch import _sharding, _tensors
 
 
-class S3IterableDataset(IterableDataset, _epochs.EpochReader):
+class S3IterableDataset(IterableDataset[Any], _epochs.EpochReader):
     """Objects of any s3dlio backend as an iterable torch dataset.
 
     Each epoch's order is a permutation of the objects fixed by
@@ -84,7 +84,8 @@ class S3IterableDataset(IterableDataset, _epochs.EpochReader):
     def my_indices(self) -> list[int]:
         """The object indices this rank and worker read in a whole pass of
         the current epoch, in order."""
-        return self.order()[self._full_pass().mine()].tolist()
+        indices: list[int] = self.order()[self._full_pass().mine()].tolist()
+        return indices
 
     def __iter__(self) -> Iterator[Any]:
         # The pass begins now, not at the first next(): a loader takes the
@@ -114,7 +115,7 @@ class S3IterableDataset(IterableDataset, _epochs.EpochReader):
                     self._handed_out()
                     yield sample
 
-    def _fetch(self, indices: list[int]) -> list:
+    def _fetch(self, indices: list[int]) -> list[Any]:
         uris = [self.uris[i] for i in indices]
         # Sizes known from the listing: the window lands in one buffer, and
         # s3dlio_torch.collate can hand aligned rows on unstacked.
@@ -123,5 +124,5 @@ class S3IterableDataset(IterableDataset, _epochs.EpochReader):
 
 
 def _raising(error: Exception) -> Iterator[Any]:
+    yield from ()  # a generator: raises at the first next()
     raise error
-    yield  # a generator: raises at the first next()

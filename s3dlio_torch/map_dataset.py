@@ -12,7 +12,7 @@ from s3dlio import _sampling
 from s3dlio_torch import _tensors
 
 
-class S3MapDataset(Dataset):
+class S3MapDataset(Dataset[Any]):
     """Objects of any s3dlio backend as a map-style torch ``Dataset``.
 
     ``uris`` is a sequence of URIs or a prefix string (listed once). Items

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every check and every test: formatting, lints, Rust tests, Python tests
+# Every check and every test: formatting, lints, type checks, Rust tests, Python tests
 # against a real S3 server (moto, started by the test suite on 127.0.0.1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,6 +25,14 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 step "ruff"
 ruff check .
 ruff format --check .
+
+step "mypy (the Python packages, with _core.pyi)"
+mypy
+
+step "stubtest (_core.pyi against the compiled extension)"
+# -P keeps this folder off sys.path: the runtime side is then the installed
+# s3dlio with its compiled _core, while the stub read is this tree's.
+python -P -m mypy.stubtest s3dlio._core --allowlist scripts/stubtest-allowlist.txt
 
 step "cargo test (release, reusing the build)"
 cargo test --release -p s3dlio-core -p s3dlio-cli

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Self
 
 
 class ConnectionCounter:
@@ -30,7 +31,7 @@ class ConnectionCounter:
             self.count += 1
             conn.close()
 
-    def __enter__(self) -> ConnectionCounter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:

@@ -36,6 +36,7 @@ thread.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import http.client
 import socket
@@ -48,6 +49,7 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Self
 
 CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_S = 60.0
@@ -174,7 +176,7 @@ class FaultProxy:
         )
         self._thread.start()
 
-    def __enter__(self) -> FaultProxy:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info) -> None:
@@ -241,10 +243,8 @@ class _Server(ThreadingHTTPServer):
         with self._connections_lock:
             connections = list(self._connections)
         for sock in connections:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request, client_address) -> None:
         self.proxy.errors.append(sys.exc_info()[1])

@@ -145,7 +145,7 @@ NOT_STR = {"none": None, "int": 5, "bytes": b"file:///tmp/x.bin", "list": ["file
 
 
 @pytest.mark.parametrize(
-    "func,case",
+    ("func", "case"),
     [
         (func, case)
         for case in NOT_STR

@@ -64,7 +64,7 @@ def test_known_sizes_skip_the_stat(prefix):
 def test_missing_object_is_named(prefix):
     uris, _ = _objects(prefix, 3, lambda i: 10)
     missing = f"{prefix}/b/missing.bin"
-    with pytest.raises(FileNotFoundError, match="missing.bin"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.bin"):
         s3dlio.get_batch([*uris, missing])
 
 

@@ -59,6 +59,6 @@ def test_unusable_buffers_are_refused(uris):
 
 def test_a_failed_fill_names_the_object(uris):
     out = aligned(len(uris) * SIZE)
-    missing = uris[:-1] + [uris[-1] + "-missing"]
+    missing = [*uris[:-1], uris[-1] + "-missing"]
     with pytest.raises(s3dlio.ObjectNotFoundError, match="missing"):
         s3dlio.get_batch(missing, sizes=SIZE, out=out)

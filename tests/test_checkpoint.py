@@ -124,7 +124,7 @@ def test_failed_manifest_put_leaves_previous_step(s3_bucket, moto_server):
         proxy.inject(
             [SLOW_DOWN], method="PUT", path=f"/{s3_bucket}/ckpt/step-000000000002/manifest.json"
         )
-        with pytest.raises(s3dlio.S3dlioError, match="manifest.json"):
+        with pytest.raises(s3dlio.S3dlioError, match=r"manifest\.json"):
             store.save(2, _shard(2, 0))
         assert store.latest_step() == 1
         assert bytes(store.load_latest()) == _shard(1, 0).tobytes()

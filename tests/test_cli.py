@@ -118,7 +118,7 @@ def test_failed_download_leaves_no_partial_file(tree, tmp_path):
     out = run("download", f"{prefix}/missing.bin", str(dest), cwd=tmp_path)
     assert out.returncode == 1 and "missing.bin" in out.stderr.decode()
     assert not (dest / "missing.bin").exists()
-    leftovers = [p for p in dest.rglob("*")] if dest.exists() else []
+    leftovers = list(dest.rglob("*")) if dest.exists() else []
     assert [p for p in leftovers if p.is_file()] == []
 
 

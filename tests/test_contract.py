@@ -205,7 +205,7 @@ def test_put_round_trip(backend_prefix):
         try:
             s3dlio.put(uri, data)
         except s3dlio.S3dlioError as exc:
-            assert uri in str(exc)
+            assert uri in str(exc)  # noqa: PT017 (the put may fail or not: see above)
             return
     else:
         assert s3dlio.put(uri, data) is None

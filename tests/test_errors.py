@@ -242,7 +242,7 @@ def test_gs_without_credentials_is_an_auth_error_at_once(tmp_path):
     lines = out.stdout.splitlines()
     assert len(lines) == 3, out.stdout
     for line in lines:
-        name, kind, is_permission, seconds, message = line.split(" ", 4)
+        _name, kind, is_permission, seconds, message = line.split(" ", 4)
         assert (kind, is_permission) == ("AuthError", "True"), line
         assert float(seconds) < 3, line
         assert uri in message and "GOOGLE_APPLICATION_CREDENTIALS" in message, line

@@ -8,6 +8,7 @@ is a failure, not a stuck test run.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import queue
@@ -63,10 +64,8 @@ def _run_in_child(method: str, uris: list[str]):
             except queue.Empty:
                 if not proc.is_alive():
                     # It may have sent its result just before exiting.
-                    try:
+                    with contextlib.suppress(queue.Empty):
                         message = results.get(timeout=1)
-                    except queue.Empty:
-                        pass
                     break
         proc.join(timeout=max(1.0, deadline - time.monotonic()))
         if proc.is_alive():

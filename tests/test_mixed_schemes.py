@@ -18,7 +18,7 @@ def test_get_many_mixes_all_five_schemes(file_prefix, s3_prefix, az_prefix, gs_p
         seed(uri, data)
         uris.append(uri)
         expected.append(data)
-    order = list(range(60))[::-1] + [7, 7, 42]  # reversed, with duplicates
+    order = [*reversed(range(60)), 7, 7, 42]  # reversed, with duplicates
     got = s3dlio.get_many([uris[i] for i in order], max_in_flight=8)
     assert [u for u, _ in got] == [uris[i] for i in order]
     assert [bytes(v) for _, v in got] == [expected[i] for i in order]

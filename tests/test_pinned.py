@@ -191,7 +191,7 @@ def test_slab_recycling_waits_for_its_release_event(uris, copy_completes):
 
 
 def test_device_loader_moves_nested_batches_on_cpu():
-    Pair = namedtuple("Pair", "x y")
+    Pair = namedtuple("Pair", "x y")  # noqa: PYI024 (a plain namedtuple, as user code makes)
     batches = [
         {"a": torch.arange(4), "b": (torch.ones(2), [torch.zeros(1)])},
         Pair(torch.arange(3), "label"),

@@ -45,7 +45,7 @@ def test_keys_with_empty_segments_are_read_described_and_deleted(raw_prefix):
     assert not s3dlio.exists(f"{raw_prefix}/dbl/slash.bin"), "no segment dropped on the way"
     s3dlio.delete(uri)
     assert not s3dlio.exists(uri)
-    with pytest.raises(FileNotFoundError, match="slash.bin"):
+    with pytest.raises(FileNotFoundError, match=r"slash\.bin"):
         s3dlio.get(uri)
 
 
