@@ -21,12 +21,17 @@ source .venv/bin/activate
 python -m pip install -q --upgrade pip
 python -m pip install -q -r requirements-test.txt
 
-# strace: the checkpoint crash tests kill writers at exact system calls with it.
-if ! command -v strace >/dev/null; then
+# System tools the tests start: strace (the checkpoint crash tests kill
+# writers at exact system calls) and nginx (a second real HTTP server for
+# the plain-HTTP GET client, besides moto).
+missing=()
+command -v strace >/dev/null || missing+=(strace)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq strace >/dev/null
+        apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null
     else
-        echo "strace is needed by the checkpoint crash tests (apt-get install strace)" >&2
+        echo "the tests need: ${missing[*]} (apt-get install ${missing[*]})" >&2
         exit 1
     fi
 fi

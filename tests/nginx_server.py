@@ -1,0 +1,110 @@
+"""nginx on 127.0.0.1 serving a folder as an S3-style endpoint: path-style
+``GET /bucket/key`` maps to ``root/bucket/key``. It answers GET, HEAD and
+ranges from static files (a ``Content-Length``, never chunked), keeps
+connections alive, and ignores request signatures: a real HTTP server that
+is not moto, so the plain-HTTP GET client is not tuned to one server.
+
+Each request is logged with its connection's serial number and request
+count, so a test can tell whether connections were reused.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+CONFIG = """
+{user}
+daemon off;
+master_process on;
+worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 1024; }}
+http {{
+    log_format requests '$connection $connection_requests $status $request';
+    access_log {dir}/access.log requests;
+    client_body_temp_path {dir}/tmp;
+    proxy_temp_path {dir}/tmp;
+    fastcgi_temp_path {dir}/tmp;
+    uwsgi_temp_path {dir}/tmp;
+    scgi_temp_path {dir}/tmp;
+    sendfile on;
+    keepalive_timeout 60s;
+    keepalive_requests 100000;
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+"""
+
+
+def executable() -> str | None:
+    return shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serving(root: Path, workdir: Path, timeout_s: float = 20.0) -> Iterator[str]:
+    """Run nginx over ``root`` until the block ends; yields its endpoint."""
+    nginx = executable()
+    if nginx is None:
+        raise RuntimeError("nginx is not installed (scripts/setup.sh installs nginx-light)")
+    port = _free_port()
+    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
+    conf = workdir / "nginx.conf"
+    # As root, nginx's workers would run as nobody, who cannot read the
+    # test's private temporary folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    conf.write_text(CONFIG.format(user=user, dir=workdir, port=port, root=root))
+    proc = subprocess.Popen(
+        [nginx, "-c", str(conf), "-p", str(workdir)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                log = (workdir / "error.log").read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"nginx exited with status {proc.returncode}:\n{log}")
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"nginx did not listen on port {port}") from None
+                time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def requests_per_connection(workdir: Path) -> dict[int, int]:
+    """How many requests each connection served, from the access log."""
+    counts: dict[int, int] = {}
+    for line in (workdir / "access.log").read_text().splitlines():
+        connection, served = line.split()[:2]
+        counts[int(connection)] = max(counts.get(int(connection), 0), int(served))
+    return counts
