@@ -56,7 +56,7 @@ def _loader(ds, context: str, **kwargs) -> DataLoader:
         batch_size=None,
         num_workers=WORKERS,
         multiprocessing_context=context,
-        timeout=60,
+        timeout=120,  # spawned workers import torch first; the machine may be busy
         **kwargs,
     )
 
