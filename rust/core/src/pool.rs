@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use crate::runtime::{self, per_process, Stamped};
+use crate::process::{self, per_process, Stamped};
 
 /// Environment variable: idle bytes the process-wide pool keeps (0 disables it).
 pub const POOL_BYTES_ENV: &str = "S3DLIO_POOL_BYTES";
@@ -163,7 +163,7 @@ impl Pool {
     /// idle slab big enough (smallest first) instead of only the same class.
     pub fn new(budget: usize, best_fit: bool, hooks: Option<Box<dyn SlabHooks>>) -> Arc<Pool> {
         Arc::new(Pool {
-            pid: runtime::process_id(),
+            pid: process::process_id(),
             budget,
             best_fit,
             huge_pages: false,
@@ -177,7 +177,7 @@ impl Pool {
     }
 
     fn own_process(&self) -> bool {
-        self.pid == runtime::process_id()
+        self.pid == process::process_id()
     }
 
     /// A slab of at least `len` bytes aligned to `align`: an idle one when

@@ -34,7 +34,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::buffer::{AlignedBuf, Fill};
-use crate::window::Window;
+use crate::span::Window;
 
 /// The longest response head accepted.
 const HEAD_LIMIT: usize = 64 << 10;
@@ -49,7 +49,7 @@ const USER_AGENT: &str = concat!("s3dlio/", env!("CARGO_PKG_VERSION"));
 /// Marks a GET whose body is kept as the buffer it lands in (in the
 /// request's extensions, through `GetOptions::extensions`).
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Keep;
+pub struct Keep;
 
 /// Marks a GET whose body goes into `len` bytes of memory at `at` that its
 /// caller holds: a successful answer of exactly that length is received
@@ -57,7 +57,7 @@ pub(crate) struct Keep;
 /// holds a little of each body at a time, rather than all of a body in a
 /// buffer of its own before it is copied into place.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Destination {
+pub struct Destination {
     at: usize,
     len: usize,
 }
@@ -67,7 +67,7 @@ impl Destination {
     /// The `len` bytes at `at` must stay valid, and be written by nothing
     /// else, until the response to the request carrying this mark, and its
     /// body, are dropped.
-    pub(crate) unsafe fn new(at: *mut u8, len: usize) -> Self {
+    pub unsafe fn new(at: *mut u8, len: usize) -> Self {
         Self {
             at: at as usize,
             len,
@@ -79,7 +79,7 @@ impl Destination {
     /// # Safety
     /// As for [`Destination::new`]: `target` must be held, and written by
     /// nothing else, until the response is dropped.
-    pub(crate) unsafe fn of(target: &mut impl Fill) -> Self {
+    pub unsafe fn of(target: &mut impl Fill) -> Self {
         let (at, len) = target.unfilled();
         // SAFETY: passed on to the caller.
         unsafe { Self::new(at, len) }
@@ -91,17 +91,17 @@ impl Destination {
 /// chunk at that address is a whole aligned buffer of its own, to keep as
 /// it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Landed(pub(crate) usize);
+pub struct Landed(pub usize);
 
 /// Builds object_store clients that receive plain-HTTP GET bodies in place.
 #[derive(Debug)]
-pub(crate) struct Connector {
+pub struct Connector {
     connect_timeout: Duration,
     timeout: Duration,
 }
 
 impl Connector {
-    pub(crate) fn new(connect_timeout: Duration, timeout: Duration) -> Self {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Self {
         Self {
             connect_timeout,
             timeout,
