@@ -40,7 +40,7 @@ where
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
     };
-    if let Err(e) = s3dlio_core::runtime::check_env() {
+    if let Err(e) = s3dlio_core::check_env() {
         eprintln!("s3dlio: error: {}", e.full_message());
         return EXIT_USAGE;
     }

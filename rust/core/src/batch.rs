@@ -7,8 +7,8 @@ use bytes::Bytes;
 
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, Result};
-use crate::fetch::check_in_flight;
-use crate::local_workers;
+use crate::exec;
+use crate::fetch::{check_in_flight, split_by_kind};
 use crate::options::Options;
 use crate::pool::{self, Pool};
 use crate::store::{Resolver, Target};
@@ -112,7 +112,7 @@ pub async fn get_batch_in<S: AsRef<str>>(
     };
     let offsets = offsets_of(&targets, &sizes)?;
     let total = offsets.last().copied().unwrap_or(0) as usize; // fits: checked by offsets_of
-    let uris: Vec<String> = targets.iter().map(|t| t.uri.clone()).collect();
+    let uris: Vec<String> = targets.iter().map(|t| t.uri().to_owned()).collect();
     let buf = match landing {
         Landing::Pool(pool) => {
             AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| {
@@ -135,12 +135,15 @@ pub async fn get_batch_in<S: AsRef<str>>(
         }
     };
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
-    let filled = local_workers::run_targets(
-        targets.iter().cloned().zip(regions).collect(),
-        |(target, _)| target,
+    let (local, remote) = split_by_kind(regions.into_iter().zip(targets.iter().cloned()));
+    let direct = local.iter().any(|(_, t)| t.direct);
+    let filled = exec::run_split(
+        local,
+        direct,
+        remote,
         max_in_flight,
-        |(target, region)| target.get_into_here(region).expect("local target"),
-        |(target, region)| async move { target.get_into(region).await },
+        |(region, target), worker| target.read_into_place(region, worker),
+        |(region, target)| async move { target.get_into(region).await },
     )
     .await;
     let filled = match filled {
@@ -176,7 +179,7 @@ fn offsets_of(targets: &[Target], sizes: &[u64]) -> Result<Vec<u64>> {
                 Error::InvalidArgument(format!(
                     "get_batch: {}: a size of {size} bytes takes the batch past {limit} bytes, \
                      more than any buffer can hold",
-                    target.uri
+                    target.uri()
                 ))
             })?;
         offsets.push(end);
@@ -194,7 +197,7 @@ async fn size_error(
     actual: u64,
     given: bool,
 ) -> Error {
-    let size = match targets.iter().find(|t| t.uri == uri) {
+    let size = match targets.iter().find(|t| t.uri() == uri) {
         Some(target) => target.head().await.map(|meta| meta.size).ok(),
         None => None,
     };
@@ -217,14 +220,17 @@ async fn size_error(
     }
 }
 
-/// The size of every target, in order: local ones on [`local_workers`],
+/// The size of every target, in order: local ones on [`exec`]'s workers,
 /// remote ones as concurrent requests.
 async fn stat_all(targets: &[Target], max_in_flight: usize) -> Result<Vec<u64>> {
-    let stats = local_workers::run_targets(
-        targets.iter().cloned().enumerate().collect(),
-        |(_, target)| target,
+    let (local, remote) = split_by_kind(targets.iter().cloned().enumerate());
+    let direct = local.iter().any(|(_, t)| t.direct);
+    let stats = exec::run_split(
+        local,
+        direct,
+        remote,
         max_in_flight,
-        |(i, target)| Ok((i, target.head_here().expect("local target")?.size)),
+        |(i, target), _| Ok((i, target.head()?.size)),
         |(i, target)| async move { Ok((i, target.head().await?.size)) },
     )
     .await?;

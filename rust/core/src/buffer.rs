@@ -8,7 +8,7 @@
 
 use std::cell::UnsafeCell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -19,41 +19,8 @@ use crate::pool::{self, Pool, Slab};
 /// Alignment of every buffer: JAX/XLA copy anything less aligned.
 pub const ALIGN: usize = 64;
 
-static LIVE_BUFFERS: AtomicUsize = AtomicUsize::new(0);
-static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
-
-static BODY_BYTES: AtomicUsize = AtomicUsize::new(0);
-static BODY_BYTES_IN_PLACE: AtomicUsize = AtomicUsize::new(0);
-
-/// Bytes of remote response bodies taken in by this process, and how many
-/// of them were received straight into the buffer handed out (the rest
-/// were copied there from the HTTP client's own buffers): `(all, in_place)`.
-pub fn body_bytes() -> (usize, usize) {
-    (
-        BODY_BYTES.load(Ordering::Relaxed),
-        BODY_BYTES_IN_PLACE.load(Ordering::Relaxed),
-    )
-}
-
-/// Count `len` bytes of a remote body taken in.
-pub(crate) fn count_body(len: usize) {
-    BODY_BYTES.fetch_add(len, Ordering::Relaxed);
-}
-
-/// Count `len` bytes of a remote body kept where they were received.
-pub(crate) fn count_body_in_place(len: usize) {
-    BODY_BYTES_IN_PLACE.fetch_add(len, Ordering::Relaxed);
-}
-
-/// Landing buffers currently alive in this process: `(count, bytes)`. A
-/// buffer lives until the last view, array, tensor or capsule sharing it
-/// is gone, so this shows both zero-copy lifetimes and leaks.
-pub fn live_buffers() -> (usize, usize) {
-    (
-        LIVE_BUFFERS.load(Ordering::Relaxed),
-        LIVE_BYTES.load(Ordering::Relaxed),
-    )
-}
+pub use crate::stats::{body_bytes, live_buffers};
+use crate::stats::{LIVE_BUFFERS, LIVE_BYTES};
 
 /// The panic payload of [`AlignedBuf::new`] when the process cannot hold
 /// the buffer: why (sizes and the memory available).

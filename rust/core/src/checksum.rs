@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicPtr;
 use rayon::prelude::*;
 use rayon::ThreadPool;
 
-use crate::runtime::{cpu_threads, per_process, Stamped};
+use crate::process::{per_process, Stamped};
+use crate::runtime::cpu_threads;
 
 static POOL: AtomicPtr<Stamped<ThreadPool>> = AtomicPtr::new(std::ptr::null_mut());
 

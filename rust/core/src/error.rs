@@ -161,7 +161,7 @@ impl Error {
     /// password of any URL in it replaced (`http://<redacted>@host`): what
     /// a user is shown.
     pub fn full_message(&self) -> String {
-        crate::options::redact_userinfo(&chain_text(self).replace('\n', " "))
+        crate::redact::redact_userinfo(&chain_text(self).replace('\n', " "))
     }
 
     /// This error with every occurrence of `secrets` in the text of its
@@ -171,9 +171,9 @@ impl Error {
         let scrub = |source: BoxError| -> BoxError {
             let text = chain_text(source.as_ref());
             let redacted = secrets.iter().fold(text.clone(), |t, s| {
-                t.replace(s.as_str(), crate::options::REDACTED)
+                t.replace(s.as_str(), crate::redact::REDACTED)
             });
-            let redacted = crate::options::redact_userinfo(&redacted);
+            let redacted = crate::redact::redact_userinfo(&redacted);
             match redacted == text {
                 true => source, // nothing to hide: the original error stays
                 false => redacted.into(),

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::local_workers;
+use crate::exec::{self, Worker};
 use crate::meta::ByteRange;
 use crate::options::Options;
-use crate::store::{Resolver, Staged, Target, Whole};
+use crate::store::{LocalTarget, RemoteTarget, Resolver, Staged, Target, Whole};
 
 /// The whole object at `uri`, in one aligned buffer.
 pub async fn get(uri: &str, options: &Options) -> Result<Bytes> {
@@ -45,9 +45,8 @@ pub async fn get_to_file(
 ) -> Result<u64> {
     let mut resolver = Resolver::new(options);
     let source = resolver.resolve_object(uri)?;
-    let local = resolver.resolve_object(dest)?;
-    local.require_local()?;
-    let staged = Staged::beside(dest, &local.parsed.key)?;
+    let local = resolver.resolve_object(dest)?.into_local()?;
+    let staged = Staged::beside(dest, local.path())?;
     let written = source.write_to(range, staged.create()?).await?;
     staged.publish()?;
     Ok(written)
@@ -63,8 +62,9 @@ pub fn get_local_now(uri: &str, range: ByteRange, options: &Options) -> Option<R
         return None;
     }
     match Target::resolve_object(uri, options) {
-        Ok(target) if target.may_stall() => None,
-        Ok(target) => target.get_here(range),
+        Ok(Target::Local(local)) if local.may_stall() => None,
+        Ok(Target::Local(local)) => Some(local.read(range, &Worker::alone())),
+        Ok(Target::Remote(_)) => None,
         Err(e) => Some(Err(e)),
     }
 }
@@ -106,26 +106,23 @@ pub async fn get_many<S: AsRef<str>>(
         slots.push(slot);
     }
     let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
+    let (local, remote) = split_by_kind(targets.into_iter().enumerate());
     // Split large remote objects into ranged requests only when the batch
     // leaves request slots free (as file:// splits only onto spare cores).
-    let remote = targets.iter().filter(|t| !t.is_local()).count();
-    let whole = match remote < max_in_flight {
+    let whole = match remote.len() < max_in_flight {
         true => Whole::InParts,
         false => Whole::InOne,
     };
     // Local objects: a few blocking workers each read object after object
     // (no task per object); remote ones: one task each, bounded.
-    let read = local_workers::run_targets(
-        targets.into_iter().enumerate().collect(),
-        |(_, target)| target,
+    let direct = local.iter().any(|(_, t)| t.direct);
+    let read = exec::run_split(
+        local,
+        direct,
+        remote,
         max_in_flight,
-        |(slot, target)| {
-            Ok((
-                slot,
-                target.get_here(ByteRange::FULL).expect("local target")?,
-            ))
-        },
-        move |(slot, target)| async move { Ok((slot, target.get_whole(whole).await?)) },
+        |(slot, target), worker| Ok((slot, target.read(ByteRange::FULL, worker)?)),
+        move |(slot, target)| async move { Ok((slot, target.get(ByteRange::FULL, whole).await?)) },
     )
     .await?;
     for (slot, bytes) in read {
@@ -135,4 +132,19 @@ pub async fn get_many<S: AsRef<str>>(
         .into_iter()
         .map(|slot| fetched[slot].clone().expect("every unique URI was fetched"))
         .collect())
+}
+
+/// Jobs on local targets, and jobs on remote ones.
+pub(crate) type ByKind<T> = (Vec<(T, LocalTarget)>, Vec<(T, RemoteTarget)>);
+
+/// `targets`, each with its job, local ones apart from remote ones.
+pub(crate) fn split_by_kind<T>(targets: impl IntoIterator<Item = (T, Target)>) -> ByKind<T> {
+    let (mut local, mut remote) = (Vec::new(), Vec::new());
+    for (key, target) in targets {
+        match target {
+            Target::Local(t) => local.push((key, t)),
+            Target::Remote(t) => remote.push((key, t)),
+        }
+    }
+    (local, remote)
 }

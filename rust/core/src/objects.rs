@@ -46,18 +46,21 @@ pub async fn put_many(
 /// The local file `src` (a `file://` or `direct://` URI) stored as the
 /// object `dst`. A large file goes up as a multipart upload whose parts are
 /// read as they are sent, so it is never in memory whole; a local `dst` is
-/// a copy by the kernel ([`crate::get_to_file`]). Readers of `dst` see the
+/// a copy by the kernel ([`crate::fetch::get_to_file`]). Readers of `dst` see the
 /// old object or the whole new one.
 pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()> {
     let mut resolver = Resolver::new(options);
     let (source, target) = (resolver.resolve_object(src)?, resolver.resolve_object(dst)?);
-    source.require_local()?;
-    if target.is_local() {
-        return crate::get_to_file(src, ByteRange::FULL, dst, options)
+    let source = source.into_local()?;
+    if let Target::Local(_) = target {
+        return crate::fetch::get_to_file(src, ByteRange::FULL, dst, options)
             .await
             .map(|_| ());
     }
-    let size = source.head().await?.size;
+    let size = {
+        let source = source.clone();
+        runtime::blocking(move || source.head()).await?.size
+    };
     target.put_from(&source, size).await
 }
 

@@ -1,24 +1,25 @@
 //! The one tokio runtime of the process, and the per-process state that
 //! must not cross a `fork()`.
 //!
-//! The runtime (and the cached storage clients, whose connection pools
-//! belong to it) is stamped with the PID that built it. A forked child
-//! sees a different PID and builds fresh ones on first use; the parent's
-//! are leaked, never dropped and never touched, because their threads do
-//! not exist in the child. No lock is taken on the fast path, so a lock
-//! held by another thread at fork time cannot hang the child.
+//! The runtime (like the cached storage clients, whose connection pools
+//! belong to it, see `store`) is stamped with the PID that built it. A
+//! forked child sees a different PID and builds fresh ones on first use;
+//! the parent's are leaked, never dropped and never touched, because their
+//! threads do not exist in the child (see [`crate::process`]). No lock is
+//! taken on the fast path, so a lock held by another thread at fork time
+//! cannot hang the child.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Once, OnceLock};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 
-use crate::store::StoreCache;
+use crate::process::{per_process, Stamped};
 
 /// Environment variable: number of runtime worker threads.
 pub const THREADS_ENV: &str = "S3DLIO_THREADS";
@@ -29,11 +30,9 @@ pub const BLOCKING_THREADS_ENV: &str = "S3DLIO_BLOCKING_THREADS";
 /// work it left (see [`spawn_cleanup`]).
 const CLEANUP_WAIT: Duration = Duration::from_secs(10);
 
-/// What one process owns: its runtime, its storage clients and the
-/// clean-up work still running.
+/// What one process owns: its runtime and the clean-up work still running.
 pub(crate) struct ProcessState {
     pub(crate) runtime: Runtime,
-    pub(crate) stores: StoreCache,
     cleanups: Cleanups,
 }
 
@@ -57,65 +56,7 @@ impl Cleanups {
     }
 }
 
-/// A value made by one process, stamped with its PID.
-pub(crate) type Stamped<T> = (u32, T);
-
 static CURRENT: AtomicPtr<Stamped<ProcessState>> = AtomicPtr::new(std::ptr::null_mut());
-
-static PID: AtomicU32 = AtomicU32::new(0);
-
-/// Forgets the cached PID; registered to run in every forked child.
-extern "C" fn forget_pid() {
-    PID.store(0, Ordering::Relaxed);
-}
-
-/// This process's ID without a system call after the first (glibc no
-/// longer caches it, and a `get` asked three times: about 0.3 us of its
-/// 3.6). A forked child forgets the parent's value before anything of it
-/// runs, through a `pthread_atfork` handler registered before the first
-/// value is cached.
-pub(crate) fn process_id() -> u32 {
-    let cached = PID.load(Ordering::Relaxed);
-    if cached != 0 {
-        return cached;
-    }
-    static FORGET_IN_CHILD: Once = Once::new();
-    // SAFETY: registers a handler that only stores to an atomic.
-    FORGET_IN_CHILD.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(forget_pid));
-    });
-    let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
-    pid
-}
-
-/// The value in `cell` if this process made it, else a fresh one from
-/// `make`, published in its place without taking a lock (the old value,
-/// a parent's, is leaked: never dropped, never touched). A fresh value that
-/// loses a race to another thread is handed to `discard`.
-pub(crate) fn per_process<T>(
-    cell: &AtomicPtr<Stamped<T>>,
-    make: impl Fn() -> T,
-    discard: impl Fn(T),
-) -> &'static T {
-    let pid = process_id();
-    loop {
-        let current = cell.load(Ordering::Acquire);
-        // SAFETY: published values are leaked, never freed.
-        if let Some((owner, value)) = unsafe { current.as_ref() } {
-            if *owner == pid {
-                return value;
-            }
-        }
-        let fresh = Box::into_raw(Box::new((pid, make())));
-        match cell.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: just published, never freed.
-            Ok(_) => return unsafe { &(*fresh).1 },
-            // SAFETY: `fresh` was never shared.
-            Err(_) => discard(unsafe { Box::from_raw(fresh) }.1),
-        }
-    }
-}
 
 /// The variable `name` when set to a positive integer.
 fn positive_env(name: &str) -> Option<usize> {
@@ -185,35 +126,17 @@ pub fn blocking_threads() -> usize {
     positive_env(BLOCKING_THREADS_ENV).unwrap_or_else(|| (4 * cpu_threads()).max(8))
 }
 
-/// Check the process-wide variables, which are read where no call can
-/// report them (the runtime, the pool): each one that is set must parse,
-/// else an `InvalidArgument` error names it. Empty values count as unset.
-pub fn check_env() -> crate::error::Result<()> {
-    use crate::pool::{HUGE_PAGES_ENV, POOL_BYTES_ENV, POOL_IDLE_MS_ENV};
-    let env = crate::options::Options::from_env();
-    let set = |key: &str| {
-        let key = key.to_ascii_lowercase();
-        env.get(&key)
-            .is_some_and(|v| !v.trim().is_empty())
-            .then_some(key)
-    };
+/// Check this module's variables ([`THREADS_ENV`], [`BLOCKING_THREADS_ENV`]):
+/// each one that is set must be a positive integer, else an
+/// `InvalidArgument` error names it. Empty values count as unset.
+pub(crate) fn check_env(env: &crate::options::Options) -> crate::error::Result<()> {
     for name in [THREADS_ENV, BLOCKING_THREADS_ENV] {
-        if let Some(key) = set(name) {
-            if env.usize(&key)? == Some(0) {
-                return Err(crate::error::Error::InvalidArgument(format!(
-                    "option {name}=\"0\": expected at least 1"
-                )));
-            }
+        let key = name.to_ascii_lowercase();
+        if env.get(&key).is_some_and(|v| !v.trim().is_empty()) && env.usize(&key)? == Some(0) {
+            return Err(crate::error::Error::InvalidArgument(format!(
+                "option {name}=\"0\": expected at least 1"
+            )));
         }
-    }
-    if let Some(key) = set(POOL_BYTES_ENV) {
-        env.bytes(&key)?;
-    }
-    if let Some(key) = set(POOL_IDLE_MS_ENV) {
-        env.usize(&key)?;
-    }
-    if let Some(key) = set(HUGE_PAGES_ENV) {
-        env.bool(&key)?;
     }
     Ok(())
 }
@@ -229,7 +152,6 @@ fn build_state() -> ProcessState {
         .expect("failed to build the s3dlio tokio runtime");
     ProcessState {
         runtime,
-        stores: StoreCache::default(),
         cleanups: Cleanups::default(),
     }
 }
@@ -444,28 +366,6 @@ mod tests {
                 "returned before the clean-up ran"
             );
         }
-    }
-
-    #[test]
-    fn a_forked_child_sees_its_own_process_id() {
-        let parent = process_id();
-        assert_eq!(parent, std::process::id());
-        // SAFETY: the child only compares two numbers and exits.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork failed");
-        if child == 0 {
-            let own = process_id() == std::process::id() && process_id() != parent;
-            // SAFETY: terminate the child at once, skipping the test harness.
-            unsafe { libc::_exit(if own { 0 } else { 1 }) };
-        }
-        let mut status = 0;
-        // SAFETY: waits for the child forked above.
-        assert_eq!(unsafe { libc::waitpid(child, &mut status, 0) }, child);
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "the child saw its parent's process id"
-        );
-        assert_eq!(process_id(), parent);
     }
 
     #[test]

@@ -25,7 +25,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     s3dlio_core::env::set_guard(|read| Python::attach(|_| read()));
     // A malformed process-wide variable fails the import, naming it,
     // rather than being ignored.
-    s3dlio_core::runtime::check_env().map_err(errors::to_pyerr)?;
+    s3dlio_core::check_env().map_err(errors::to_pyerr)?;
     m.add_class::<view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
     m.add_class::<view::TensorView>()?;

@@ -118,10 +118,10 @@ impl CheckpointStore {
         };
         let opts = &self.options;
         let shard = format!("{}/{object}", self.layout.attempt_dir(step, &attempt));
-        crate::put(&shard, data, opts).await?;
+        crate::objects::put(&shard, data, opts).await?;
         let record_json = serde_json::to_vec(&record.to_json()).expect("JSON of a record");
         let record_uri = self.layout.record(step, &attempt, rank, world_size);
-        crate::put(&record_uri, record_json.into(), opts).await?;
+        crate::objects::put(&record_uri, record_json.into(), opts).await?;
         self.publish_if_complete(step, &attempt, world_size).await
     }
 
@@ -129,7 +129,7 @@ impl CheckpointStore {
     /// `step` in `attempt` (at `world_size`) exists.
     async fn publish_if_complete(&self, step: u64, attempt: &str, world_size: u32) -> Result<()> {
         let dir = self.layout.attempt_dir(step, attempt);
-        let listed = crate::list(&dir, false, &self.options).await?;
+        let listed = crate::objects::list(&dir, false, &self.options).await?;
         let records: Vec<String> = (0..world_size)
             .map(|rank| self.layout.record(step, attempt, rank, world_size))
             .filter(|uri| listed.binary_search(uri).is_ok())
@@ -137,7 +137,7 @@ impl CheckpointStore {
         if records.len() < world_size as usize {
             return Ok(());
         }
-        let bodies = crate::get_many(&records, 64, &self.options).await?;
+        let bodies = crate::fetch::get_many(&records, 64, &self.options).await?;
         let shards = records
             .iter()
             .zip(&bodies)
@@ -151,21 +151,21 @@ impl CheckpointStore {
             .collect::<Result<Vec<_>>>()?;
         let manifest = Manifest::from_records(step, attempt, shards);
         let body = serde_json::to_vec(&manifest.to_json()).expect("JSON of a manifest");
-        crate::put(&self.layout.manifest(step), body.into(), &self.options).await?;
+        crate::objects::put(&self.layout.manifest(step), body.into(), &self.options).await?;
         let entry = self.layout.index_entry(step);
-        crate::put(&entry, Bytes::new(), &self.options).await
+        crate::objects::put(&entry, Bytes::new(), &self.options).await
     }
 
     /// Steps with an index entry, ascending; for a format 1 store (no
     /// index), the steps whose manifest exists.
     async fn published_steps(&self) -> Result<Vec<u64>> {
-        let index = crate::list(&self.layout.index(), false, &self.options).await?;
+        let index = crate::objects::list(&self.layout.index(), false, &self.options).await?;
         let mut steps: Vec<u64> = index
             .iter()
             .filter_map(|uri| self.layout.step_of_index_entry(uri))
             .collect();
         if steps.is_empty() {
-            steps = crate::list(self.base(), true, &self.options)
+            steps = crate::objects::list(self.base(), true, &self.options)
                 .await?
                 .iter()
                 .filter_map(|uri| self.layout.step_of_manifest(uri))
@@ -179,7 +179,7 @@ impl CheckpointStore {
     /// being deleted (index entry still there, manifest gone) is passed over.
     pub async fn latest_step(&self) -> Result<Option<u64>> {
         for step in self.published_steps().await?.into_iter().rev() {
-            if crate::exists(&self.layout.manifest(step), &self.options).await? {
+            if crate::objects::exists(&self.layout.manifest(step), &self.options).await? {
                 return Ok(Some(step));
             }
         }
@@ -189,7 +189,7 @@ impl CheckpointStore {
     /// The manifest of a published step (`NotFound` if it is not published).
     pub async fn manifest(&self, step: u64) -> Result<Manifest> {
         let uri = self.layout.manifest(step);
-        let body = crate::get(&uri, &self.options).await?;
+        let body = crate::fetch::get(&uri, &self.options).await?;
         Manifest::parse(&uri, &body)
     }
 
@@ -225,7 +225,7 @@ impl CheckpointStore {
             ))
         })?;
         let uri = self.layout.shard(&manifest, &record);
-        let data = crate::get(&uri, &self.options).await?;
+        let data = crate::fetch::get(&uri, &self.options).await?;
         let this = self.clone();
         runtime::blocking(move || this.check(&uri, &record, &data).map(|()| data)).await
     }
@@ -242,7 +242,7 @@ impl CheckpointStore {
             .iter()
             .map(|record| self.layout.shard(&manifest, record))
             .collect();
-        let shards = crate::get_many(&uris, max_in_flight, &self.options).await?;
+        let shards = crate::fetch::get_many(&uris, max_in_flight, &self.options).await?;
         let this = self.clone();
         runtime::blocking(move || {
             uris.iter()
@@ -268,7 +268,7 @@ impl CheckpointStore {
     pub async fn list_checkpoints(&self) -> Result<Vec<CheckpointInfo>> {
         let steps = self.published_steps().await?;
         let uris: Vec<String> = steps.iter().map(|&s| self.layout.manifest(s)).collect();
-        let bodies = crate::get_many(&uris, 64, &self.options).await?;
+        let bodies = crate::fetch::get_many(&uris, 64, &self.options).await?;
         uris.iter()
             .zip(bodies)
             .map(|(uri, body)| {
@@ -293,7 +293,7 @@ impl CheckpointStore {
         let first = [self.layout.index_entry(step), self.layout.manifest(step)];
         let mut found = false;
         for uri in &first {
-            match crate::delete(uri, opts).await {
+            match crate::objects::delete(uri, opts).await {
                 Ok(()) => found = true,
                 Err(e) if e.is_not_found() => {}
                 Err(e) => return Err(e),
@@ -305,10 +305,10 @@ impl CheckpointStore {
         if crate::objects::remove_local_folder(&step_dir, opts).await? {
             found = true;
         } else {
-            let pieces = crate::list(&step_dir, true, opts).await?;
+            let pieces = crate::objects::list(&step_dir, true, opts).await?;
             found |= !pieces.is_empty();
             stream::iter(pieces.into_iter().map(|uri| async move {
-                match crate::delete(&uri, opts).await {
+                match crate::objects::delete(&uri, opts).await {
                     Err(e) if !e.is_not_found() => Err(e),
                     _ => Ok(()),
                 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
 use object_store::ObjectStore;
 
-use super::object::{client_options, config_true, http_connector, retry_config};
+use super::object::config::{client_options, config_true, http_connector, retry_config};
 use crate::error::{Error, Result};
 use crate::options::Options;
 

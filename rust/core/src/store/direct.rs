@@ -18,6 +18,7 @@ use bytes::Bytes;
 use super::local;
 use crate::buffer::{AlignedBuf, ALIGN};
 use crate::error::{Error, Result};
+use crate::exec::Worker;
 use crate::meta::ByteRange;
 
 /// Alignment of O_DIRECT buffers, offsets and lengths.
@@ -47,7 +48,13 @@ fn unsupported(uri: &str, source: std::io::Error) -> Error {
 }
 
 /// Read `range` of the file at `path` with O_DIRECT.
-pub(super) fn get(uri: &str, path: &str, range: ByteRange, fallback: bool) -> Result<Bytes> {
+pub(super) fn get(
+    uri: &str,
+    path: &str,
+    range: ByteRange,
+    fallback: bool,
+    worker: &Worker,
+) -> Result<Bytes> {
     let opened = local::open_object(uri, path, libc::O_DIRECT, |e| {
         if !refused(&e) {
             return Error::from_io(uri, e);
@@ -60,7 +67,7 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange, fallback: bool) -> Re
     });
     let read = opened.and_then(|(file, meta)| read_direct(uri, &file, &meta, range));
     match read {
-        Err(Error::DirectIoUnsupported { .. }) if fallback => local::get(uri, path, range),
+        Err(Error::DirectIoUnsupported { .. }) if fallback => local::get(uri, path, range, worker),
         other => other,
     }
 }

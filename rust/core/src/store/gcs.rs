@@ -12,7 +12,7 @@ use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder, GoogleConfigKe
 use object_store::{ClientConfigKey, ObjectStore, StaticCredentialProvider};
 
 use super::gcs_credentials::{self, has_application_default_file};
-use super::object::{client_options, http_connector, retry_config};
+use super::object::config::{client_options, http_connector, retry_config};
 use crate::error::{chain_text, Error, Result};
 use crate::options::Options;
 

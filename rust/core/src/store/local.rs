@@ -27,11 +27,10 @@ use bytes::Bytes;
 
 use crate::buffer::{AlignedBuf, Fill};
 use crate::error::{Error, Result};
-use crate::local_workers;
+use crate::exec::{split, Worker};
 use crate::meta::{ByteRange, ObjectMeta};
-use crate::runtime;
+use crate::span::Window;
 use crate::uri::ObjectUri;
-use crate::window;
 
 /// Prefix of in-flight temporary files (hidden from listings).
 pub(super) const TMP_PREFIX: &str = ".s3dlio-tmp.";
@@ -103,7 +102,7 @@ fn open_regular(uri: &str, path: &str) -> Result<(File, fs::Metadata)> {
 }
 
 /// Read `range` of the file at `path`.
-pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
+pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> Result<Bytes> {
     let (file, meta) = open_regular(uri, path)?;
     let span = range.resolve(uri, meta.len())?;
     let want = usize::try_from(span.end - span.start).map_err(|_| Error::InvalidRange {
@@ -111,12 +110,17 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange) -> Result<Bytes> {
         reason: "range does not fit in memory".to_owned(),
     })?;
     let mut buf = AlignedBuf::for_object(uri, want)?;
-    fill(uri, &file, span.start, &mut buf)?;
+    fill(uri, &file, span.start, &mut buf, worker)?;
     Ok(buf.freeze())
 }
 
 /// Read the whole file at `path` into `target`, which is sized to it.
-pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result<()> {
+pub(super) fn get_into<T: Fill>(
+    uri: &str,
+    path: &str,
+    target: &mut T,
+    worker: &Worker,
+) -> Result<()> {
     let (file, meta) = open_regular(uri, path)?;
     if meta.len() != target.capacity() as u64 {
         return Err(Error::Truncated {
@@ -125,33 +129,43 @@ pub(super) fn get_into<T: Fill>(uri: &str, path: &str, target: &mut T) -> Result
             actual: meta.len(),
         });
     }
-    fill(uri, &file, 0, target)
+    fill(uri, &file, 0, target, worker)
 }
 
 /// Fill `target` from `file` at `pos`: with positioned reads on this
 /// thread, or, for a large read with cores to spare (a `get` of a big
 /// file, a batch of fewer rows than cores), in parts copied from the page
 /// cache on as many threads.
-fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T) -> Result<()> {
+fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T, worker: &Worker) -> Result<()> {
     let want = target.capacity() - target.written();
-    let parts = local_workers::split_for(want);
+    let parts = split::split_for(want, worker.cores());
     if parts > 1 {
-        local_workers::count_split_read();
+        crate::stats::count_split_read();
         let part = want.div_ceil(parts).next_multiple_of(4096);
-        window::fill_in_parts(target, part, |offset, window| {
-            pread_fill(uri, file, pos + offset as u64, window)
+        // The first part is read on this thread, which holds the worker's
+        // CPU permit; the others on helper threads that hold none.
+        let helper = worker.helper();
+        split::fill_in_parts(target, part, |offset, window: &mut Window| {
+            let on = if offset == 0 { worker } else { &helper };
+            pread_fill(uri, file, pos + offset as u64, window, on)
         })?;
         return full(uri, target);
     }
-    pread_fill(uri, file, pos, target)
+    pread_fill(uri, file, pos, target, worker)
 }
 
 /// Fill `target` from `file` at `pos` with positioned reads; a file that
 /// ends early is an error, never short data. Each read first asks for
 /// cached data only; a cache miss is read again, blocking, inside
-/// [`local_workers::blocking_io`], so the worker's CPU permit serves
+/// [`Worker::blocking_io`], so the worker's CPU permit serves
 /// another read while this one waits for the device.
-fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> Result<()> {
+fn pread_fill<T: Fill>(
+    uri: &str,
+    file: &File,
+    mut pos: u64,
+    target: &mut T,
+    worker: &Worker,
+) -> Result<()> {
     let fd = file.as_raw_fd();
     let mut try_cached = true;
     target.fill_from(|dst, max| loop {
@@ -160,7 +174,7 @@ fn pread_fill<T: Fill>(uri: &str, file: &File, mut pos: u64, target: &mut T) -> 
         let n = match try_cached {
             true => match cached_read(fd, dst, max, pos) {
                 Cached::Read(n) => n,
-                Cached::Miss => local_workers::blocking_io(read),
+                Cached::Miss => worker.blocking_io(read),
                 Cached::Unsupported => {
                     try_cached = false;
                     continue;
@@ -277,7 +291,7 @@ impl Staged {
         let tmp = dir.join(format!(
             "{TMP_PREFIX}{}.{}.{}",
             tmp_name_part(name.as_bytes()),
-            runtime::process_id(),
+            crate::process::process_id(),
             COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         Ok(Self {
@@ -525,7 +539,13 @@ mod tests {
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: `c` is a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let err = get("file://p", fifo.to_str().unwrap(), ByteRange::FULL).unwrap_err();
+        let err = get(
+            "file://p",
+            fifo.to_str().unwrap(),
+            ByteRange::FULL,
+            &Worker::alone(),
+        )
+        .unwrap_err();
         assert!(err.is_not_found(), "{err}");
         assert!(
             err.full_message().contains("FIFO"),

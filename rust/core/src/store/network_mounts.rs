@@ -13,7 +13,7 @@
 
 use std::sync::atomic::AtomicPtr;
 
-use crate::runtime::{per_process, Stamped};
+use crate::process::{per_process, Stamped};
 
 /// Filesystem types that reach another machine (FUSE ones are often that
 /// too: s3fs, gcsfuse, sshfs).

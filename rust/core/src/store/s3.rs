@@ -6,7 +6,7 @@ use std::sync::Arc;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::ObjectStore;
 
-use super::object::{client_options, http_connector, retry_config};
+use super::object::config::{client_options, http_connector, retry_config};
 use super::s3_credentials;
 use super::s3_raw_keys::RawKeys;
 use crate::error::{Error, Result};

@@ -9,7 +9,7 @@
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey as K};
 
 use super::metadata_credentials::Explained;
-use super::object::config_true;
+use super::object::config::config_true;
 use crate::error::{Error, Result};
 use crate::options::Options;
 

@@ -1,62 +1,23 @@
-//! Filling memory that something else owns: a [`Window`] is a stretch of a
-//! caller's buffer (a response body received in place, one part of a large
-//! read), and [`fill_in_parts`] fills what a [`Fill`] target still lacks
-//! as several windows at once, on threads of their own.
+//! One large read filled in parts on threads of its own: how many parts a
+//! read may take ([`split_for`]), and [`fill_in_parts`], which fills what a
+//! [`Fill`] target still lacks as several [`Window`]s at once.
 
-use crate::buffer::{append_raw, fill_raw, Fill};
+use crate::buffer::Fill;
+use crate::span::Window;
 
-/// `len` bytes at `at` that belong to someone else, filled front to back.
-pub(crate) struct Window {
-    at: *mut u8,
-    len: usize,
-    filled: usize,
-}
+/// Smallest part a large `file://` read is split into.
+pub(crate) const SPLIT_PART: usize = 8 << 20;
 
-// SAFETY: the memory is valid and written by nothing else while the window
-// lives (the contract of `Window::new`).
-unsafe impl Send for Window {}
-
-impl Window {
-    /// # Safety
-    /// The `len` bytes at `at` must stay valid, and be written by nothing
-    /// else, for as long as the window (or anything made of it) lives.
-    pub(crate) unsafe fn new(at: *mut u8, len: usize) -> Self {
-        Self { at, len, filled: 0 }
+/// How many threads one `file://` read of `len` bytes may copy with: one
+/// per [`SPLIT_PART`], up to the cores its caller leaves free (all of them
+/// outside a run; in a run with fewer jobs than CPU permits, the permits
+/// per worker). Copying from the page cache runs at about 4.6 GB/s per
+/// core here, so a single 1 GiB read on one thread leaves the rest idle.
+pub(crate) fn split_for(len: usize, cores: usize) -> usize {
+    if len < 2 * SPLIT_PART {
+        return 1;
     }
-
-    /// Whether every byte has been written.
-    pub(crate) fn is_full(&self) -> bool {
-        self.filled == self.len
-    }
-}
-
-impl Fill for Window {
-    fn capacity(&self) -> usize {
-        self.len
-    }
-    fn written(&self) -> usize {
-        self.filled
-    }
-    fn append(&mut self, data: &[u8]) -> bool {
-        append_raw(self.at, self.len, &mut self.filled, data)
-    }
-    fn unfilled(&mut self) -> (*mut u8, usize) {
-        // SAFETY: `filled <= len`: at most one past the end.
-        (unsafe { self.at.add(self.filled) }, self.len - self.filled)
-    }
-    fn fill_from<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        fill_raw(self.at, self.len, &mut self.filled, read)
-    }
-}
-
-impl AsRef<[u8]> for Window {
-    fn as_ref(&self) -> &[u8] {
-        // SAFETY: the first `filled` bytes were written.
-        unsafe { std::slice::from_raw_parts(self.at, self.filled) }
-    }
+    cores.min(len / SPLIT_PART).max(1)
 }
 
 /// Fill what `target` still lacks as consecutive windows of at most `part`
@@ -112,6 +73,8 @@ pub(crate) fn fill_in_parts<T: Fill, E: Send>(
 mod tests {
     use super::*;
     use crate::buffer::AlignedBuf;
+    use crate::exec::workers::{depth_for, run, Worker};
+    use crate::runtime;
 
     fn pattern(offset: usize, window: &mut Window) -> Result<(), String> {
         let data: Vec<u8> = (offset..offset + window.capacity())
@@ -158,5 +121,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(buf.written(), 0, "never counts bytes no one wrote");
+    }
+
+    #[test]
+    fn large_reads_split_only_onto_spare_cores() {
+        let cores = runtime::cpu_threads();
+        assert_eq!(
+            split_for(SPLIT_PART - 1, cores),
+            1,
+            "small reads stay whole"
+        );
+        assert_eq!(
+            split_for(64 * SPLIT_PART, Worker::alone().cores()),
+            cores,
+            "outside a run: every core"
+        );
+        assert_eq!(split_for(2 * SPLIT_PART, cores), cores.min(2));
+        // Inside a file:// run: the cores each job may use.
+        let seen = |jobs: u32, direct: bool| {
+            let depth = depth_for(direct, jobs as usize, 64);
+            let mut got =
+                runtime::block_on(run((0..jobs).collect(), depth, |_, worker: &Worker| {
+                    Ok(split_for(64 * SPLIT_PART, worker.cores()))
+                }))
+                .unwrap();
+            got.dedup();
+            got
+        };
+        assert_eq!(seen(1, false), vec![cores]);
+        assert_eq!(seen(64, false), vec![1]);
+        assert_eq!(seen(1, true), vec![1], "direct:// never splits");
+        assert_eq!(
+            split_for(64 * SPLIT_PART, Worker::alone().cores()),
+            cores,
+            "reset after the run"
+        );
     }
 }

@@ -1,150 +1,21 @@
-//! Operations shared by every `object_store`-backed cloud backend, and the
-//! retry/timeout configuration they all use.
+//! Reads from a cloud store into aligned buffers: a whole object or a
+//! range in one buffer (large objects as parallel ranged requests into
+//! parts of it), into a batch's row, or into a local file in parts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{stream, StreamExt, TryStreamExt};
-use object_store::path::Path;
-use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt,
-    RetryConfig,
-};
+use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt};
 
-use super::folder_markers::without_folder_markers;
-use super::landing;
-use super::pending_upload::PendingUpload;
-use crate::buffer::{self, AlignedBuf, Fill, Region};
+use super::config::PARTS_IN_FLIGHT;
+use super::handle::Object;
+use crate::buffer::{AlignedBuf, Fill, Region};
 use crate::error::{Error, Result};
-use crate::meta::{ByteRange, ObjectMeta};
-use crate::options::{self, Options};
+use crate::http;
+use crate::meta::ByteRange;
 use crate::runtime;
-use crate::uri::{ObjectUri, Scheme};
-
-/// Default retries of a failed request.
-pub const DEFAULT_MAX_RETRIES: usize = 10;
-/// Default overall retry budget.
-pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(180);
-/// Default time to open a connection.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default time for one request, body included.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Retries with exponential backoff and jitter (object_store's), configured
-/// by `S3DLIO_MAX_RETRIES` and `S3DLIO_RETRY_TIMEOUT`.
-pub(super) fn retry_config(options: &Options) -> Result<RetryConfig> {
-    Ok(RetryConfig {
-        backoff: BackoffConfig::default(),
-        max_retries: options
-            .usize(options::MAX_RETRIES)?
-            .unwrap_or(DEFAULT_MAX_RETRIES),
-        retry_timeout: options
-            .duration(options::RETRY_TIMEOUT)?
-            .unwrap_or(DEFAULT_RETRY_TIMEOUT),
-    })
-}
-
-/// Connect and request timeouts (`S3DLIO_CONNECT_TIMEOUT`, `S3DLIO_REQUEST_TIMEOUT`).
-pub(super) fn client_options(options: &Options) -> Result<ClientOptions> {
-    let (connect, request) = timeouts(options)?;
-    Ok(ClientOptions::new()
-        .with_connect_timeout(connect)
-        .with_timeout(request))
-}
-
-/// The HTTP client of every backend: plain-HTTP GET bodies land in their
-/// final buffer (see [`landing`]), under the same timeouts.
-pub(super) fn http_connector(options: &Options) -> Result<landing::Connector> {
-    let (connect, request) = timeouts(options)?;
-    Ok(landing::Connector::new(connect, request))
-}
-
-/// True for a configured value object_store reads as `true`.
-pub(super) fn config_true(value: Option<String>) -> bool {
-    value.is_some_and(|v| {
-        matches!(
-            v.to_ascii_lowercase().as_str(),
-            "1" | "true" | "on" | "yes" | "y"
-        )
-    })
-}
-
-fn timeouts(options: &Options) -> Result<(Duration, Duration)> {
-    Ok((
-        options
-            .duration(options::CONNECT_TIMEOUT)?
-            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        options
-            .duration(options::REQUEST_TIMEOUT)?
-            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
-    ))
-}
-
-fn to_meta(uri: String, meta: object_store::ObjectMeta) -> ObjectMeta {
-    ObjectMeta {
-        uri,
-        size: meta.size,
-        last_modified: Some(meta.last_modified.into()),
-        etag: meta.e_tag,
-    }
-}
-
-/// Default size from which uploads go in parts.
-pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 << 20;
-/// Default upload part size.
-pub const DEFAULT_MULTIPART_PART_SIZE: u64 = 16 << 20;
-/// Default size of each ranged request of a large download.
-pub const DEFAULT_RANGE_PART_SIZE: u64 = 8 << 20;
-/// Parts of one object in flight at once (uploads and downloads).
-const PARTS_IN_FLIGHT: usize = 8;
-
-/// How large objects are moved: set per client from the options.
-#[derive(Clone, Debug)]
-pub(crate) struct Transfer {
-    multipart_threshold: u64,
-    multipart_part_size: usize,
-    range_part_size: u64,
-}
-
-/// The smallest part S3 (and GCS's XML API, which object_store uses for
-/// multipart uploads) accept in a multipart upload, the last part excepted.
-pub const MIN_MULTIPART_PART_SIZE: u64 = 5 << 20;
-
-impl Transfer {
-    /// The settings for a client of `scheme`. A part size the store would
-    /// refuse (S3's `EntityTooSmall`, found only when the upload completes)
-    /// is refused here, before any request.
-    pub fn from_options(options: &Options, scheme: Scheme) -> Result<Self> {
-        let positive = |key: &str, default: u64| -> Result<u64> {
-            match options.bytes(key)? {
-                Some(0) => Err(Error::InvalidArgument(format!(
-                    "option {} must be at least 1 byte",
-                    key.to_ascii_uppercase()
-                ))),
-                Some(n) => Ok(n),
-                None => Ok(default),
-            }
-        };
-        let part_size = positive(options::MULTIPART_PART_SIZE, DEFAULT_MULTIPART_PART_SIZE)?;
-        if matches!(scheme, Scheme::S3 | Scheme::Gcs) && part_size < MIN_MULTIPART_PART_SIZE {
-            return Err(Error::InvalidArgument(format!(
-                "option {}={part_size}: {}:// stores refuse multipart parts under \
-                 {MIN_MULTIPART_PART_SIZE} bytes (5 MiB)",
-                options::MULTIPART_PART_SIZE.to_ascii_uppercase(),
-                scheme.as_str(),
-            )));
-        }
-        Ok(Self {
-            multipart_threshold: positive(
-                options::MULTIPART_THRESHOLD,
-                DEFAULT_MULTIPART_THRESHOLD,
-            )?,
-            multipart_part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
-            range_part_size: positive(options::RANGE_PART_SIZE, DEFAULT_RANGE_PART_SIZE)?,
-        })
-    }
-}
+use crate::stats;
 
 /// The error of a read that saw two versions of the object.
 fn changed(uri: &str) -> Error {
@@ -163,7 +34,7 @@ fn too_big(uri: &str) -> Error {
 
 /// Where the connector received this response's body, if in place.
 fn landed(result: &GetResult) -> Option<usize> {
-    result.extensions.get::<landing::Landed>().map(|at| at.0)
+    result.extensions.get::<http::Landed>().map(|at| at.0)
 }
 
 /// Hand a response body to `sink` (a buffer or a region of one, which
@@ -186,9 +57,9 @@ async fn drain(
         .map_err(|e| Error::from_store(uri, e))?
     {
         received += chunk.len() as u64;
-        buffer::count_body(chunk.len());
+        stats::count_body(chunk.len());
         if Some(chunk.as_ptr() as usize) == landed {
-            buffer::count_body_in_place(chunk.len());
+            stats::count_body_in_place(chunk.len());
         }
         if !sink(&chunk) {
             break;
@@ -205,7 +76,7 @@ async fn drain(
 }
 
 /// A body of `expected` bytes as one aligned buffer: the buffer it was
-/// received into when that happened in place ([`landing::Landed`]), else a
+/// received into when that happened in place ([`http::Landed`]), else a
 /// new one it is copied into.
 async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
     let len = usize::try_from(expected).map_err(|_| too_big(uri))?;
@@ -242,7 +113,7 @@ async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
 
 /// How a whole object is requested.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Whole {
+pub enum Whole {
     /// One object larger than the range part size comes as parallel ranged
     /// requests, so a single large `get` uses more than one stream.
     InParts,
@@ -257,14 +128,13 @@ pub(crate) enum Whole {
 /// larger than the range part size is fetched as parallel ranged requests
 /// ([`Whole::InParts`]), each landing directly in its part of that one
 /// buffer, or in one request ([`Whole::InOne`]).
-pub(super) async fn get(
-    store: &Arc<dyn ObjectStore>,
-    transfer: &Transfer,
-    path: &Path,
-    uri: &str,
-    range: ByteRange,
-    whole: Whole,
-) -> Result<Bytes> {
+pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> Result<Bytes> {
+    let Object {
+        store,
+        transfer,
+        path,
+        uri,
+    } = object;
     if range.length == Some(0) {
         // Nothing to transfer; still validate the offset.
         let size = store
@@ -285,7 +155,7 @@ pub(super) async fn get(
         (offset, Some(len)) => ranged(GetRange::Bounded(offset..offset.saturating_add(len))),
     };
     // Mostly this body is the result (see `collect`).
-    options.extensions.insert(landing::Keep);
+    options.extensions.insert(http::Keep);
     let first = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(err) => {
@@ -308,7 +178,7 @@ pub(super) async fn get(
     if !range.is_full() || got.end >= size {
         return collect(first, uri, got.end - got.start).await;
     }
-    get_in_parts(store, transfer, path, uri, first).await
+    get_in_parts(object, first).await
 }
 
 fn ranged(range: GetRange) -> GetOptions {
@@ -321,13 +191,13 @@ fn ranged(range: GetRange) -> GetOptions {
 /// The rest of a large object whose first part is `first`: every other
 /// part is requested concurrently and written into its own region of one
 /// aligned buffer; all parts must come from the same version of the object.
-async fn get_in_parts(
-    store: &Arc<dyn ObjectStore>,
-    transfer: &Transfer,
-    path: &Path,
-    uri: &str,
-    first: GetResult,
-) -> Result<Bytes> {
+async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
+    let Object {
+        store,
+        transfer,
+        path,
+        uri,
+    } = object;
     let size = first.meta.size;
     let etag = first.meta.e_tag.clone();
     let part = usize::try_from(transfer.range_part_size).map_err(|_| too_big(uri))?;
@@ -347,7 +217,7 @@ async fn get_in_parts(
             // this task has drained (and dropped) the response.
             options
                 .extensions
-                .insert(unsafe { landing::Destination::of(&mut region) });
+                .insert(unsafe { http::Destination::of(&mut region) });
             let result = store
                 .get_opts(&path, options)
                 .await
@@ -381,14 +251,17 @@ async fn get_in_parts(
 /// with the ETag the object had when the download began (If-Match), so an
 /// object replaced meanwhile fails the download instead of mixing
 /// versions. Returns the bytes written.
-pub(super) async fn write_to(
-    store: &Arc<dyn ObjectStore>,
-    transfer: &Transfer,
-    path: &Path,
-    uri: &str,
+pub(crate) async fn write_to(
+    object: Object<'_>,
     range: ByteRange,
     file: std::fs::File,
 ) -> Result<u64> {
+    let Object {
+        store,
+        transfer,
+        path,
+        uri,
+    } = object;
     let meta = store
         .head(path)
         .await
@@ -421,7 +294,7 @@ pub(super) async fn write_to(
 /// object still has `etag`.
 async fn get_part(
     store: &dyn ObjectStore,
-    path: &Path,
+    path: &object_store::path::Path,
     uri: &str,
     span: std::ops::Range<u64>,
     etag: Option<String>,
@@ -430,7 +303,7 @@ async fn get_part(
         if_match: etag,
         ..ranged(GetRange::Bounded(span.clone()))
     };
-    options.extensions.insert(landing::Keep);
+    options.extensions.insert(http::Keep);
     let result = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(object_store::Error::Precondition { .. }) => return Err(changed(uri)),
@@ -445,19 +318,17 @@ async fn get_part(
 /// The whole object into `target`, which is sized to it (a part of a
 /// batch buffer): one request, its body received in place over plain HTTP,
 /// else copied there as it streams.
-pub(super) async fn get_into<T: Fill>(
-    store: &dyn ObjectStore,
-    path: &Path,
-    uri: &str,
-    target: &mut T,
-) -> Result<()> {
+pub(crate) async fn get_into<T: Fill>(object: Object<'_>, target: &mut T) -> Result<()> {
+    let Object {
+        store, path, uri, ..
+    } = object;
     let expected = target.capacity() as u64;
     let mut options = GetOptions::default();
     // SAFETY: `target` is borrowed, and written by nothing else, until this
     // function has drained (and dropped) the response.
     options
         .extensions
-        .insert(unsafe { landing::Destination::of(target) });
+        .insert(unsafe { http::Destination::of(target) });
     let result = store
         .get_opts(path, options)
         .await
@@ -472,145 +343,9 @@ pub(super) async fn get_into<T: Fill>(
     drain(result, uri, expected, |chunk| target.append(chunk)).await
 }
 
-/// Upload the whole object: one request, or a multipart upload (parts sent
-/// concurrently, zero-copy slices of `data`) from the configured threshold.
-/// Object stores publish either way atomically: all or nothing.
-pub(super) async fn put(
-    store: &Arc<dyn ObjectStore>,
-    transfer: &Transfer,
-    path: &Path,
-    uri: &str,
-    data: Bytes,
-) -> Result<()> {
-    let slice = |range: ByteRange| {
-        let start = range.offset as usize;
-        let end = range.length.map_or(data.len(), |len| start + len as usize);
-        std::future::ready(Ok(data.slice(start..end)))
-    };
-    put_from(store, transfer, path, uri, data.len() as u64, slice).await
-}
-
-/// `size` bytes (a local file, or data in memory for [`put`]), read a range
-/// at a time by `read`, uploaded as the object: below the multipart
-/// threshold in one request, else as a multipart upload whose parts are read
-/// as they are sent, [`PARTS_IN_FLIGHT`] at a time, so at most that many
-/// parts are in memory however large the file. Published atomically either
-/// way; a source that comes up short (a file that shrinks) fails the upload
-/// and aborts it.
-pub(super) async fn put_from<R, F>(
-    store: &Arc<dyn ObjectStore>,
-    transfer: &Transfer,
-    path: &Path,
-    uri: &str,
-    size: u64,
-    read: R,
-) -> Result<()>
-where
-    R: Fn(ByteRange) -> F,
-    F: std::future::Future<Output = Result<Bytes>>,
-{
-    let fail = |e| Error::from_store(uri, e);
-    if size < transfer.multipart_threshold {
-        let data = read(ByteRange::FULL).await?;
-        return store.put(path, data.into()).await.map(|_| ()).map_err(fail);
-    }
-    let mut upload = PendingUpload::new(store.put_multipart(path).await.map_err(fail)?);
-    let part = transfer.multipart_part_size as u64;
-    let sent = async {
-        let mut in_flight = stream::FuturesUnordered::new();
-        for offset in (0..size).step_by(transfer.multipart_part_size) {
-            let length = part.min(size - offset);
-            let data = read(ByteRange {
-                offset,
-                length: Some(length),
-            })
-            .await?;
-            if data.len() as u64 != length {
-                return Err(Error::Truncated {
-                    uri: uri.to_owned(),
-                    expected: size,
-                    actual: offset + data.len() as u64,
-                });
-            }
-            in_flight.push(upload.put_part(data.into()));
-            if in_flight.len() >= PARTS_IN_FLIGHT {
-                if let Some(done) = in_flight.next().await {
-                    done.map_err(fail)?;
-                }
-            }
-        }
-        while let Some(done) = in_flight.next().await {
-            done.map_err(fail)?;
-        }
-        Ok(())
-    }
-    .await;
-    match sent {
-        Ok(()) => upload.complete().await.map_err(fail),
-        Err(e) => {
-            upload.abort().await;
-            Err(e)
-        }
-    }
-}
-
-/// Metadata of one object.
-pub(super) async fn head(
-    store: &dyn ObjectStore,
-    path: &Path,
-    uri: &str,
-    parsed: &ObjectUri,
-) -> Result<ObjectMeta> {
-    let meta = store
-        .head(path)
-        .await
-        .map_err(|e| Error::from_store(uri, e))?;
-    Ok(to_meta(parsed.sibling(meta.location.as_ref()), meta))
-}
-
-/// Objects under `prefix`; only direct children unless `recursive`.
-pub(super) async fn list(
-    store: &dyn ObjectStore,
-    prefix: &Path,
-    uri: &str,
-    parsed: &ObjectUri,
-    recursive: bool,
-) -> Result<Vec<ObjectMeta>> {
-    let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
-    let metas = if recursive {
-        store
-            .list(prefix)
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(|e| Error::from_store(uri, e))?
-    } else {
-        store
-            .list_with_delimiter(prefix)
-            .await
-            .map_err(|e| Error::from_store(uri, e))?
-            .objects
-    };
-    let metas = without_folder_markers(store, metas, uri).await?;
-    Ok(metas
-        .into_iter()
-        .map(|m| to_meta(parsed.sibling(m.location.as_ref()), m))
-        .collect())
-}
-
-/// Delete one object; a missing object is `NotFound` (as on every backend).
-pub(super) async fn delete(store: &dyn ObjectStore, path: &Path, uri: &str) -> Result<()> {
-    store
-        .head(path)
-        .await
-        .map_err(|e| Error::from_store(uri, e))?;
-    store
-        .delete(path)
-        .await
-        .map_err(|e| Error::from_store(uri, e))
-}
-
 #[cfg(test)]
 mod tests {
+    use object_store::path::Path;
     use object_store::{Attributes, Extensions, GetResultPayload};
 
     use super::*;
@@ -620,7 +355,7 @@ mod tests {
         let size = chunks.iter().map(|c| c.len() as u64).sum();
         let mut extensions = Extensions::new();
         if let Some(at) = landed {
-            extensions.insert(landing::Landed(at));
+            extensions.insert(http::Landed(at));
         }
         GetResult {
             payload: GetResultPayload::Stream(stream::iter(chunks.into_iter().map(Ok)).boxed()),

@@ -10,11 +10,15 @@
 //! readers, 1.4 GB/s with 8). So `file://` runs the deep pool's worth of
 //! workers but only one *CPU permit* per core: a worker copies from the
 //! page cache while holding a permit and hands it on while it waits for
-//! the device ([`blocking_io`], entered when a non-blocking read reports a
+//! the device ([`Worker::blocking_io`], entered when a non-blocking read reports a
 //! cache miss). `direct://` reads always wait on the device, so they take
 //! no permits.
 
-use std::cell::RefCell;
+//!
+//! What a job may do on its worker is passed to it, not set aside in
+//! thread-locals: a [`Worker`] says how many cores one read may split onto
+//! and holds the worker's CPU permit, which [`Worker::blocking_io`] hands on.
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -22,7 +26,6 @@ use futures::{stream, Future, StreamExt, TryStreamExt};
 
 use crate::error::Result;
 use crate::runtime;
-use crate::store::Target;
 
 /// How many workers a run has, and how many may use a CPU at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,14 +67,60 @@ impl Permits {
     }
 }
 
-thread_local! {
-    /// In a worker of a run: how many cores each of its jobs may use.
-    static CORES_PER_JOB: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
-    /// The permits of the run this worker thread serves, while it holds one.
-    static HELD: RefCell<Option<Arc<Permits>>> = const { RefCell::new(None) };
+/// What a local read may do on the thread it runs on: split onto `cores`
+/// threads, and hand on the CPU permit its worker holds (if any) while it
+/// waits for a device. Made by [`run`] for each of its workers, or
+/// [`Worker::alone`] for a read outside a run.
+pub(crate) struct Worker {
+    /// The permits of the run, one of which this worker holds.
+    permits: Option<Arc<Permits>>,
+    cores: usize,
 }
 
-/// Holds a permit for the current worker until dropped.
+impl Worker {
+    /// A read on its own (a single `get`): every core, no permit.
+    pub(crate) fn alone() -> Self {
+        Self {
+            permits: None,
+            cores: runtime::cpu_threads(),
+        }
+    }
+
+    /// For a helper thread of this worker's read (one part of a split
+    /// read): no permit of its own to hand on.
+    pub(crate) fn helper(&self) -> Self {
+        Self {
+            permits: None,
+            cores: 1,
+        }
+    }
+
+    /// How many cores one read on this worker may copy with.
+    pub(crate) fn cores(&self) -> usize {
+        self.cores
+    }
+
+    /// Run `wait`, which blocks on a device rather than using a CPU, with
+    /// this worker's CPU permit handed on meanwhile (so another worker
+    /// copies from the page cache); without a permit, just run it.
+    pub(crate) fn blocking_io<T>(&self, wait: impl FnOnce() -> T) -> T {
+        let Some(permits) = &self.permits else {
+            return wait();
+        };
+        permits.release();
+        // Re-taken even if `wait` panics, so the worker keeps its permit.
+        struct Retake<'a>(&'a Permits);
+        impl Drop for Retake<'_> {
+            fn drop(&mut self) {
+                self.0.acquire();
+            }
+        }
+        let _retake = Retake(permits);
+        wait()
+    }
+}
+
+/// Holds a permit for a worker until dropped.
 struct Holding(Option<Arc<Permits>>);
 
 impl Holding {
@@ -80,7 +129,6 @@ impl Holding {
             return Self(None);
         };
         permits.acquire();
-        HELD.with(|held| *held.borrow_mut() = Some(permits.clone()));
         Self(Some(permits.clone()))
     }
 }
@@ -88,61 +136,9 @@ impl Holding {
 impl Drop for Holding {
     fn drop(&mut self) {
         if let Some(permits) = self.0.take() {
-            HELD.with(|held| *held.borrow_mut() = None);
             permits.release();
         }
     }
-}
-
-/// Smallest part a large `file://` read is split into.
-pub(crate) const SPLIT_PART: usize = 8 << 20;
-
-/// How many threads one `file://` read of `len` bytes may copy with: one
-/// per [`SPLIT_PART`], up to the cores its caller leaves free (all of them
-/// outside a run; in a run with fewer jobs than CPU permits, the permits
-/// per worker). Copying from the page cache runs at about 4.6 GB/s per
-/// core here, so a single 1 GiB read on one thread leaves the rest idle.
-pub(crate) fn split_for(len: usize) -> usize {
-    if len < 2 * SPLIT_PART {
-        return 1;
-    }
-    let cores = CORES_PER_JOB
-        .with(|c| c.get())
-        .unwrap_or_else(runtime::cpu_threads);
-    cores.min(len / SPLIT_PART).max(1)
-}
-
-static SPLIT_READS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Count a read that was split across threads.
-pub(crate) fn count_split_read() {
-    SPLIT_READS.fetch_add(1, Ordering::Relaxed);
-}
-
-/// Reads split across threads so far in this process (for tests).
-#[doc(hidden)]
-pub fn split_reads() -> usize {
-    SPLIT_READS.load(Ordering::Relaxed)
-}
-
-/// Run `wait`, which blocks on a device rather than using a CPU, with this
-/// worker's CPU permit handed on meanwhile (so another worker copies from
-/// the page cache); outside a permit-holding worker, just run it.
-pub(crate) fn blocking_io<T>(wait: impl FnOnce() -> T) -> T {
-    let Some(permits) = HELD.with(|held| held.borrow_mut().take()) else {
-        return wait();
-    };
-    permits.release();
-    // Re-taken even if `wait` panics, so the worker's Holding stays right.
-    struct Retake(Arc<Permits>);
-    impl Drop for Retake {
-        fn drop(&mut self) {
-            self.0.acquire();
-            HELD.with(|held| *held.borrow_mut() = Some(self.0.clone()));
-        }
-    }
-    let _retake = Retake(permits);
-    wait()
 }
 
 /// Run `work` on every job with `depth`; results come back in no particular
@@ -153,7 +149,7 @@ pub(crate) async fn run<J, T, F>(jobs: Vec<J>, depth: Depth, work: F) -> Result<
 where
     J: Send + 'static,
     T: Send + 'static,
-    F: Fn(J) -> Result<T> + Send + Sync + 'static,
+    F: Fn(J, &Worker) -> Result<T> + Send + Sync + 'static,
 {
     if jobs.is_empty() {
         return Ok(Vec::new());
@@ -173,19 +169,18 @@ where
         let permits = permits.clone();
         // file:// runs (those with permits) with fewer jobs than cores
         // let each job's read use the cores left over.
-        let cores_per_job = permits
+        let cores = permits
             .as_ref()
             .map_or(1, |_| runtime::cpu_threads() / depth.workers.max(1))
             .max(1);
         runtime::blocking(move || {
-            CORES_PER_JOB.with(|c| c.set(Some(cores_per_job)));
-            let _reset = ResetCores;
             let _cpu = Holding::take(permits.as_ref());
+            let worker = Worker { permits, cores };
             let mut out = Vec::new();
             while !failed.load(Ordering::Relaxed) {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).next();
                 let Some(job) = next else { break };
-                match work(job) {
+                match work(job, &worker) {
                     Ok(value) => out.push(value),
                     Err(e) => {
                         failed.store(true, Ordering::Relaxed);
@@ -200,26 +195,26 @@ where
     Ok(parts.into_iter().flatten().collect())
 }
 
-/// Run every job, each about one target: jobs on local targets with
-/// `here` on [`run`]'s workers (at [`depth_for`] their kind), the others as
-/// `remote` tasks, at most `max_in_flight` at once. Results come back in no
+/// Run `local` jobs with `here` on [`run`]'s workers (at [`depth_for`]
+/// their kind: `direct` when any is an O_DIRECT read) and `remote` ones as
+/// `far` tasks, at most `max_in_flight` at once. Results come back in no
 /// particular order; the first error cancels the rest and is returned.
-pub(crate) async fn run_targets<J, T, H, R, F>(
-    jobs: Vec<J>,
-    target: impl Fn(&J) -> &Target,
+pub(crate) async fn run_split<L, R, T, H, G, F>(
+    local: Vec<L>,
+    direct: bool,
+    remote: Vec<R>,
     max_in_flight: usize,
     here: H,
-    remote: R,
+    far: G,
 ) -> Result<Vec<T>>
 where
-    J: Send + 'static,
+    L: Send + 'static,
+    R: Send + 'static,
     T: Send + 'static,
-    H: Fn(J) -> Result<T> + Send + Sync + 'static,
-    R: Fn(J) -> F + Send + Sync + 'static,
+    H: Fn(L, &Worker) -> Result<T> + Send + Sync + 'static,
+    G: Fn(R) -> F + Send + Sync + 'static,
     F: Future<Output = Result<T>> + Send + 'static,
 {
-    let (local, far): (Vec<J>, Vec<J>) = jobs.into_iter().partition(|j| target(j).is_local());
-    let direct = local.iter().any(|j| target(j).is_direct());
     let depth = depth_for(direct, local.len(), max_in_flight);
     let near = run(local, depth, here);
     // The remote requests are driven from a task on the runtime, not from
@@ -229,11 +224,11 @@ where
     // Two thread hops fewer per object: -13% client CPU on 1000 x 256 KiB
     // from S3. Dropping the driver cancels its requests.
     let far = async move {
-        if far.is_empty() {
+        if remote.is_empty() {
             return Ok(Vec::new());
         }
         runtime::spawn(async move {
-            stream::iter(far.into_iter().map(|j| runtime::spawn(remote(j))))
+            stream::iter(remote.into_iter().map(|j| runtime::spawn(far(j))))
                 .buffer_unordered(max_in_flight)
                 .try_collect::<Vec<T>>()
                 .await
@@ -243,15 +238,6 @@ where
     let (mut near, far) = futures::try_join!(near, far)?;
     near.extend(far);
     Ok(near)
-}
-
-/// Clears [`CORES_PER_JOB`] when a worker leaves its run.
-struct ResetCores;
-
-impl Drop for ResetCores {
-    fn drop(&mut self) {
-        CORES_PER_JOB.with(|c| c.set(None));
-    }
 }
 
 /// Raises a stop flag when dropped.
@@ -267,7 +253,6 @@ impl Drop for StopOnDrop {
 mod tests {
     use super::*;
     use crate::error::Error;
-    use crate::options::Options;
     use std::sync::atomic::AtomicUsize;
     use std::time::{Duration, Instant};
 
@@ -276,35 +261,13 @@ mod tests {
     }
 
     #[test]
-    fn large_reads_split_only_onto_spare_cores() {
-        let cores = runtime::cpu_threads();
-        assert_eq!(split_for(SPLIT_PART - 1), 1, "small reads stay whole");
-        assert_eq!(
-            split_for(64 * SPLIT_PART),
-            cores,
-            "outside a run: every core"
-        );
-        assert_eq!(split_for(2 * SPLIT_PART), cores.min(2));
-        // Inside a file:// run: the cores each job may use.
-        let seen = |jobs: u32, direct: bool| {
-            let depth = depth_for(direct, jobs as usize, 64);
-            let mut got = runtime::block_on(run((0..jobs).collect(), depth, |_| {
-                Ok(split_for(64 * SPLIT_PART))
-            }))
-            .unwrap();
-            got.dedup();
-            got
-        };
-        assert_eq!(seen(1, false), vec![cores]);
-        assert_eq!(seen(64, false), vec![1]);
-        assert_eq!(seen(1, true), vec![1], "direct:// never splits");
-        assert_eq!(split_for(64 * SPLIT_PART), cores, "reset after the run");
-    }
-
-    #[test]
     fn every_job_runs_once() {
-        let mut out =
-            runtime::block_on(run((0..1000).collect(), depth(3, Some(2)), |i: u32| Ok(i))).unwrap();
+        let mut out = runtime::block_on(run(
+            (0..1000).collect(),
+            depth(3, Some(2)),
+            |i: u32, _: &Worker| Ok(i),
+        ))
+        .unwrap();
         out.sort_unstable();
         assert_eq!(out, (0..1000).collect::<Vec<_>>());
     }
@@ -313,14 +276,17 @@ mod tests {
     fn the_first_error_stops_the_rest() {
         let ran = Arc::new(AtomicUsize::new(0));
         let seen = ran.clone();
-        let result =
-            runtime::block_on(run((0..10_000).collect(), depth(2, None), move |i: u32| {
+        let result = runtime::block_on(run(
+            (0..10_000).collect(),
+            depth(2, None),
+            move |i: u32, _: &Worker| {
                 seen.fetch_add(1, Ordering::Relaxed);
                 match i {
                     10 => Err(Error::InvalidArgument("job 10".into())),
                     _ => Ok(i),
                 }
-            }));
+            },
+        ));
         assert!(matches!(result, Err(Error::InvalidArgument(m)) if m == "job 10"));
         assert!(
             ran.load(Ordering::Relaxed) < 10_000,
@@ -334,18 +300,22 @@ mod tests {
     fn most_at_once(waits: bool) -> usize {
         let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let (n, m) = (now.clone(), most.clone());
-        runtime::block_on(run((0..8).collect(), depth(4, Some(1)), move |_: u32| {
-            let busy = || {
-                m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
-                std::thread::sleep(Duration::from_millis(20));
-                n.fetch_sub(1, Ordering::SeqCst);
-            };
-            match waits {
-                true => blocking_io(busy),
-                false => busy(),
-            }
-            Ok(())
-        }))
+        runtime::block_on(run(
+            (0..8).collect(),
+            depth(4, Some(1)),
+            move |_: u32, worker: &Worker| {
+                let busy = || {
+                    m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    n.fetch_sub(1, Ordering::SeqCst);
+                };
+                match waits {
+                    true => worker.blocking_io(busy),
+                    false => busy(),
+                }
+                Ok(())
+            },
+        ))
         .unwrap();
         most.load(Ordering::SeqCst)
     }
@@ -367,21 +337,13 @@ mod tests {
 
     #[test]
     fn remote_requests_are_started_on_the_runtime_not_by_the_caller() {
-        // Resolving an s3:// target builds a client but sends nothing.
-        let mut options = Options::empty();
-        options.extend([
-            ("aws_endpoint_url", "http://127.0.0.1:1"),
-            ("aws_region", "us-east-1"),
-        ]);
-        let targets: Vec<Target> = (0..100)
-            .map(|i| Target::resolve_object(&format!("s3://b/k{i}"), &options).unwrap())
-            .collect();
-        let started_on = runtime::block_on(run_targets(
-            targets,
-            |target| target,
+        let started_on = runtime::block_on(run_split(
+            Vec::<u32>::new(),
+            false,
+            (0..100).collect(),
             8,
-            |_| unreachable!("no local targets"),
-            |_| {
+            |_, _| unreachable!("no local jobs"),
+            |_: u32| {
                 let thread = std::thread::current().name().map(str::to_owned);
                 async move { Ok(thread) }
             },
@@ -399,7 +361,7 @@ mod tests {
 
     #[test]
     fn blocking_io_outside_a_worker_just_runs() {
-        assert_eq!(blocking_io(|| 7), 7);
+        assert_eq!(Worker::alone().blocking_io(|| 7), 7);
     }
 
     #[test]

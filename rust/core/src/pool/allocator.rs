@@ -1,65 +1,15 @@
-//! Recycling of landing-buffer memory.
-//!
-//! Fresh memory costs a page fault and a zeroed page on first touch, which
-//! is slower than the copy that fills it. A [`Pool`] keeps the allocations
-//! of dropped buffers (up to a byte budget) and hands them out again, so a
-//! loader that drops batch n before fetching batch n + 2 fills memory that
-//! is already mapped.
-//!
-//! Sizes are rounded up to a class (powers of two up to 4 KiB, then four
-//! classes per doubling, at most 25% slack). The process-wide pool reuses
-//! a slab only for its own class; a best-fit pool (the pinned pool) hands
-//! out the smallest idle slab that is big enough, because registering a new
-//! slab costs far more than the slack. A pool with [`SlabHooks`] calls them
-//! once when a slab is made and once when it is freed (CUDA registration).
-//!
-//! The process-wide pool keeps up to an eighth of the machine's memory (or
-//! of the cgroup's limit), at least 256 MiB, so a loader that holds a
-//! large working set and loads it again fills memory it already mapped.
-//! What it keeps is not kept for long: a thread frees slabs that stayed
-//! idle for [`POOL_IDLE_MS_ENV`] (10 s by default), as jemalloc's decay
-//! does, so a process that stops loading gives the memory back.
-//!
-//! A slab that the process cannot hold is refused, never allocated: the
-//! allocator's null (an address-space limit, `RLIMIT_AS`, or more than the
-//! kernel's overcommit heuristic allows) and, for a slab of at least
-//! [`ROOM_CHECKED`] bytes, a size over the memory available now (the
-//! machine's `MemAvailable` plus free swap, or the cgroup's headroom) both
-//! fail the request with a reason, after idle slabs were given back and the
-//! check tried again. With overcommit the kernel would otherwise grant a
-//! 20 GiB slab on a 24 GiB machine that already uses 10 and kill the
-//! process when the fill touches it.
-//!
-//! Pools are stamped with the PID that made them. In a forked child the
-//! process-wide pool is replaced (the parent's idle slabs are leaked, never
-//! locked), and a slab that comes back to a parent's pool is freed at once
-//! without calling its hooks.
+//! The recycling allocator: slabs rounded up to a size class, kept idle
+//! up to a byte budget and handed out again (see the pool's module docs).
 
 use std::alloc::{alloc, dealloc, Layout};
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::runtime::{self, per_process, Stamped};
-
-/// Environment variable: idle bytes the process-wide pool keeps (0 disables it).
-pub const POOL_BYTES_ENV: &str = "S3DLIO_POOL_BYTES";
-/// The least default for [`POOL_BYTES_ENV`]; the default is an eighth of
-/// the memory the process may use when that is more (see [`default_budget`]).
-pub const DEFAULT_POOL_BYTES: usize = 256 << 20;
-/// Environment variable: milliseconds a slab may stay idle in the
-/// process-wide pool before it is freed (0: kept until the budget needs room).
-pub const POOL_IDLE_MS_ENV: &str = "S3DLIO_POOL_IDLE_MS";
-/// Default for [`POOL_IDLE_MS_ENV`].
-pub const DEFAULT_POOL_IDLE_MS: u64 = 10_000;
-/// Environment variable: `true` advises slabs of 2 MiB and more for
-/// transparent huge pages. Off by default: in a process of its own it
-/// makes first-touch of 64 x 16 MiB 1.5x faster (5.1 vs 3.4 GB/s), but
-/// right after other processes freed memory it swings between 1.2 and
-/// 5.5 GB/s, while 4 KiB pages stay at 3.5.
-pub const HUGE_PAGES_ENV: &str = "S3DLIO_HUGE_PAGES";
+use super::system_memory::{available_memory, check_room, human};
+use crate::process;
 
 /// With huge-page advice on, slabs this large are 2 MiB aligned and advised.
 pub const HUGE_PAGE: usize = 2 << 20;
@@ -163,7 +113,7 @@ impl Pool {
     /// idle slab big enough (smallest first) instead of only the same class.
     pub fn new(budget: usize, best_fit: bool, hooks: Option<Box<dyn SlabHooks>>) -> Arc<Pool> {
         Arc::new(Pool {
-            pid: runtime::process_id(),
+            pid: process::process_id(),
             budget,
             best_fit,
             huge_pages: false,
@@ -177,7 +127,7 @@ impl Pool {
     }
 
     fn own_process(&self) -> bool {
-        self.pid == runtime::process_id()
+        self.pid == process::process_id()
     }
 
     /// A slab of at least `len` bytes aligned to `align`: an idle one when
@@ -394,179 +344,11 @@ impl Drop for Pool {
     }
 }
 
-/// Refuse a slab of `size` bytes (asked for as `len`) when more than
-/// `available` bytes (None: unknown, not refused).
-fn check_room(size: usize, len: usize, available: Option<u64>) -> Result<(), String> {
-    match available {
-        Some(room) if size as u64 > room => Err(format!(
-            "cannot allocate {} for {len} bytes: only {} of memory is available",
-            human(size as u64),
-            human(room)
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Bytes that a new allocation can take now without the kernel reclaiming
-/// memory it cannot get back: the machine's `MemAvailable` plus free swap,
-/// or the cgroup's headroom when that is less. None when neither is known.
-fn available_memory() -> Option<u64> {
-    let machine = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| meminfo_available(&text));
-    let cgroup = cgroup_headroom();
-    match (machine, cgroup) {
-        (Some(m), Some(c)) => Some(m.min(c)),
-        (m, c) => m.or(c),
-    }
-}
-
-/// `MemAvailable + SwapFree` from the text of `/proc/meminfo`, in bytes.
-fn meminfo_available(text: &str) -> Option<u64> {
-    let field = |name: &str| -> Option<u64> {
-        let line = text.lines().find(|l| l.starts_with(name))?;
-        let kib: u64 = line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .ok()?;
-        Some(kib * 1024)
-    };
-    Some(field("MemAvailable:")? + field("SwapFree:").unwrap_or(0))
-}
-
-/// What the cgroup (v2) still lets this process take: its limit less what
-/// it uses, not counting the page cache it can drop. None without a limit.
-fn cgroup_headroom() -> Option<u64> {
-    let dir = cgroup_dir()?;
-    let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).ok();
-    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max" does not parse
-    let current: u64 = read("memory.current")?.trim().parse().ok()?;
-    let cache: u64 = read("memory.stat")
-        .and_then(|stat| {
-            stat.lines()
-                .find_map(|l| l.strip_prefix("file ").and_then(|v| v.trim().parse().ok()))
-        })
-        .unwrap_or(0);
-    Some(max.saturating_sub(current.saturating_sub(cache)))
-}
-
-/// A byte count for messages: `64.0 GiB`, `512 B`.
-fn human(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-static GLOBAL: AtomicPtr<Stamped<Arc<Pool>>> = AtomicPtr::new(std::ptr::null_mut());
-
-/// The default idle budget for a process that may use `memory` bytes:
-/// an eighth of it, at least [`DEFAULT_POOL_BYTES`].
-pub fn default_budget(memory: Option<u64>) -> usize {
-    let eighth = memory.map_or(0, |m| usize::try_from(m / 8).unwrap_or(usize::MAX));
-    eighth.max(DEFAULT_POOL_BYTES)
-}
-
-/// The memory this process may use: the machine's, or its cgroup's limit
-/// (cgroup v2 `memory.max`) when that is lower.
-fn usable_memory() -> Option<u64> {
-    // SAFETY: sysconf has no preconditions.
-    let (pages, page) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    let physical = (pages > 0 && page > 0).then(|| pages as u64 * page as u64);
-    let limit = cgroup_limit();
-    match (physical, limit) {
-        (Some(p), Some(l)) => Some(p.min(l)),
-        (p, l) => p.or(l),
-    }
-}
-
-fn cgroup_limit() -> Option<u64> {
-    let max = std::fs::read_to_string(format!("{}/memory.max", cgroup_dir()?)).ok()?;
-    max.trim().parse().ok() // "max" (no limit) does not parse
-}
-
-/// This process's cgroup v2 directory.
-fn cgroup_dir() -> Option<String> {
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = own.lines().find_map(|l| l.strip_prefix("0::"))?;
-    Some(format!("/sys/fs/cgroup{}", path.trim()))
-}
-
-fn global_from_env() -> Arc<Pool> {
-    let env = crate::options::Options::from_env();
-    let budget = env
-        .bytes(&POOL_BYTES_ENV.to_ascii_lowercase())
-        .ok()
-        .flatten()
-        .map_or_else(
-            || default_budget(usable_memory()),
-            |b| usize::try_from(b).unwrap_or(usize::MAX),
-        );
-    let huge = env
-        .bool(&HUGE_PAGES_ENV.to_ascii_lowercase())
-        .ok()
-        .flatten()
-        .unwrap_or(false);
-    let idle_ms = env
-        .usize(&POOL_IDLE_MS_ENV.to_ascii_lowercase())
-        .ok()
-        .flatten()
-        .map_or(DEFAULT_POOL_IDLE_MS, |ms| ms as u64);
-    let max_idle = (idle_ms > 0).then(|| Duration::from_millis(idle_ms));
-    let pool = Pool::new(budget, false, None)
-        .with_huge_pages(huge)
-        .with_max_idle(max_idle);
-    start_expiry(Arc::downgrade(&pool), max_idle);
-    pool
-}
-
-/// A thread that frees the pool's expired slabs a few times per idle
-/// limit, until the pool is gone (a thread does not outlive a fork: the
-/// child's pool starts its own).
-fn start_expiry(pool: Weak<Pool>, max_idle: Option<Duration>) {
-    let Some(max_idle) = max_idle else {
-        return;
-    };
-    let tick = (max_idle / 4).max(Duration::from_millis(5));
-    let spawned = std::thread::Builder::new()
-        .name("s3dlio-pool-expiry".into())
-        .spawn(move || loop {
-            std::thread::sleep(tick);
-            let Some(pool) = pool.upgrade() else {
-                return;
-            };
-            pool.expire(Instant::now());
-        });
-    // Without the thread, idle slabs are still bounded by the budget.
-    drop(spawned);
-}
-
-/// The process-wide pool behind every landing buffer (made on first use,
-/// again after a fork), with [`POOL_BYTES_ENV`] as its budget,
-/// [`POOL_IDLE_MS_ENV`] as its idle limit and [`HUGE_PAGES_ENV`] deciding
-/// huge-page advice.
-pub fn global() -> &'static Arc<Pool> {
-    per_process(&GLOBAL, global_from_env, drop)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::global::{default_budget, DEFAULT_POOL_BYTES};
+    use crate::pool::system_memory::{meminfo_available, usable_memory};
     use std::sync::Mutex as StdMutex;
 
     #[test]

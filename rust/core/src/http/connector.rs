@@ -1,0 +1,506 @@
+//! The object_store HTTP connector: GETs to plain-`http://` endpoints that
+//! carry a receive-in-place mark are answered here, on kept-alive
+//! connections; every other request goes to object_store's own client.
+
+use std::io;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
+    ReqwestConnector,
+};
+use object_store::{ClientConfigKey, ClientOptions};
+use tokio::time::Instant;
+
+use super::connections::{open, Idle};
+use super::exchange::exchange;
+use super::place::{Destination, Keep};
+use super::proxies::EnvProxies;
+use super::wire::{request_head, Failure};
+
+/// Builds object_store clients that receive plain-HTTP GET bodies in place.
+#[derive(Debug)]
+pub struct Connector {
+    connect_timeout: Duration,
+    timeout: Duration,
+}
+
+impl Connector {
+    pub fn new(connect_timeout: Duration, timeout: Duration) -> Self {
+        Self {
+            connect_timeout,
+            timeout,
+        }
+    }
+}
+
+impl HttpConnector for Connector {
+    fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
+        let others = ReqwestConnector::default().connect(options)?;
+        let configured = |key| options.get_config_value(&key);
+        let on = |key| configured(key).as_deref() == Some("true");
+        // Plain HTTP only where the options allow it: otherwise object_store's
+        // client refuses the request, as it must.
+        let direct = on(ClientConfigKey::AllowHttp)
+            && !on(ClientConfigKey::Http2Only)
+            && configured(ClientConfigKey::ProxyUrl).is_none();
+        Ok(HttpClient::new(Service {
+            others,
+            direct,
+            proxies: EnvProxies::read(),
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+            idle: Idle::default(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct Service {
+    /// object_store's client, for every request not answered here.
+    others: HttpClient,
+    /// False unless the options allow plain HTTP without a proxy or HTTP/2.
+    direct: bool,
+    proxies: EnvProxies,
+    connect_timeout: Duration,
+    timeout: Duration,
+    /// Kept-alive connections by `host:port`.
+    idle: Idle,
+}
+
+#[async_trait]
+impl HttpService for Service {
+    async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
+        match self.route(&req) {
+            Some(peer) => self.get(&req, &peer).await,
+            None => self.others.execute(req).await,
+        }
+    }
+}
+
+/// Where a request answered here goes.
+struct Peer {
+    /// `host:port` to connect to (brackets removed from IPv6 hosts).
+    host: String,
+    port: u16,
+    /// The Host header, as object_store signed it.
+    authority: String,
+}
+
+impl Service {
+    fn route(&self, req: &HttpRequest) -> Option<Peer> {
+        let uri = req.uri();
+        if !self.direct
+            || req.method() != http::Method::GET
+            || !(req.extensions().get::<Keep>().is_some()
+                || req.extensions().get::<Destination>().is_some())
+            || uri.scheme_str() != Some("http")
+            || !req.body().is_empty()
+        {
+            return None;
+        }
+        let authority = uri.authority()?;
+        let host = authority.host();
+        if self.proxies.apply_to(host) {
+            return None;
+        }
+        let port = authority.port_u16().unwrap_or(80);
+        let authority = match port {
+            80 => host.to_owned(),
+            _ => authority.as_str().to_owned(),
+        };
+        Some(Peer {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+            authority,
+        })
+    }
+
+    async fn get(&self, req: &HttpRequest, peer: &Peer) -> Result<HttpResponse, HttpError> {
+        let head = request_head(req, &peer.authority);
+        let destination = req.extensions().get::<Destination>().copied();
+        let deadline = Instant::now() + self.timeout;
+        let key = format!("{}:{}", peer.host, peer.port);
+        let exchange = async {
+            if let Some(conn) = self.idle.checkout(&key) {
+                match exchange(conn, &head, destination).await {
+                    // The server had closed the kept connection: nothing was
+                    // answered, so the request goes again on a new one.
+                    Err(Failure::Unanswered(_)) => {}
+                    done => return done,
+                }
+            }
+            let conn = open(&peer.host, peer.port, self.connect_timeout).await?;
+            exchange(conn, &head, destination).await
+        };
+        let (response, reusable) = tokio::time::timeout_at(deadline, exchange)
+            .await
+            .map_err(|_| {
+                HttpError::new(
+                    HttpErrorKind::Timeout,
+                    io::Error::from(io::ErrorKind::TimedOut),
+                )
+            })?
+            .map_err(Failure::into_http)?;
+        if let Some(conn) = reusable {
+            self.idle.checkin(key, conn);
+        }
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    use futures::TryStreamExt;
+    use object_store::client::HttpRequestBody;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use std::sync::Mutex;
+
+    use bytes::Bytes;
+
+    use crate::buffer::ALIGN;
+    use crate::http::place::Landed;
+    use crate::http::wire::USER_AGENT;
+    use crate::runtime;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// What the scripted server does with the next request.
+    enum Answer {
+        /// Write these bytes and wait for the next request.
+        Reply(Vec<u8>),
+        /// Write these bytes and close the connection.
+        ReplyAndClose(Vec<u8>),
+        /// Say nothing.
+        Stall,
+    }
+
+    /// A loopback server answering requests in order, whatever the
+    /// connection. Returns its port, its count of connections, and the
+    /// request heads it saw.
+    struct Script {
+        port: u16,
+        accepted: Arc<AtomicUsize>,
+        requests: Arc<Mutex<Vec<String>>>,
+        _server: runtime::Task<()>,
+    }
+
+    async fn serve(answers: Vec<Answer>) -> Script {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let answers = Arc::new(Mutex::new(VecDeque::from(answers)));
+        let (count, seen) = (accepted.clone(), requests.clone());
+        let server = runtime::spawn(async move {
+            loop {
+                let (mut conn, _) = listener.accept().await.unwrap();
+                count.fetch_add(1, Ordering::SeqCst);
+                let (answers, seen) = (answers.clone(), seen.clone());
+                std::mem::forget(runtime::spawn(async move {
+                    let mut buf = Vec::new();
+                    loop {
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            if conn.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                        }
+                        let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap())
+                            })
+                            .unwrap_or(0);
+                        while buf.len() < end + length {
+                            conn.read_buf(&mut buf).await.unwrap();
+                        }
+                        buf.drain(..end + length);
+                        seen.lock().unwrap().push(head);
+                        let next = answers.lock().unwrap().pop_front();
+                        match next {
+                            Some(Answer::Reply(bytes)) => conn.write_all(&bytes).await.unwrap(),
+                            Some(Answer::ReplyAndClose(bytes)) => {
+                                conn.write_all(&bytes).await.unwrap();
+                                return;
+                            }
+                            Some(Answer::Stall) | None => {
+                                std::future::pending::<()>().await;
+                            }
+                        }
+                    }
+                }));
+            }
+        });
+        Script {
+            port,
+            accepted,
+            requests,
+            _server: server,
+        }
+    }
+
+    fn ok(body: &[u8], headers: &str) -> Vec<u8> {
+        let mut bytes = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{headers}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    fn client(timeout: Duration) -> HttpClient {
+        let options = ClientOptions::new().with_allow_http(true);
+        Connector::new(Duration::from_secs(5), timeout)
+            .connect(&options)
+            .unwrap()
+    }
+
+    /// A request, marked [`Keep`] when `keep`.
+    fn request(method: &str, port: u16, body: &'static [u8], keep: bool) -> HttpRequest {
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("http://127.0.0.1:{port}/bucket/key?x=1"))
+            .header("range", "bytes=0-")
+            .body(HttpRequestBody::from(Bytes::from_static(body)))
+            .unwrap();
+        if keep {
+            request.extensions_mut().insert(Keep);
+        }
+        request
+    }
+
+    /// A GET marked [`Keep`]: see [`fetch`].
+    async fn get(
+        client: &HttpClient,
+        port: u16,
+    ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
+        fetch(client, request("GET", port, b"", true)).await
+    }
+
+    /// The response's body chunks, and where it says its body landed.
+    async fn fetch(
+        client: &HttpClient,
+        request: HttpRequest,
+    ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
+        let response = client.execute(request).await?;
+        let landed = response.extensions().get::<Landed>().copied();
+        let chunks = response.into_body().bytes_stream().try_collect().await?;
+        Ok((chunks, landed))
+    }
+
+    fn pattern(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_body_lands_whole_in_one_aligned_buffer() {
+        runtime::block_on(async {
+            let body = pattern(300_000);
+            let script = serve(vec![Answer::Reply(ok(&body, ""))]).await;
+            let (chunks, landed) = get(&client(Duration::from_secs(5)), script.port)
+                .await
+                .unwrap();
+            assert_eq!(chunks.len(), 1, "one chunk: the whole body");
+            assert_eq!(chunks[0], body);
+            let at = chunks[0].as_ptr() as usize;
+            assert_eq!(
+                landed,
+                Some(Landed(at)),
+                "the response names the body's address"
+            );
+            assert_eq!(at % ALIGN, 0);
+            let head = script.requests.lock().unwrap()[0].clone();
+            assert!(
+                head.starts_with("GET /bucket/key?x=1 HTTP/1.1\r\n"),
+                "{head}"
+            );
+            let port = script.port;
+            assert!(
+                head.contains(&format!("host: 127.0.0.1:{port}\r\n")),
+                "{head}"
+            );
+            assert!(head.contains("range: bytes=0-\r\n"), "{head}");
+        });
+    }
+
+    #[test]
+    fn a_body_for_a_destination_is_received_there() {
+        runtime::block_on(async {
+            let body = pattern(200_000);
+            let mut gone = ok(&pattern(200_000), "");
+            gone.splice(9..15, b"404 NF".iter().copied());
+            let script = serve(vec![
+                Answer::Reply(ok(&body, "")),
+                Answer::Reply(gone),
+                Answer::Reply(ok(&body[..1000], "")),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            let mut memory = vec![0u8; 200_000];
+            let at = memory.as_mut_ptr();
+            let into = |len| {
+                let mut request = request("GET", script.port, b"", false);
+                // SAFETY: `memory` outlives every response of this test.
+                request
+                    .extensions_mut()
+                    .insert(unsafe { Destination::new(at, len) });
+                request
+            };
+            let (chunks, landed) = fetch(&client, into(200_000)).await.unwrap();
+            assert_eq!(landed, Some(Landed(at as usize)));
+            assert_eq!(chunks.len(), 1);
+            let body_at = chunks[0].as_ptr();
+            assert_eq!(body_at, at.cast_const(), "the body is the caller's memory");
+            drop(chunks);
+            assert_eq!(memory, body);
+
+            // A failure, or a length other than the memory's, lands elsewhere.
+            memory.fill(0);
+            for len in [200_000, 200_000 - 1] {
+                let (chunks, _) = fetch(&client, into(len)).await.unwrap();
+                assert_ne!(chunks[0].as_ptr(), at.cast_const());
+            }
+            assert!(
+                memory.iter().all(|&b| b == 0),
+                "nothing written into the caller's memory"
+            );
+        });
+    }
+
+    #[test]
+    fn a_kept_connection_carries_the_next_request() {
+        runtime::block_on(async {
+            let script = serve(
+                (0..3)
+                    .map(|n| Answer::Reply(ok(&pattern(n * 10), "")))
+                    .collect(),
+            )
+            .await;
+            let client = client(Duration::from_secs(5));
+            for n in 0..3 {
+                let (chunks, _) = get(&client, script.port).await.unwrap();
+                assert_eq!(chunks.concat(), pattern(n * 10));
+            }
+            assert_eq!(script.accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_is_not_reused() {
+        runtime::block_on(async {
+            let script = serve(vec![
+                Answer::ReplyAndClose(ok(b"first", "")),
+                Answer::Reply(ok(b"second", "connection: close\r\n")),
+                Answer::Reply(ok(b"third", "")),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            for expected in [&b"first"[..], b"second", b"third"] {
+                // Let the close arrive before the next request.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                let (chunks, _) = get(&client, script.port).await.unwrap();
+                assert_eq!(chunks.concat(), expected);
+            }
+            assert_eq!(script.accepted.load(Ordering::SeqCst), 3);
+        });
+    }
+
+    #[test]
+    fn chunked_and_close_delimited_bodies_are_read_whole() {
+        runtime::block_on(async {
+            let chunked = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                5;ext=1\r\nhello\r\n1\r\n \r\n5\r\nworld\r\n0\r\ntrailer: x\r\n\r\n";
+            let script = serve(vec![
+                Answer::Reply(chunked.to_vec()),
+                Answer::ReplyAndClose(b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec()),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            let (chunks, landed) = get(&client, script.port).await.unwrap();
+            assert_eq!(chunks.concat(), b"hello world");
+            assert_eq!(landed, None, "a chunked body is not received in place");
+            let (chunks, _) = get(&client, script.port).await.unwrap();
+            assert_eq!(chunks.concat(), b"until the end");
+            // The chunked response left its connection clean for the second.
+            assert_eq!(script.accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
+    fn a_body_cut_short_is_an_interrupted_response() {
+        runtime::block_on(async {
+            let mut short = ok(&pattern(1000), "");
+            short.truncate(short.len() - 990);
+            let script = serve(vec![Answer::ReplyAndClose(short)]).await;
+            let err = get(&client(Duration::from_secs(5)), script.port)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), HttpErrorKind::Interrupted, "{err}");
+        });
+    }
+
+    #[test]
+    fn a_silent_server_times_out() {
+        runtime::block_on(async {
+            let script = serve(vec![Answer::Stall]).await;
+            let err = get(&client(Duration::from_millis(200)), script.port)
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind(), HttpErrorKind::Timeout, "{err}");
+        });
+    }
+
+    #[test]
+    fn other_requests_go_to_object_stores_client() {
+        runtime::block_on(async {
+            let script = serve(vec![
+                Answer::Reply(ok(b"", "")),
+                Answer::Reply(ok(b"streamed", "")),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            for (method, body, keep) in [("PUT", &b"data"[..], true), ("GET", b"", false)] {
+                let response = client
+                    .execute(request(method, script.port, body, keep))
+                    .await
+                    .unwrap();
+                assert!(response.extensions().get::<Landed>().is_none());
+            }
+            let heads = script.requests.lock().unwrap().clone();
+            assert_eq!(heads.len(), 2);
+            for head in heads {
+                assert!(
+                    !head.contains(USER_AGENT),
+                    "sent by reqwest, not here: {head}"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn plain_http_is_refused_unless_allowed() {
+        runtime::block_on(async {
+            let script = serve(vec![Answer::Reply(ok(b"never", ""))]).await;
+            let options = ClientOptions::new();
+            let client = Connector::new(Duration::from_secs(5), Duration::from_secs(5))
+                .connect(&options)
+                .unwrap();
+            assert!(get(&client, script.port).await.is_err());
+            assert!(script.requests.lock().unwrap().is_empty());
+        });
+    }
+}

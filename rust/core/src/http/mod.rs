@@ -1,0 +1,32 @@
+//! GETs over plain HTTP whose bodies land in their final buffer.
+//!
+//! object_store's HTTP client (reqwest over hyper) reads a response into
+//! its own buffer and hands out chunks of it, which `get` then copies into
+//! the object's aligned buffer. For 16 MiB objects that copy is a quarter
+//! of the client's CPU. This connector answers itself the GETs to `http://`
+//! endpoints that say where their body goes: a GET whose body is kept
+//! whole ([`Keep`]) is received into one aligned buffer of the
+//! Content-Length, taken from the pool; one whose body fills memory the
+//! caller holds (a region of a batch or of a split object: [`Destination`])
+//! is received into that memory. The response says where its body landed
+//! ([`Landed`]), and the caller keeps it there instead of copying it.
+//! Connections are kept alive and reused; a kept connection that turns out
+//! closed is replaced once.
+//!
+//! Everything else (HTTPS, proxies, HTTP/2, other methods) goes to
+//! object_store's own client.
+//!
+//! One concern per file: [`place`] (the marks: the receive-in-place
+//! contract), `connector` (routing, object_store's side), `connections`
+//! (kept-alive sockets), `exchange` (one request and its body), `wire`
+//! (the HTTP/1.1 format) and `proxies` (the environment's proxies).
+
+mod connections;
+mod connector;
+mod exchange;
+pub mod place;
+mod proxies;
+mod wire;
+
+pub use connector::Connector;
+pub use place::{Destination, Keep, Landed};

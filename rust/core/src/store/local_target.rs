@@ -1,0 +1,124 @@
+//! A `file://` or `direct://` object: every operation is a synchronous
+//! call on the calling thread (a blocking worker, or the caller itself for
+//! the per-call fast path), so a read's [`Worker`] is passed in, never
+//! looked up. The async forms live on `Target` (the store's module).
+
+use bytes::Bytes;
+
+use super::{direct, local, network_mounts};
+use crate::buffer::Region;
+use crate::error::{Error, Result};
+use crate::exec::Worker;
+use crate::meta::{ByteRange, ObjectMeta};
+use crate::runtime;
+use crate::uri::ObjectUri;
+
+/// A local object, resolved.
+#[derive(Clone, Debug)]
+pub(crate) struct LocalTarget {
+    /// The URI as the caller wrote it (used in messages).
+    pub uri: String,
+    /// The parsed URI; its key is the path.
+    pub parsed: ObjectUri,
+    /// O_DIRECT (`direct://`) rather than buffered (`file://`).
+    pub direct: bool,
+    /// `direct://` only: fall back to buffered I/O where O_DIRECT is refused.
+    pub fallback: bool,
+}
+
+impl LocalTarget {
+    /// The file's path.
+    pub fn path(&self) -> &str {
+        &self.parsed.key
+    }
+
+    /// Read `range` into one aligned buffer, on this thread.
+    pub fn read(&self, range: ByteRange, worker: &Worker) -> Result<Bytes> {
+        match self.direct {
+            true => direct::get(&self.uri, self.path(), range, self.fallback, worker),
+            false => local::get(&self.uri, self.path(), range, worker),
+        }
+    }
+
+    /// [`LocalTarget::read`] on a blocking thread of the runtime.
+    pub async fn read_detached(&self, range: ByteRange) -> Result<Bytes> {
+        let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
+        let (direct, fallback) = (self.direct, self.fallback);
+        runtime::blocking(move || {
+            let worker = Worker::alone();
+            match direct {
+                true => direct::get(&uri, &path, range, fallback, &worker),
+                false => local::get(&uri, &path, range, &worker),
+            }
+        })
+        .await
+    }
+
+    /// The whole file into `region` of a batch buffer, which is sized to
+    /// it (a size mismatch is an error), on this thread.
+    pub fn read_into_place(&self, mut region: Region, worker: &Worker) -> Result<Region> {
+        let (uri, path) = (&self.uri, self.path());
+        let filled = if self.direct {
+            // O_DIRECT needs 4096-aligned destinations; a batch row is
+            // not, so read aligned and place it.
+            direct::get(uri, path, ByteRange::FULL, self.fallback, worker)
+                .and_then(|bytes| place(uri, &bytes, &mut region))
+        } else {
+            local::get_into(uri, path, &mut region, worker)
+        };
+        filled.map(|()| region)
+    }
+
+    /// Size and time of the file.
+    pub fn head(&self) -> Result<ObjectMeta> {
+        local::head(&self.uri, self.path())
+    }
+
+    /// True for a file on a network filesystem (NFS, SMB, FUSE), where a
+    /// read can block beyond any signal's reach: such objects skip the
+    /// caller's-thread fast path (see [`network_mounts`]).
+    pub fn may_stall(&self) -> bool {
+        network_mounts::may_stall(self.path())
+    }
+
+    /// Write the whole file; readers never see a partial one.
+    pub fn write(&self, data: &[u8]) -> Result<()> {
+        match self.direct {
+            true => direct::put(&self.uri, self.path(), data, self.fallback),
+            false => local::put(&self.uri, self.path(), data),
+        }
+    }
+
+    /// `range` copied into `file` from its start by the kernel.
+    pub fn copy_to(&self, range: ByteRange, file: &mut std::fs::File) -> Result<u64> {
+        local::copy_range(&self.uri, self.path(), range, file)
+    }
+
+    /// Every file under this directory (not sorted).
+    pub fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
+        local::list(&self.uri, &self.parsed, recursive)
+    }
+
+    /// Remove the folder and all it holds; `false` if there was none.
+    pub fn remove_folder(&self) -> Result<bool> {
+        local::remove_folder(&self.uri, self.path())
+    }
+
+    /// Remove the file.
+    pub fn delete(&self) -> Result<()> {
+        local::delete(&self.uri, self.path())
+    }
+}
+
+/// A whole object read elsewhere copied into the `region` sized for it; a
+/// size that does not match is a truncated transfer of `uri`.
+pub(crate) fn place(uri: &str, bytes: &[u8], region: &mut Region) -> Result<()> {
+    if bytes.len() != region.len() || !region.extend_from_slice(bytes) {
+        return Err(Error::Truncated {
+            uri: uri.to_owned(),
+            expected: region.len() as u64,
+            actual: bytes.len() as u64,
+        });
+    }
+    Ok(())
+}

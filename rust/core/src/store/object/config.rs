@@ -1,0 +1,126 @@
+//! Configuration of cloud clients: retries, timeouts, the HTTP client, and
+//! how large objects are moved ([`Transfer`]).
+
+use std::time::Duration;
+
+use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+
+use crate::error::{Error, Result};
+use crate::http;
+use crate::options::{self, Options};
+use crate::uri::Scheme;
+
+/// Default retries of a failed request.
+pub const DEFAULT_MAX_RETRIES: usize = 10;
+/// Default overall retry budget.
+pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(180);
+/// Default time to open a connection.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default time for one request, body included.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Retries with exponential backoff and jitter (object_store's), configured
+/// by `S3DLIO_MAX_RETRIES` and `S3DLIO_RETRY_TIMEOUT`.
+pub(crate) fn retry_config(options: &Options) -> Result<RetryConfig> {
+    Ok(RetryConfig {
+        backoff: BackoffConfig::default(),
+        max_retries: options
+            .usize(options::MAX_RETRIES)?
+            .unwrap_or(DEFAULT_MAX_RETRIES),
+        retry_timeout: options
+            .duration(options::RETRY_TIMEOUT)?
+            .unwrap_or(DEFAULT_RETRY_TIMEOUT),
+    })
+}
+
+/// Connect and request timeouts (`S3DLIO_CONNECT_TIMEOUT`, `S3DLIO_REQUEST_TIMEOUT`).
+pub(crate) fn client_options(options: &Options) -> Result<ClientOptions> {
+    let (connect, request) = timeouts(options)?;
+    Ok(ClientOptions::new()
+        .with_connect_timeout(connect)
+        .with_timeout(request))
+}
+
+/// The HTTP client of every backend: plain-HTTP GET bodies land in their
+/// final buffer (see [`http`]), under the same timeouts.
+pub(crate) fn http_connector(options: &Options) -> Result<http::Connector> {
+    let (connect, request) = timeouts(options)?;
+    Ok(http::Connector::new(connect, request))
+}
+
+/// True for a configured value object_store reads as `true`.
+pub(crate) fn config_true(value: Option<String>) -> bool {
+    value.is_some_and(|v| {
+        matches!(
+            v.to_ascii_lowercase().as_str(),
+            "1" | "true" | "on" | "yes" | "y"
+        )
+    })
+}
+
+fn timeouts(options: &Options) -> Result<(Duration, Duration)> {
+    Ok((
+        options
+            .duration(options::CONNECT_TIMEOUT)?
+            .unwrap_or(DEFAULT_CONNECT_TIMEOUT),
+        options
+            .duration(options::REQUEST_TIMEOUT)?
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT),
+    ))
+}
+
+/// Default size from which uploads go in parts.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 64 << 20;
+/// Default upload part size.
+pub const DEFAULT_MULTIPART_PART_SIZE: u64 = 16 << 20;
+/// Default size of each ranged request of a large download.
+pub const DEFAULT_RANGE_PART_SIZE: u64 = 8 << 20;
+/// Parts of one object in flight at once (uploads and downloads).
+pub(crate) const PARTS_IN_FLIGHT: usize = 8;
+
+/// How large objects are moved: set per client from the options.
+#[derive(Clone, Debug)]
+pub(crate) struct Transfer {
+    pub(crate) multipart_threshold: u64,
+    pub(crate) multipart_part_size: usize,
+    pub(crate) range_part_size: u64,
+}
+
+/// The smallest part S3 (and GCS's XML API, which object_store uses for
+/// multipart uploads) accept in a multipart upload, the last part excepted.
+pub const MIN_MULTIPART_PART_SIZE: u64 = 5 << 20;
+
+impl Transfer {
+    /// The settings for a client of `scheme`. A part size the store would
+    /// refuse (S3's `EntityTooSmall`, found only when the upload completes)
+    /// is refused here, before any request.
+    pub fn from_options(options: &Options, scheme: Scheme) -> Result<Self> {
+        let positive = |key: &str, default: u64| -> Result<u64> {
+            match options.bytes(key)? {
+                Some(0) => Err(Error::InvalidArgument(format!(
+                    "option {} must be at least 1 byte",
+                    key.to_ascii_uppercase()
+                ))),
+                Some(n) => Ok(n),
+                None => Ok(default),
+            }
+        };
+        let part_size = positive(options::MULTIPART_PART_SIZE, DEFAULT_MULTIPART_PART_SIZE)?;
+        if matches!(scheme, Scheme::S3 | Scheme::Gcs) && part_size < MIN_MULTIPART_PART_SIZE {
+            return Err(Error::InvalidArgument(format!(
+                "option {}={part_size}: {}:// stores refuse multipart parts under \
+                 {MIN_MULTIPART_PART_SIZE} bytes (5 MiB)",
+                options::MULTIPART_PART_SIZE.to_ascii_uppercase(),
+                scheme.as_str(),
+            )));
+        }
+        Ok(Self {
+            multipart_threshold: positive(
+                options::MULTIPART_THRESHOLD,
+                DEFAULT_MULTIPART_THRESHOLD,
+            )?,
+            multipart_part_size: usize::try_from(part_size).unwrap_or(usize::MAX),
+            range_part_size: positive(options::RANGE_PART_SIZE, DEFAULT_RANGE_PART_SIZE)?,
+        })
+    }
+}

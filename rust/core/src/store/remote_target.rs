@@ -1,0 +1,211 @@
+//! A cloud object (`s3://`, `az://`, `gs://`): every operation is an
+//! `async fn` on the runtime, through object_store, or through
+//! [`super::s3_raw_keys`] for an S3 key object_store cannot name.
+
+use bytes::Bytes;
+use object_store::path::Path;
+
+use super::clients::{raw, Client};
+use super::local_target::{place, LocalTarget};
+use super::object::{listing, read, write, Object, Whole};
+use super::s3_raw_keys;
+use crate::buffer::Region;
+use crate::error::{Error, Result};
+use crate::meta::{ByteRange, ObjectMeta};
+use crate::runtime;
+use crate::uri::ObjectUri;
+
+/// How a cloud object is reached.
+#[derive(Clone)]
+pub(crate) enum Reach {
+    /// Through object_store, at this path.
+    Object(Client, Path),
+    /// An S3 key object_store cannot name (see [`s3_raw_keys`]).
+    RawKey(Client, String),
+}
+
+/// A cloud object, resolved.
+#[derive(Clone)]
+pub(crate) struct RemoteTarget {
+    /// The URI as the caller wrote it (used in messages).
+    pub uri: String,
+    /// The parsed URI.
+    pub parsed: ObjectUri,
+    /// Its client and path.
+    pub reach: Reach,
+}
+
+impl RemoteTarget {
+    fn client(&self) -> &Client {
+        match &self.reach {
+            Reach::Object(client, _) | Reach::RawKey(client, _) => client,
+        }
+    }
+
+    /// The object as object_store's operations take it.
+    fn object<'a>(&'a self, client: &'a Client, path: &'a Path) -> Object<'a> {
+        Object {
+            store: &client.store,
+            transfer: &client.transfer,
+            path,
+            uri: &self.uri,
+        }
+    }
+
+    /// Read `range` of the object into one aligned buffer, a whole one
+    /// requested as `whole` says.
+    pub async fn get(&self, range: ByteRange, whole: Whole) -> Result<Bytes> {
+        let client = self.client();
+        let got = match &self.reach {
+            Reach::Object(client, path) => read::get(self.object(client, path), range, whole).await,
+            Reach::RawKey(client, key) => raw(client).get(&self.uri, key, range).await,
+        };
+        got.map_err(|e| client.redact(e))
+    }
+
+    /// `range` written into `file` from its start in ranged parts.
+    pub async fn write_to(&self, range: ByteRange, mut file: std::fs::File) -> Result<u64> {
+        match &self.reach {
+            Reach::Object(client, path) => read::write_to(self.object(client, path), range, file)
+                .await
+                .map_err(|e| client.redact(e)),
+            Reach::RawKey(..) => {
+                let data = self.get(range, Whole::InParts).await?;
+                let uri = self.uri.clone();
+                runtime::blocking(move || {
+                    use std::io::Write;
+                    file.write_all(&data)
+                        .map(|()| data.len() as u64)
+                        .map_err(|e| Error::from_io(&uri, e))
+                })
+                .await
+            }
+        }
+    }
+
+    /// The whole object into `region` of a batch buffer, which is sized to
+    /// it (a size mismatch is an error). Returns the filled region.
+    pub async fn get_into(&self, mut region: Region) -> Result<Region> {
+        match &self.reach {
+            Reach::Object(client, path) => {
+                read::get_into(self.object(client, path), &mut region)
+                    .await
+                    .map_err(|e| client.redact(e))?;
+                Ok(region)
+            }
+            Reach::RawKey(..) => {
+                let data = self.get(ByteRange::FULL, Whole::InParts).await?;
+                place(&self.uri, &data, &mut region).map(|()| region)
+            }
+        }
+    }
+
+    /// An error naming the URI if the object cannot be written (an S3 key
+    /// with an empty segment, see [`s3_raw_keys`]).
+    pub fn require_writable(&self) -> Result<()> {
+        match self.reach {
+            Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
+            Reach::Object(..) => Ok(()),
+        }
+    }
+
+    /// Write the whole object; readers never see a partial object.
+    pub async fn put(&self, data: Bytes) -> Result<()> {
+        match &self.reach {
+            Reach::Object(client, path) => write::put(self.object(client, path), data)
+                .await
+                .map_err(|e| client.redact(e)),
+            Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
+        }
+    }
+
+    /// The local file `source` (`size` bytes) stored as this object, its
+    /// parts read as they are sent.
+    pub async fn put_from(&self, source: &LocalTarget, size: u64) -> Result<()> {
+        match &self.reach {
+            Reach::Object(client, path) => {
+                let read = |range| source.read_detached(range);
+                write::put_from(self.object(client, path), size, read)
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
+            Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
+        }
+    }
+
+    /// Size, time and etag of the object.
+    pub async fn head(&self) -> Result<ObjectMeta> {
+        match &self.reach {
+            Reach::Object(client, path) => {
+                listing::head(client.store.as_ref(), path, &self.uri, &self.parsed)
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
+            Reach::RawKey(client, key) => raw(client)
+                .head(&self.uri, key)
+                .await
+                .map(|meta| self.raw_meta(meta))
+                .map_err(|e| client.redact(e)),
+        }
+    }
+
+    /// Every object under this prefix (not sorted).
+    pub async fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
+        match &self.reach {
+            Reach::Object(client, path) => {
+                let listed = listing::list(
+                    client.store.as_ref(),
+                    path,
+                    &self.uri,
+                    &self.parsed,
+                    recursive,
+                )
+                .await;
+                match listed {
+                    // A key object_store cannot name fails its listing whole.
+                    Err(Error::InvalidUri { .. }) if client.raw_keys.is_some() => {
+                        self.list_raw(client, recursive).await
+                    }
+                    listed => listed.map_err(|e| client.redact(e)),
+                }
+            }
+            Reach::RawKey(client, _) => self.list_raw(client, recursive).await,
+        }
+    }
+
+    /// [`RemoteTarget::list`] through [`s3_raw_keys`].
+    async fn list_raw(&self, client: &Client, recursive: bool) -> Result<Vec<ObjectMeta>> {
+        let key = &self.parsed.key;
+        let prefix = match key.is_empty() || key.ends_with('/') {
+            true => key.clone(),
+            false => format!("{key}/"),
+        };
+        let listed = raw(client)
+            .list(&self.uri, &prefix, recursive)
+            .await
+            .map_err(|e| client.redact(e))?;
+        Ok(listed.into_iter().map(|m| self.raw_meta(m)).collect())
+    }
+
+    fn raw_meta(&self, meta: s3_raw_keys::RawMeta) -> ObjectMeta {
+        ObjectMeta {
+            uri: self.parsed.sibling(&meta.key),
+            size: meta.size,
+            last_modified: meta.last_modified,
+            etag: meta.etag,
+        }
+    }
+
+    /// Remove the object.
+    pub async fn delete(&self) -> Result<()> {
+        match &self.reach {
+            Reach::Object(client, path) => listing::delete(client.store.as_ref(), path, &self.uri)
+                .await
+                .map_err(|e| client.redact(e)),
+            Reach::RawKey(client, key) => raw(client)
+                .delete(&self.uri, key)
+                .await
+                .map_err(|e| client.redact(e)),
+        }
+    }
+}
