@@ -187,17 +187,6 @@ impl Backend {
         }
     }
 
-    /// Whether a range whose end does not fit in an `i64` (a length near
-    /// `u64::MAX`) is read like any range past the end. s3dlio sends such a
-    /// range as `bytes=OFFSET-18446744073709551614` rather than open-ended
-    /// (`bytes=OFFSET-`); fake-gcs-server ignores a last byte position
-    /// above `i64::MAX` and answers 200 with the whole object, which
-    /// object_store refuses ("Received non-partial response when range
-    /// requested"), so the read fails as a backend error.
-    pub fn reads_ranges_ending_past_i64(&self) -> bool {
-        self.kind != Kind::Gcs
-    }
-
     /// Whether `stat` reports the entity tag in quotes (`"\"0x1E7B\""`, as
     /// the HTTP `ETag` header carries it) while `list_meta` reports it bare
     /// (`"0x1E7B"`, as the listing's XML does). s3dlio passes both on as

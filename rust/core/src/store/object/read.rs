@@ -152,6 +152,11 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
         }
         (0, None) => GetOptions::default(),
         (offset, None) => ranged(GetRange::Offset(offset)),
+        // An end past what an HTTP server parses (i64) asks for the rest:
+        // some answer `bytes=7-18446744073709551614` with the whole object.
+        (offset, Some(len)) if offset.saturating_add(len) > i64::MAX as u64 => {
+            ranged(GetRange::Offset(offset))
+        }
         (offset, Some(len)) => ranged(GetRange::Bounded(offset..offset.saturating_add(len))),
     };
     // Mostly this body is the result (see `collect`).
