@@ -7,7 +7,7 @@ use pyo3::types::PyCapsule;
 use s3dlio_core::Batch as CoreBatch;
 
 use crate::export::arrow;
-use crate::export::dlpack;
+use crate::export::dlpack::{self, Tensor};
 use crate::export::table::Table;
 use crate::export::tensor::TensorView;
 use crate::export::view::BytesView;
@@ -134,15 +134,11 @@ impl Batch {
         dl_device: Option<(i32, i32)>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = stream; // host memory: no stream to synchronise with
         let size = self.row_size("__dlpack__")?;
-        let shape = [self.inner.len() as i64, size as i64];
-        let bytes = self.inner.data.clone();
-        dlpack::export(
+        let shape = vec![self.inner.len() as i64, size as i64];
+        Tensor::uint8(self.inner.data.clone(), shape).export(
             py,
-            bytes,
-            dlpack::DType::UINT8,
-            &shape,
+            stream,
             max_version,
             dl_device,
             copy,
@@ -151,7 +147,7 @@ impl Batch {
 
     /// `(kDLCPU, 0)`: the memory is host memory.
     fn __dlpack_device__(&self) -> (i32, i32) {
-        (dlpack::DEVICE_CPU, 0)
+        dlpack::DEVICE
     }
 
     /// The whole buffer as a tensor of `dtype` and `shape` (default
@@ -160,7 +156,7 @@ impl Batch {
     fn as_tensor(&self, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<TensorView> {
         let shape = shape.unwrap_or_else(|| vec![self.inner.len() as i64, -1]);
         self.row_size("as_tensor")?;
-        TensorView::new(self.inner.data.clone(), dtype, Some(shape))
+        Tensor::shaped(self.inner.data.clone(), dtype, Some(shape)).map(TensorView::from)
     }
 
     /// The batch as a `Table` (columns uri, size, data).

@@ -10,7 +10,7 @@ use pyo3::types::{PyBytes, PyCapsule, PyMemoryView, PySlice};
 
 use crate::errors::invalid_argument;
 use crate::export::arrow;
-use crate::export::dlpack;
+use crate::export::dlpack::{self, Tensor};
 use crate::export::tensor::TensorView;
 
 /// Read-only, zero-copy view of bytes held in one Rust allocation.
@@ -132,30 +132,20 @@ impl BytesView {
         dl_device: Option<(i32, i32)>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = stream; // host memory: no stream to synchronise with
-        let shape = [self.bytes.len() as i64];
-        let bytes = self.bytes.clone();
-        dlpack::export(
-            py,
-            bytes,
-            dlpack::DType::UINT8,
-            &shape,
-            max_version,
-            dl_device,
-            copy,
-        )
+        let shape = vec![self.bytes.len() as i64];
+        Tensor::uint8(self.bytes.clone(), shape).export(py, stream, max_version, dl_device, copy)
     }
 
     /// `(kDLCPU, 0)`: the memory is host memory.
     fn __dlpack_device__(&self) -> (i32, i32) {
-        (dlpack::DEVICE_CPU, 0)
+        dlpack::DEVICE
     }
 
     /// The same memory as a tensor of `dtype` and `shape` (default: 1-D),
     /// for `torch.from_dlpack` / `jax.numpy.from_dlpack` with no copy.
     #[pyo3(signature = (dtype = "uint8", shape = None))]
     fn as_tensor(&self, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<TensorView> {
-        TensorView::new(self.bytes.clone(), dtype, shape)
+        Tensor::shaped(self.bytes.clone(), dtype, shape).map(TensorView::from)
     }
 
     /// A uint8 Arrow array over the same memory (no copy).
