@@ -1,9 +1,10 @@
 //! `get`, `get_range`, `get_object` and `get_many`: objects fetched into
-//! aligned Rust memory and handed out as zero-copy `BytesView`s. Arguments
-//! are extracted first, then the GIL is released for the whole I/O.
+//! aligned Rust memory and handed out as zero-copy `BytesView`s. The first
+//! three take one path (`fetch_one`). Arguments are extracted first, then
+//! the GIL is released for the whole I/O.
 
 use pyo3::prelude::*;
-use s3dlio_core::{ByteRange, Error, Options};
+use s3dlio_core::{ByteRange, Error, ObjectUri, Options, Scheme};
 
 use crate::errors::to_pyerr;
 use crate::export::view::BytesView;
@@ -17,45 +18,6 @@ use crate::wait::{detached, wait_for};
 #[pyo3(signature = (uri, *, options = None))]
 pub fn get(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<BytesView> {
     fetch_one(py, uri.0, ByteRange::FULL, options)
-}
-
-/// One object or range: local ones read right on this thread (GIL
-/// released), remote ones through the runtime.
-fn fetch_one(
-    py: Python<'_>,
-    uri: String,
-    range: ByteRange,
-    options: PyOptions,
-) -> PyResult<BytesView> {
-    let opts = local_options(&uri, options);
-    let local = detached(py, &uri, || {
-        Ok(s3dlio_core::get_local_now(&uri, range, &opts))
-    })?;
-    if let Some(result) = local {
-        return result.map(BytesView::new).map_err(to_pyerr);
-    }
-    let opts = self::options(Some(
-        opts.iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
-    ));
-    let what = uri.clone();
-    let bytes = wait_for(py, &what, async move {
-        match range.is_full() {
-            true => s3dlio_core::get(&uri, &opts).await,
-            false => s3dlio_core::get_range(&uri, range.offset, range.length, &opts).await,
-        }
-    })?;
-    Ok(BytesView::new(bytes))
-}
-
-/// Options for a call that may stay local: `file://` needs none (so the
-/// environment is not even read); anything else gets the full set.
-fn local_options(uri: &str, options: PyOptions) -> Options {
-    match (uri.starts_with("file://"), options) {
-        (true, None) => Options::empty(),
-        (_, options) => self::options(options),
-    }
 }
 
 /// `length` bytes of the object from `offset` (to the end when None). A
@@ -75,13 +37,47 @@ pub fn get_range(
     let length = length
         .map(|l| non_negative("length", l, &uri))
         .transpose()?;
-    let opts = self::options(options);
-    let bytes = wait_for(
-        py,
-        &uri,
-        s3dlio_core::get_range(&uri, offset, length, &opts),
-    )?;
+    fetch_one(py, uri, ByteRange { offset, length }, options)
+}
+
+/// The one path of `get`, `get_range` and `get_object`: a local object is
+/// read right on this thread with the GIL released (measured when it was
+/// written: 2.3 us for 4 KiB against 4.8 us for `open().read()` and ~56 us
+/// through the runtime),
+/// anything else (or a local one on a network filesystem, whose stall must
+/// stay interruptible) through the runtime.
+fn fetch_one(
+    py: Python<'_>,
+    uri: String,
+    range: ByteRange,
+    options: PyOptions,
+) -> PyResult<BytesView> {
+    // A file:// read needs no configuration: the environment is not even read.
+    let unconfigured = options.is_none() && is_file(&uri);
+    let opts = match unconfigured {
+        true => Options::empty(),
+        false => self::options(options),
+    };
+    let local = detached(py, &uri, || {
+        Ok(s3dlio_core::get_local_now(&uri, range, &opts))
+    })?;
+    if let Some(result) = local {
+        return result.map(BytesView::new).map_err(to_pyerr);
+    }
+    let opts = match unconfigured {
+        true => self::options(None),
+        false => opts,
+    };
+    let what = uri.clone();
+    let bytes = wait_for(py, &what, async move {
+        s3dlio_core::get_range(&uri, range.offset, range.length, &opts).await
+    })?;
     Ok(BytesView::new(bytes))
+}
+
+/// True for a `file://` URI (as the core parses schemes).
+fn is_file(uri: &str) -> bool {
+    ObjectUri::parse(uri).is_ok_and(|u| u.scheme == Scheme::File)
 }
 
 /// `get(f"s3://{bucket}/{key}")`; a bucket name with a `/` in it is refused
