@@ -316,19 +316,20 @@ def get_batch(
     *,
     sizes: int | Sequence[int] | None = None,
     options: Options = None,
-    pinned: bool | PinnedPool | None = None,
+    pinned: PinnedPool | None = None,
     out: Buffer | None = None,
 ) -> Batch:
     """Fetch objects in parallel straight into the rows of one contiguous buffer.
 
     Sizes come from ``sizes`` (one for all, or one per URI) when known,
     else from a concurrent stat; an object whose size differs is an error.
-    ``pinned=True`` lands the batch in a CUDA-registered slab of the
-    default PinnedPool (ordinary memory where no GPU is usable; see
-    ``Batch.pinned``); a PinnedPool uses that pool. ``out`` (a writable,
-    C-contiguous, 64-byte-aligned uint8 buffer of exactly the objects'
-    total size, e.g. shared memory) is filled in place instead and kept
-    alive as long as the batch.
+    ``pinned`` (a PinnedPool) lands the batch in a slab of that pool; the
+    public ``s3dlio.get_batch`` also takes ``pinned=True``, resolved in
+    Python to the default PinnedPool (ordinary memory where no GPU is
+    usable; see ``Batch.pinned``) before this is called. ``out`` (a
+    writable, C-contiguous, 64-byte-aligned uint8 buffer of exactly the
+    objects' total size, e.g. shared memory) is filled in place instead
+    and kept alive as long as the batch.
     """
 
 @final

@@ -21,7 +21,10 @@ pub enum Sizes {
     Each(Vec<u64>),
 }
 
-/// Fetch objects into one contiguous buffer as a `Batch` (row i = object i).
+/// Fetch objects into one contiguous buffer as a `Batch` (row i = object i):
+/// a slab of `pinned` (a `PinnedPool`) when given, else `out` when given,
+/// else a buffer of the process-wide pool. `s3dlio.get_batch` resolves
+/// `pinned=True` to the default pool before calling this (in Python).
 #[pyfunction]
 #[pyo3(signature = (uris, max_in_flight = 64, *, sizes = None, options = None, pinned = None, out = None))]
 #[allow(clippy::too_many_arguments)] // the Python signature
@@ -31,7 +34,7 @@ pub fn get_batch(
     #[pyo3(from_py_with = saturating)] max_in_flight: i64,
     sizes: Option<Sizes>,
     options: PyOptions,
-    pinned: Option<Bound<'_, PyAny>>,
+    pinned: Option<PyRef<'_, PinnedPool>>,
     out: Option<Bound<'_, PyAny>>,
 ) -> PyResult<Batch> {
     let max_in_flight = in_flight(max_in_flight)?;
@@ -40,26 +43,15 @@ pub fn get_batch(
         Sizes::Each(sizes) => sizes,
     });
     let opts = self::options(options);
-    let pinned_choice;
-    let (landing, registered) = match out {
-        Some(out) => {
-            if pinned
-                .as_ref()
-                .is_some_and(|p| p.is_truthy().unwrap_or(true))
-            {
-                return Err(invalid_argument(
-                    "get_batch: give pinned or out, not both".into(),
-                ));
-            }
-            (Landing::Into(output_buffer(&out)?), false)
+    let (landing, registered) = match (&pinned, out) {
+        (Some(_), Some(_)) => {
+            return Err(invalid_argument(
+                "get_batch: give pinned or out, not both".into(),
+            ))
         }
-        None => {
-            pinned_choice = pinned_pool(py, pinned)?;
-            match &pinned_choice {
-                Some(pinned) => (Landing::Pool(pinned.pool()), pinned.pool().has_hooks()),
-                None => (Landing::Pool(s3dlio_core::pool::global()), false),
-            }
-        }
+        (None, Some(out)) => (Landing::Into(output_buffer(&out)?), false),
+        (Some(pool), None) => (Landing::Pool(pool.pool()), pool.pool().has_hooks()),
+        (None, None) => (Landing::Pool(s3dlio_core::pool::global()), false),
     };
     let what = format!("get_batch of {} URIs", uris.len());
     let batch = wait_for(
@@ -88,29 +80,6 @@ fn output_buffer(out: &Bound<'_, PyAny>) -> PyResult<AlignedBuf> {
     // memory over for the fill.
     unsafe { AlignedBuf::borrowed(ptr, len, Box::new(buffer)) }
         .map_err(|e| invalid_argument(format!("get_batch: out: {e}")))
-}
-
-/// The pool `get_batch(pinned=...)` asks for: a `PinnedPool` as given;
-/// `True` for the process's default one (`s3dlio._pinned.default_pool()`,
-/// None where no device runtime is usable); None or False for none.
-fn pinned_pool<'py>(
-    py: Python<'py>,
-    pinned: Option<Bound<'py, PyAny>>,
-) -> PyResult<Option<PyRef<'py, PinnedPool>>> {
-    let Some(pinned) = pinned else {
-        return Ok(None);
-    };
-    if let Ok(pool) = pinned.cast::<PinnedPool>() {
-        return Ok(Some(pool.borrow()));
-    }
-    if !pinned.is_truthy()? {
-        return Ok(None);
-    }
-    let default = py.import("s3dlio._pinned")?.call_method0("default_pool")?;
-    if default.is_none() {
-        return Ok(None);
-    }
-    Ok(Some(default.cast_into::<PinnedPool>()?.borrow()))
 }
 
 /// Fetch objects (a list of URIs, or a prefix to list) as an Arrow `Table`.
