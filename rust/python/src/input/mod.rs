@@ -1,6 +1,8 @@
 //! Python arguments turned into core values before the GIL is released:
 //! URIs, integers of any size, buffers (kept alive and shared, never
-//! copied) and `options` dicts.
+//! copied), Arrow input (`arrow`, the same) and `options` dicts.
+
+pub mod arrow;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
