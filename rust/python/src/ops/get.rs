@@ -4,7 +4,7 @@
 //! the GIL is released for the whole I/O.
 
 use pyo3::prelude::*;
-use s3dlio_core::{ByteRange, Error, ObjectUri, Options, Scheme};
+use s3dlio_core::{ByteRange, Error, Options};
 
 use crate::errors::to_pyerr;
 use crate::export::view::BytesView;
@@ -75,9 +75,10 @@ fn fetch_one(
     Ok(BytesView::new(bytes))
 }
 
-/// True for a `file://` URI (as the core parses schemes).
+/// True for a `file://` URI. A prefix test, not `ObjectUri::parse`: the
+/// parse allocates, which cost ~60 ns (3-4%) of a 1.8 us local `get`.
 fn is_file(uri: &str) -> bool {
-    ObjectUri::parse(uri).is_ok_and(|u| u.scheme == Scheme::File)
+    uri.starts_with("file://")
 }
 
 /// `get(f"s3://{bucket}/{key}")`; a bucket name with a `/` in it is refused
