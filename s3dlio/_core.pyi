@@ -387,6 +387,7 @@ def put_many(
     items: Sequence[tuple[str, Buffer]] | ArrowArrayExportable | ArrowStreamExportable,
     max_in_flight: int = 64,
     *,
+    data: None = None,
     options: Options = None,
 ) -> None: ...
 @overload

@@ -64,10 +64,10 @@ def test_no_module_reaches_itself():
         state[node] = "open"
         for nxt in graph[node]:
             if state.get(nxt) == "open":
-                cycle = trail[trail.index(nxt) :] + [nxt]
+                cycle = [*trail[trail.index(nxt) :], nxt]
                 raise AssertionError("cycle: " + " -> ".join("::".join(m) for m in cycle))
             if nxt not in state:
-                visit(nxt, trail + [nxt])
+                visit(nxt, [*trail, nxt])
         state[node] = "done"
 
     for node in graph:
