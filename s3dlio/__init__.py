@@ -9,6 +9,7 @@ the typed API.
 # First: finds the compiled extension when imported from a source checkout.
 from s3dlio import _find_core  # noqa: F401
 from s3dlio._aio import get_async, get_many_async
+from s3dlio._batch import get_batch
 from s3dlio._core import (
     AuthError,
     Batch,
@@ -32,7 +33,6 @@ from s3dlio._core import (
     delete,
     exists,
     get,
-    get_batch,
     get_many,
     get_object,
     get_range,

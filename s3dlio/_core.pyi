@@ -7,6 +7,8 @@ from typing import Any, Self, TypeAlias, final, overload
 
 from typing_extensions import Buffer
 
+from s3dlio._arrow_types import ArrowArrayExportable, ArrowStreamExportable
+
 __version__: str
 
 class S3dlioError(Exception):
@@ -316,19 +318,20 @@ def get_batch(
     *,
     sizes: int | Sequence[int] | None = None,
     options: Options = None,
-    pinned: bool | PinnedPool | None = None,
+    pinned: PinnedPool | None = None,
     out: Buffer | None = None,
 ) -> Batch:
     """Fetch objects in parallel straight into the rows of one contiguous buffer.
 
     Sizes come from ``sizes`` (one for all, or one per URI) when known,
     else from a concurrent stat; an object whose size differs is an error.
-    ``pinned=True`` lands the batch in a CUDA-registered slab of the
-    default PinnedPool (ordinary memory where no GPU is usable; see
-    ``Batch.pinned``); a PinnedPool uses that pool. ``out`` (a writable,
-    C-contiguous, 64-byte-aligned uint8 buffer of exactly the objects'
-    total size, e.g. shared memory) is filled in place instead and kept
-    alive as long as the batch.
+    ``pinned`` (a PinnedPool) lands the batch in a slab of that pool; the
+    public ``s3dlio.get_batch`` also takes ``pinned=True``, resolved in
+    Python to the default PinnedPool (ordinary memory where no GPU is
+    usable; see ``Batch.pinned``) before this is called. ``out`` (a
+    writable, C-contiguous, 64-byte-aligned uint8 buffer of exactly the
+    objects' total size, e.g. shared memory) is filled in place instead
+    and kept alive as long as the batch.
     """
 
 @final
@@ -379,10 +382,42 @@ def put(uri: str, data: Buffer, *, options: Options = None) -> None:
     Readers see either the previous object or the whole new one.
     """
 
+@overload
 def put_many(
-    items: Sequence[tuple[str, Buffer]], max_in_flight: int = 64, *, options: Options = None
+    items: Sequence[tuple[str, Buffer]] | ArrowArrayExportable | ArrowStreamExportable,
+    max_in_flight: int = 64,
+    *,
+    data: None = None,
+    options: Options = None,
+) -> None: ...
+@overload
+def put_many(
+    items: Sequence[str],
+    max_in_flight: int = 64,
+    *,
+    data: ArrowArrayExportable | ArrowStreamExportable,
+    options: Options = None,
 ) -> None:
-    """Store many ``(uri, buffer)`` pairs in parallel."""
+    """Store many objects in parallel, none of their bytes copied.
+
+    ``items`` is one of:
+
+    - ``(uri, buffer)`` pairs (any contiguous buffer-protocol objects);
+    - Arrow tabular input (``__arrow_c_stream__`` or ``__arrow_c_array__``:
+      a pyarrow table or record batch, a polars frame, an s3dlio ``Table``)
+      with columns ``uri`` (string, large_string or string_view) and
+      ``data`` (binary, large_binary, binary_view or fixed_size_binary);
+      other columns are ignored;
+    - a sequence of URIs, with ``data`` an Arrow array or chunked array of
+      their contents in the same order (binary types as above; an s3dlio
+      ``Batch`` too): ``put_many(uris, data=pa.array(values, pa.binary()))``.
+
+    Arrow values are written from the producer's own buffers, which stay
+    alive until written; they are never turned into Python ``bytes``. A null
+    ``uri`` or ``data`` value, or a count of URIs that differs from the count
+    of values, is an InvalidArgumentError; a missing column or a column of
+    another type is a TypeError.
+    """
 
 def stat(uri: str, *, options: Options = None) -> ObjectMeta:
     """Size, modification time and etag of one object."""

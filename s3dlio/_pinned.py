@@ -165,3 +165,12 @@ def default_pool() -> PinnedPool | None:
 def set_default_pool(pool: PinnedPool | None) -> None:
     """Use ``pool`` for ``pinned=True`` in this process (None: ordinary memory)."""
     _DEFAULT[os.getpid()] = pool
+
+
+def resolve(pinned: object) -> PinnedPool | None:
+    """The pool a ``pinned=`` argument names: a PinnedPool as given, the
+    default pool for any other true value (None where no GPU is usable),
+    None for None or a false value."""
+    if isinstance(pinned, PinnedPool):
+        return pinned
+    return default_pool() if pinned else None

@@ -9,8 +9,8 @@ use pyo3::types::PyAny;
 use s3dlio_core::checkpoint::CheckpointStore as CoreStore;
 
 use crate::errors::invalid_argument;
+use crate::export::view::BytesView;
 use crate::input::{buffer_bytes, exact, in_flight, options, saturating, Uri};
-use crate::view::BytesView;
 use crate::wait::wait;
 
 fn to_json(py: Python<'_>, value: Option<&Bound<'_, PyAny>>) -> PyResult<serde_json::Value> {

@@ -1,17 +1,20 @@
 //! `s3dlio._core`: the Python face of s3dlio-core. Glue only: argument
 //! extraction, the GIL-free wait, zero-copy views and error mapping.
+//!
+//! Modules, bottom up (a module uses only those above it in this list):
+//! `errors`; `export` (views, DLPack, Arrow), `meta`, `stats`, `pinned`;
+//! `input`, `wait`; `ops` (one file per kind of operation), `checkpoint`,
+//! `cli`.
 
-mod aio;
-mod api;
-mod arrow;
-mod batch;
 mod checkpoint;
-mod dlpack;
+mod cli;
 mod errors;
+mod export;
 mod input;
 mod meta;
+mod ops;
 mod pinned;
-mod view;
+mod stats;
 mod wait;
 
 use pyo3::prelude::*;
@@ -26,30 +29,30 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // A malformed process-wide variable fails the import, naming it,
     // rather than being ignored.
     s3dlio_core::check_env().map_err(errors::to_pyerr)?;
-    m.add_class::<view::BytesView>()?;
+    m.add_class::<export::view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
-    m.add_class::<view::TensorView>()?;
-    m.add_class::<batch::Batch>()?;
-    m.add_class::<batch::Table>()?;
+    m.add_class::<export::tensor::TensorView>()?;
+    m.add_class::<export::batch::Batch>()?;
+    m.add_class::<export::table::Table>()?;
     m.add_class::<pinned::PinnedPool>()?;
     m.add_class::<checkpoint::CheckpointStore>()?;
     m.add_class::<checkpoint::CheckpointInfo>()?;
-    m.add_function(wrap_pyfunction!(api::get_batch, m)?)?;
-    m.add_function(wrap_pyfunction!(api::buffer_stats, m)?)?;
-    m.add_function(wrap_pyfunction!(api::cli_main, m)?)?;
-    m.add_function(wrap_pyfunction!(api::read_table, m)?)?;
-    m.add_function(wrap_pyfunction!(api::get, m)?)?;
-    m.add_function(wrap_pyfunction!(api::get_range, m)?)?;
-    m.add_function(wrap_pyfunction!(api::get_object, m)?)?;
-    m.add_function(wrap_pyfunction!(api::get_many, m)?)?;
-    m.add_function(wrap_pyfunction!(api::put, m)?)?;
-    m.add_function(wrap_pyfunction!(api::put_many, m)?)?;
-    m.add_function(wrap_pyfunction!(api::stat, m)?)?;
-    m.add_function(wrap_pyfunction!(api::exists, m)?)?;
-    m.add_function(wrap_pyfunction!(api::list_objects, m)?)?;
-    m.add_function(wrap_pyfunction!(api::list_meta, m)?)?;
-    m.add_function(wrap_pyfunction!(api::delete, m)?)?;
-    m.add_function(wrap_pyfunction!(aio::get_async, m)?)?;
-    m.add_function(wrap_pyfunction!(aio::get_many_async, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::batch::get_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(stats::buffer_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::batch::read_table, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::get::get, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::get::get_range, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::get::get_object, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::get::get_many, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::put::put, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::put::put_many, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::stat, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::exists, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::list_objects, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::list_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::aio::get_async, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::aio::get_many_async, m)?)?;
     Ok(())
 }

@@ -98,7 +98,7 @@ impl PinnedPool {
     /// `{"pool_made", "pool_reused", "pool_freed", "pool_idle",
     /// "pool_idle_bytes", "pool_budget"}`.
     fn stats(&self) -> HashMap<&'static str, usize> {
-        crate::api::pool_stats(&self.pool).into_iter().collect()
+        crate::stats::pool_stats(&self.pool).into_iter().collect()
     }
 
     fn __repr__(&self) -> String {

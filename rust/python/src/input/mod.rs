@@ -1,6 +1,8 @@
 //! Python arguments turned into core values before the GIL is released:
 //! URIs, integers of any size, buffers (kept alive and shared, never
-//! copied) and `options` dicts.
+//! copied), Arrow input (`arrow`, the same) and `options` dicts.
+
+pub mod arrow;
 
 use std::collections::HashMap;
 use std::mem::MaybeUninit;
@@ -13,7 +15,7 @@ use pyo3::types::{PyByteArray, PyBytes, PyString};
 use s3dlio_core::{Error, Options};
 
 use crate::errors::{invalid_argument, to_pyerr};
-use crate::view::BytesView;
+use crate::export::view::BytesView;
 
 /// A Python buffer held open for as long as Rust uses its memory.
 struct HeldBuffer {
@@ -68,8 +70,11 @@ pub fn buffer_bytes(data: &Bound<'_, PyAny>, uri: &str) -> PyResult<Bytes> {
     Ok(Bytes::from_owner(HeldBuffer { view }))
 }
 
+/// The `options` keyword argument of every I/O call.
+pub type PyOptions = Option<HashMap<String, String>>;
+
 /// The environment's configuration with the call's `options` on top.
-pub fn options(overrides: Option<HashMap<String, String>>) -> Options {
+pub fn options(overrides: PyOptions) -> Options {
     Options::from_env_with(overrides.unwrap_or_default())
 }
 

@@ -3,7 +3,6 @@
 //! future aborts the I/O. A panic in the I/O fails the future with an
 //! exception (as in `wait.rs`) rather than leaving it pending forever.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
@@ -14,10 +13,8 @@ use pyo3::prelude::*;
 use s3dlio_core::runtime::{self, Task};
 
 use crate::errors::{panic_to_pyerr, to_pyerr};
-use crate::input::{in_flight, options, saturating, uri_list, Uri};
-use crate::view::BytesView;
-
-type PyOptions = Option<HashMap<String, String>>;
+use crate::export::view::BytesView;
+use crate::input::{in_flight, options, saturating, uri_list, PyOptions, Uri};
 
 /// Done-callback of the asyncio future: drops (aborts) the I/O task.
 #[pyclass]

@@ -1,6 +1,11 @@
 //! Arrow C data/stream interface export (`__arrow_c_array__`,
 //! `__arrow_c_stream__`): arrays whose value buffers are the fetched
 //! `Bytes` themselves (`arrow_buffer::Buffer::from(Bytes)` does not copy).
+//!
+//! Written over arrow-array's FFI rather than pyo3-arrow: the newest
+//! pyo3-arrow (0.20.0, the first for pyo3 0.30) is built on arrow 59, and
+//! this workspace is on arrow 60. The capsule handling is here and in
+//! `crate::input::arrow`, to be replaced together when a release fits.
 
 use std::sync::Arc;
 

@@ -1,7 +1,11 @@
-//! DLPack export of host memory (`__dlpack__`): the capsule's tensor points
-//! at the `Bytes` it keeps alive, so torch/JAX/numpy share the memory.
-//! Both the legacy (`dltensor`) and the versioned (`dltensor_versioned`,
-//! DLPack 1.x, flagged read-only) capsules are produced, as the consumer asks.
+//! The one DLPack exporter (`__dlpack__`) of host memory: a [`Tensor`] is
+//! shared bytes seen as a C-contiguous tensor of one element type and
+//! shape, and `BytesView`, `Batch` and `TensorView` each describe
+//! themselves as one and call [`Tensor::export`]. The capsule's tensor
+//! points at the `Bytes` it keeps alive, so torch/JAX/numpy share the
+//! memory. Both the legacy (`dltensor`) and the versioned
+//! (`dltensor_versioned`, DLPack 1.x, flagged read-only) capsules are
+//! produced, as the consumer asks.
 
 use std::ffi::{c_void, CStr};
 
@@ -10,7 +14,7 @@ use pyo3::exceptions::PyBufferError;
 use pyo3::ffi;
 use pyo3::prelude::*;
 
-use crate::errors::to_pyerr;
+use crate::errors::{invalid_argument, to_pyerr};
 
 const LEGACY_NAME: &CStr = c"dltensor";
 const VERSIONED_NAME: &CStr = c"dltensor_versioned";
@@ -19,7 +23,9 @@ const DLPACK_MINOR: u32 = 1;
 const FLAG_READ_ONLY: u64 = 1 << 0;
 const FLAG_IS_COPIED: u64 = 1 << 1;
 /// `kDLCPU`.
-pub const DEVICE_CPU: i32 = 1;
+const DEVICE_CPU: i32 = 1;
+/// What every `__dlpack_device__` of s3dlio answers: `(kDLCPU, 0)`, host memory.
+pub const DEVICE: (i32, i32) = (DEVICE_CPU, 0);
 const DTYPE_UINT: u8 = 1;
 
 #[repr(C)]
@@ -79,20 +85,20 @@ struct Holder {
 
 /// An element type a capsule can describe: `(DLPack type code, bits)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DType {
+struct DType {
     code: u8,
     bits: u8,
 }
 
 impl DType {
     /// Bytes, the natural type of fetched objects.
-    pub const UINT8: DType = DType {
+    const UINT8: DType = DType {
         code: DTYPE_UINT,
         bits: 8,
     };
 
     /// Parse a numpy-style name (`"uint8"`, `"float32"`, `"bfloat16"`, ...).
-    pub fn parse(name: &str) -> Option<Self> {
+    fn parse(name: &str) -> Option<Self> {
         let (code, bits) = match name {
             "int8" => (0, 8),
             "int16" => (0, 16),
@@ -112,22 +118,22 @@ impl DType {
     }
 
     /// Size of one element in bytes.
-    pub fn itemsize(self) -> usize {
+    fn itemsize(self) -> usize {
         self.bits as usize / 8
     }
 }
 
 /// What the consumer asked for in `__dlpack__`.
-pub struct Request {
+struct Request {
     /// Produce a DLPack 1.x capsule (the consumer passed max_version >= 1).
-    pub versioned: bool,
+    versioned: bool,
     /// The consumer demands a copy (`copy=True`).
-    pub copy: bool,
+    copy: bool,
 }
 
 impl Request {
     /// Validate `__dlpack__`'s keyword arguments for host memory.
-    pub fn parse(
+    fn parse(
         max_version: Option<(u32, u32)>,
         dl_device: Option<(i32, i32)>,
         copy: Option<bool>,
@@ -175,15 +181,14 @@ unsafe extern "C" fn destroy_capsule(capsule: *mut ffi::PyObject) {
     }
 }
 
-/// A DLPack capsule for `bytes` as a C-contiguous tensor of `dtype` and
-/// `shape` on the CPU (the caller checked that the shape covers the bytes).
-pub fn capsule<'py>(
+/// A DLPack capsule for `tensor` on the CPU, over its bytes or (when the
+/// consumer demands it) over a copy of them.
+fn capsule<'py>(
     py: Python<'py>,
-    bytes: Bytes,
-    dtype: DType,
-    shape: &[i64],
+    tensor: &Tensor,
     request: &Request,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let (bytes, dtype, shape) = (tensor.bytes.clone(), tensor.dtype, &tensor.shape[..]);
     let bytes = if request.copy {
         let mut buf = s3dlio_core::buffer::AlignedBuf::for_object("a DLPack copy", bytes.len())
             .map_err(to_pyerr)?;
@@ -257,18 +262,92 @@ pub fn capsule<'py>(
     Ok(unsafe { Bound::from_owned_ptr(py, raw) })
 }
 
-/// `__dlpack__` of host memory: check the consumer's request, then a
-/// capsule of `dtype` and `shape` over `bytes` (the stream is irrelevant
-/// for host memory).
-pub fn export<'py>(
-    py: Python<'py>,
+/// Shared bytes seen as a C-contiguous tensor of one element type and
+/// shape, which cover the bytes exactly: what every `__dlpack__` exports.
+pub struct Tensor {
     bytes: Bytes,
     dtype: DType,
-    shape: &[i64],
-    max_version: Option<(u32, u32)>,
-    dl_device: Option<(i32, i32)>,
-    copy: Option<bool>,
-) -> PyResult<Bound<'py, PyAny>> {
-    let request = Request::parse(max_version, dl_device, copy)?;
-    capsule(py, bytes, dtype, shape, &request)
+    shape: Vec<i64>,
+}
+
+impl Tensor {
+    /// The bytes as a uint8 tensor of `shape`, whose elements the caller
+    /// knows to number exactly `bytes.len()` (1-D: `[len]`).
+    pub fn uint8(bytes: Bytes, shape: Vec<i64>) -> Self {
+        debug_assert_eq!(shape.iter().product::<i64>(), bytes.len() as i64);
+        Self {
+            bytes,
+            dtype: DType::UINT8,
+            shape,
+        }
+    }
+
+    /// The bytes as `dtype` (a numpy name: `"uint8"`, `"float32"`,
+    /// `"bfloat16"`, ...) and `shape` (default 1-D; one dimension may be
+    /// -1), which must cover them exactly; else InvalidArgumentError.
+    pub fn shaped(bytes: Bytes, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<Self> {
+        let Some(dt) = DType::parse(dtype) else {
+            return Err(invalid_argument(format!("unsupported dtype {dtype:?}")));
+        };
+        let itemsize = dt.itemsize();
+        if !bytes.len().is_multiple_of(itemsize)
+            || !(bytes.as_ptr() as usize).is_multiple_of(itemsize)
+        {
+            return Err(invalid_argument(format!(
+                "{} bytes at 0x{:x} cannot be viewed as {dtype}",
+                bytes.len(),
+                bytes.as_ptr() as usize
+            )));
+        }
+        let count = (bytes.len() / itemsize) as i64;
+        let mut shape = shape.unwrap_or_else(|| vec![count]);
+        let unknown: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] == -1).collect();
+        let known: i64 = shape.iter().filter(|&&d| d != -1).product();
+        if unknown.len() > 1 || shape.iter().any(|&d| d < -1) {
+            return Err(invalid_argument(format!("invalid shape {shape:?}")));
+        }
+        if let [i] = unknown[..] {
+            if known == 0 || count % known != 0 {
+                return Err(invalid_argument(format!(
+                    "shape {shape:?} does not fit {count} elements of {dtype}"
+                )));
+            }
+            shape[i] = count / known;
+        }
+        if shape.iter().product::<i64>() != count {
+            return Err(invalid_argument(format!(
+                "shape {shape:?} does not cover {count} elements of {dtype}"
+            )));
+        }
+        Ok(Self {
+            bytes,
+            dtype: dt,
+            shape,
+        })
+    }
+
+    /// The shape, in elements.
+    pub fn shape(&self) -> &[i64] {
+        &self.shape
+    }
+
+    /// Address of the first byte.
+    pub fn address(&self) -> usize {
+        self.bytes.as_ptr() as usize
+    }
+
+    /// `__dlpack__` with the consumer's arguments: check them, then a
+    /// capsule over the bytes (`stream` is irrelevant for host memory).
+    pub fn export<'py>(
+        &self,
+        py: Python<'py>,
+        stream: Option<Bound<'py, PyAny>>,
+        max_version: Option<(u32, u32)>,
+        dl_device: Option<(i32, i32)>,
+        copy: Option<bool>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let _ = stream; // host memory: no stream to synchronise with
+        let request = Request::parse(max_version, dl_device, copy)?;
+        capsule(py, self, &request)
+    }
 }

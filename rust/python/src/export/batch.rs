@@ -1,15 +1,16 @@
-//! `Batch` (many objects in one contiguous buffer) and `Table` (their
-//! Arrow table): zero-copy views for numpy, torch, JAX and pyarrow.
+//! `Batch`: many objects in one contiguous buffer, shared with numpy,
+//! torch, JAX and pyarrow without a copy.
 
-use arrow_array::RecordBatch;
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
 use s3dlio_core::Batch as CoreBatch;
 
-use crate::arrow;
-use crate::dlpack;
-use crate::view::{BytesView, TensorView};
+use crate::export::arrow;
+use crate::export::dlpack::{self, Tensor};
+use crate::export::table::Table;
+use crate::export::tensor::TensorView;
+use crate::export::view::BytesView;
 
 /// Objects fetched into one contiguous, 64-byte-aligned buffer, row `i`
 /// being object `i`. `batch[i]` is a zero-copy BytesView of a row;
@@ -133,15 +134,11 @@ impl Batch {
         dl_device: Option<(i32, i32)>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let _ = stream; // host memory: no stream to synchronise with
         let size = self.row_size("__dlpack__")?;
-        let shape = [self.inner.len() as i64, size as i64];
-        let bytes = self.inner.data.clone();
-        dlpack::export(
+        let shape = vec![self.inner.len() as i64, size as i64];
+        Tensor::uint8(self.inner.data.clone(), shape).export(
             py,
-            bytes,
-            dlpack::DType::UINT8,
-            &shape,
+            stream,
             max_version,
             dl_device,
             copy,
@@ -150,7 +147,7 @@ impl Batch {
 
     /// `(kDLCPU, 0)`: the memory is host memory.
     fn __dlpack_device__(&self) -> (i32, i32) {
-        (dlpack::DEVICE_CPU, 0)
+        dlpack::DEVICE
     }
 
     /// The whole buffer as a tensor of `dtype` and `shape` (default
@@ -159,7 +156,7 @@ impl Batch {
     fn as_tensor(&self, dtype: &str, shape: Option<Vec<i64>>) -> PyResult<TensorView> {
         let shape = shape.unwrap_or_else(|| vec![self.inner.len() as i64, -1]);
         self.row_size("as_tensor")?;
-        TensorView::new(self.inner.data.clone(), dtype, Some(shape))
+        Tensor::shaped(self.inner.data.clone(), dtype, Some(shape)).map(TensorView::from)
     }
 
     /// The batch as a `Table` (columns uri, size, data).
@@ -173,65 +170,6 @@ impl Batch {
             self.inner.len(),
             self.inner.data.len(),
             self.inner.uniform_size()
-        )
-    }
-}
-
-/// An Arrow table of objects: columns `uri: string`, `size: int64`,
-/// `data: binary` (large_binary past 2 GiB), one row per object. Read it
-/// with `pyarrow.table(t)` (or polars, duckdb) through
-/// `__arrow_c_stream__`; the `data` values are the fetched memory.
-#[pyclass(frozen, module = "s3dlio", name = "Table")]
-pub struct Table {
-    batch: RecordBatch,
-}
-
-impl Table {
-    pub fn from_batch(batch: &CoreBatch) -> PyResult<Self> {
-        Ok(Self {
-            batch: arrow::table_batch(&batch.uris, &batch.offsets, batch.data.clone())?,
-        })
-    }
-}
-
-#[pymethods]
-impl Table {
-    /// Number of rows (objects).
-    #[getter]
-    fn num_rows(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    fn __len__(&self) -> usize {
-        self.batch.num_rows()
-    }
-
-    /// Column names.
-    #[getter]
-    fn column_names(&self) -> Vec<String> {
-        self.batch
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect()
-    }
-
-    /// An Arrow C stream of the table (one record batch).
-    #[pyo3(signature = (requested_schema = None))]
-    fn __arrow_c_stream__<'py>(
-        &self,
-        py: Python<'py>,
-        requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyCapsule>> {
-        let _ = requested_schema; // the natural schema is always exported
-        arrow::stream_capsule(py, self.batch.clone())
-    }
-
-    fn __repr__(&self) -> String {
-        format!(
-            "Table(num_rows={}, columns=[uri, size, data])",
-            self.batch.num_rows()
         )
     }
 }

@@ -1,0 +1,10 @@
+//! The operations of `import s3dlio`, one file per kind: fetch (`get`),
+//! batches (`batch`), writes (`put`), metadata and listings (`objects`),
+//! and their awaitable variants (`aio`). Each extracts its arguments, then
+//! releases the GIL for the whole I/O (`crate::wait`).
+
+pub mod aio;
+pub mod batch;
+pub mod get;
+pub mod objects;
+pub mod put;
