@@ -16,7 +16,6 @@ import base64
 import email.utils
 import hashlib
 import hmac
-import http.client
 import importlib.util
 import json
 import os
@@ -31,6 +30,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from emulator_requests import gcs_upload
+from emulator_requests import http_request as _http_request
+from emulator_requests import port_of as _port_of
 
 _GUARD_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -100,29 +102,6 @@ def _log_tail(path: Path, limit: int = 4000) -> str:
         return path.read_text(errors="replace")[-limit:]
     except OSError as exc:
         return f"<could not read {path}: {exc}>"
-
-
-def _http_request(
-    port: int,
-    method: str,
-    path: str,
-    timeout: float = 2.0,
-    headers: dict[str, str] | None = None,
-    body: bytes = b"",
-):
-    """Send one request to 127.0.0.1:port; return (status, body)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        all_headers = {"Content-Length": str(len(body)), **(headers or {})}
-        conn.request(method, path, body=body, headers=all_headers)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
-
-
-def _port_of(endpoint: str) -> int:
-    return int(endpoint.rsplit(":", 1)[1])
 
 
 def _serve(
@@ -426,20 +405,6 @@ def gs_prefix(gs_bucket) -> str:
     return f"gs://{gs_bucket}/p"
 
 
-def gcs_upload(endpoint: str, bucket: str, key: str, data) -> None:
-    """Write an object with fake-gcs-server's JSON upload API (not through s3dlio)."""
-    query = urllib.parse.urlencode({"uploadType": "media", "name": key})
-    status, body = _http_request(
-        _port_of(endpoint),
-        "POST",
-        f"/upload/storage/v1/b/{bucket}/o?{query}",
-        timeout=30.0,
-        headers={"Content-Type": "application/octet-stream"},
-        body=bytes(data),
-    )
-    assert status == 200, f"uploading gs://{bucket}/{key} failed: {status} {body[:500]!r}"
-
-
 # --- direct:// and every backend at once --------------------------------------------
 
 
@@ -492,14 +457,3 @@ def unreachable_s3_options(closed_port) -> dict[str, str]:
         "S3DLIO_MAX_RETRIES": "0",
         "S3DLIO_CONNECT_TIMEOUT": "2",
     }
-
-
-@pytest.fixture(scope="module")
-def bench_run():
-    """``benchmarks/run.py`` imported as a module: its suites, Config, Dataset."""
-    path = str(ROOT / "benchmarks")
-    sys.path.insert(0, path)
-    try:
-        yield importlib.import_module("run")
-    finally:
-        sys.path.remove(path)

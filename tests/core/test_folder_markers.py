@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import gcs_upload
+from emulator_requests import gcs_upload
 
 import s3dlio
 

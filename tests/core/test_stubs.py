@@ -8,7 +8,7 @@ from pathlib import Path
 import s3dlio
 from s3dlio import _core
 
-STUB = Path(__file__).resolve().parent.parent / "s3dlio" / "_core.pyi"
+STUB = Path(__file__).resolve().parents[2] / "s3dlio" / "_core.pyi"
 TYPE_ALIASES = {"Options"}
 
 

@@ -87,7 +87,7 @@ def _torchrun(tmp_path: Path, phase: str, ranks: int, workers: int, prefixes: di
     script = tmp_path / "job.py"
     script.write_text(JOB)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC_")}
-    env.update(PYTHONPATH=str(Path(__file__).parent), OMP_NUM_THREADS="1")
+    env.update(PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")  # the helpers
     done = subprocess.run(
         [
             sys.executable,

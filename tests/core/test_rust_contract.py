@@ -17,9 +17,11 @@ import os
 import re
 import subprocess
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
-from conftest import ROOT
+
+ROOT = Path(__file__).resolve().parents[2]
 
 BACKENDS = ("file", "direct", "s3", "az", "gs")
 # Only one binary runs, so cargo prints each result once: "test s3::name ... ok".

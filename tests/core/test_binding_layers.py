@@ -5,7 +5,7 @@ itself through `crate::` paths. The order is the one `lib.rs` states."""
 import re
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parent.parent / "rust" / "python" / "src"
+SRC = Path(__file__).resolve().parents[2] / "rust" / "python" / "src"
 
 # Bottom up; a top-level module may use only those of earlier layers.
 LAYERS = [

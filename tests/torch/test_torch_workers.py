@@ -99,7 +99,7 @@ def test_persistent_workers_two_epochs(file_prefix):
     loader = _loader(ds, "fork", persistent_workers=True)
     for epoch in range(2):
         # The workers hold their own copies of the dataset; the epoch
-        # reaches them through shared memory (tests/test_loader_epochs.py).
+        # reaches them through shared memory (tests/torch/test_loader_epochs.py).
         ds.set_epoch(epoch)
         assert_exactly_once(indices_of(loader), N)
 

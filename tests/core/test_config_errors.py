@@ -22,7 +22,7 @@ import pytest
 from connection_counter import ConnectionCounter
 from loopback_http import LoopbackServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 TESTS = Path(__file__).resolve().parent
 
 # Runs `calls` (a JSON list of [name, args, kwargs] of s3dlio functions, or
