@@ -17,6 +17,9 @@
 //! - L5 operations: [`fetch`], [`batch`], [`objects`], [`checkpoint`]
 //! - L6 this façade
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod batch;
 pub mod buffer;
 pub mod checkpoint;

@@ -35,13 +35,13 @@ pub(crate) fn fill_in_parts<E: Send>(
     let part = part.max(1);
     let mut parts: Vec<(usize, Span)> = (0..len)
         .step_by(part)
-        // SAFETY: the parts are disjoint stretches of `target`'s unfilled
-        // memory, which the `&mut` borrow keeps valid, and written by no one
-        // else, until every thread has been joined below.
         .map(|offset| {
-            (offset, unsafe {
-                Span::new(at.add(offset), part.min(len - offset))
-            })
+            // SAFETY: the parts are disjoint stretches of `target`'s
+            // unfilled memory, which the `&mut` borrow keeps valid, and
+            // written by no one else, until every thread has been joined
+            // below.
+            let span = unsafe { Span::new(at.add(offset), part.min(len - offset)) };
+            (offset, span)
         })
         .collect();
     let Some(((first_at, first), rest)) = parts.split_first_mut() else {
