@@ -70,13 +70,13 @@ pub async fn get_batch<S: AsRef<str>>(
         sizes,
         max_in_flight,
         options,
-        Landing::Pool(pool::global()),
+        BatchMemory::Pool(pool::global()),
     )
     .await
 }
 
-/// Where a batch lands.
-pub enum Landing<'a> {
+/// The memory a batch is fetched into.
+pub enum BatchMemory<'a> {
     /// A buffer from this pool (e.g. of pinned slabs), given back when the
     /// last view of the batch is gone.
     Pool(&'a Arc<Pool>),
@@ -84,13 +84,16 @@ pub enum Landing<'a> {
     Into(AlignedBuf),
 }
 
-/// [`get_batch`] into the memory `landing` says.
+/// The former name of [`BatchMemory`], kept while the binding moves to it.
+pub type Landing<'a> = BatchMemory<'a>;
+
+/// [`get_batch`] into the memory `memory` says.
 pub async fn get_batch_in<S: AsRef<str>>(
     uris: &[S],
     sizes: Option<&[u64]>,
     max_in_flight: usize,
     options: &Options,
-    landing: Landing<'_>,
+    memory: BatchMemory<'_>,
 ) -> Result<Batch> {
     let max_in_flight = check_in_flight(max_in_flight)?;
     let mut resolver = Resolver::new(options);
@@ -113,8 +116,8 @@ pub async fn get_batch_in<S: AsRef<str>>(
     let offsets = offsets_of(&targets, &sizes)?;
     let total = offsets.last().copied().unwrap_or(0) as usize; // fits: checked by offsets_of
     let uris: Vec<String> = targets.iter().map(|t| t.uri().to_owned()).collect();
-    let buf = match landing {
-        Landing::Pool(pool) => {
+    let buf = match memory {
+        BatchMemory::Pool(pool) => {
             AlignedBuf::in_pool(total, crate::buffer::ALIGN, pool).map_err(|reason| {
                 let first = uris.first().cloned().unwrap_or_default();
                 Error::Memory {
@@ -126,8 +129,8 @@ pub async fn get_batch_in<S: AsRef<str>>(
                 }
             })?
         }
-        Landing::Into(buf) if buf.len() == total => buf,
-        Landing::Into(buf) => {
+        BatchMemory::Into(buf) if buf.len() == total => buf,
+        BatchMemory::Into(buf) => {
             return Err(Error::InvalidArgument(format!(
                 "get_batch: the output buffer holds {} bytes but the objects {total}",
                 buf.len()
@@ -143,7 +146,7 @@ pub async fn get_batch_in<S: AsRef<str>>(
         remote,
         max_in_flight,
         |(region, target), worker| target.read_into_place(region, worker),
-        |(region, target)| async move { target.get_into(region).await },
+        |(region, target)| async move { target.read_into_place(region).await },
     )
     .await;
     let filled = match filled {

@@ -1,5 +1,7 @@
-//! Aligned, exactly-sized landing buffers. Every payload is written once
+//! Aligned, exactly-sized payload buffers. Every payload is written once
 //! into one of these and then frozen into `bytes::Bytes` without a copy.
+//! A buffer, and each [`Region`] of one, is filled as the one [`Span`] of
+//! its memory (it dereferences to it): the fill logic lives in the span.
 //!
 //! A payload's buffer is sized from the object, which can be larger than
 //! the memory of the machine: [`AlignedBuf::for_object`] fails with
@@ -7,6 +9,7 @@
 //! (see the pool for how a size the process cannot hold is told apart).
 
 use std::cell::UnsafeCell;
+use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -15,6 +18,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::pool::{self, Pool, Slab};
+pub use crate::span::Span;
 
 /// Alignment of every buffer: JAX/XLA copy anything less aligned.
 pub const ALIGN: usize = 64;
@@ -28,12 +32,11 @@ use crate::stats::{LIVE_BUFFERS, LIVE_BYTES};
 pub struct MemoryRefused(pub String);
 
 /// A fixed-size buffer aligned to at least [`ALIGN`] bytes, filled front to
-/// back. Only the filled prefix is ever exposed. Its memory is a slab of a
-/// [`Pool`] (the process-wide one unless given), returned to it on drop.
+/// back as the [`Span`] it dereferences to. Only the filled prefix is ever
+/// exposed. Its memory is a slab of a [`Pool`] (the process-wide one unless
+/// given), returned to it on drop.
 pub struct AlignedBuf {
-    ptr: NonNull<u8>,
-    len: usize,
-    filled: usize,
+    span: Span,
     memory: Memory,
 }
 
@@ -88,9 +91,9 @@ impl AlignedBuf {
         LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
         LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
         Ok(Self {
-            ptr: slab.ptr(),
-            len,
-            filled: 0,
+            // SAFETY: the slab is `len` bytes or more, owned by this buffer
+            // alone until it is given back on drop.
+            span: unsafe { Span::new(slab.ptr().as_ptr(), len) },
             memory: Memory::Pooled(Some(slab), pool.clone()),
         })
     }
@@ -114,48 +117,11 @@ impl AlignedBuf {
         LIVE_BUFFERS.fetch_add(1, Ordering::Relaxed);
         LIVE_BYTES.fetch_add(len, Ordering::Relaxed);
         Ok(Self {
-            ptr,
-            len,
-            filled: 0,
+            // SAFETY: the caller's promise: valid, and written by nothing
+            // else, while `owner` (dropped with the buffer) lives.
+            span: unsafe { Span::new(ptr.as_ptr(), len) },
             memory: Memory::Borrowed(owner),
         })
-    }
-
-    /// The capacity the buffer was sized for.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when the capacity is zero.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Bytes written so far.
-    pub fn filled(&self) -> usize {
-        self.filled
-    }
-
-    /// Bytes still to be written.
-    pub fn remaining(&self) -> usize {
-        self.len - self.filled
-    }
-
-    /// Append `data`; false (and nothing written) when it does not fit.
-    /// Data that already lies where it would go (received there in place)
-    /// is counted, not copied.
-    pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
-        append_raw(self.ptr.as_ptr(), self.len, &mut self.filled, data)
-    }
-
-    /// Fill the rest of the buffer with `read(ptr, max)`, which writes at
-    /// most `max` bytes at `ptr` and returns how many it wrote (0 = end).
-    /// Returns the number of bytes filled; stops early at end of input.
-    pub fn fill_with<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        fill_raw(self.ptr.as_ptr(), self.len, &mut self.filled, read)
     }
 
     /// Freeze into `Bytes` sharing this allocation (no copy). Only the
@@ -167,25 +133,33 @@ impl AlignedBuf {
     /// Keep only the filled bytes `from..from + len`, moved to the front (an
     /// in-place memmove), so that they start on the buffer's alignment.
     pub fn keep_range(&mut self, from: usize, len: usize) {
-        assert!(from + len <= self.filled, "range outside the filled bytes");
-        // SAFETY: both ranges lie inside the filled part; `copy` handles overlap.
-        unsafe { std::ptr::copy(self.ptr.as_ptr().add(from), self.ptr.as_ptr(), len) };
-        self.filled = len;
+        assert!(
+            from + len <= self.filled(),
+            "range outside the filled bytes"
+        );
+        let base = self.as_ptr();
+        // SAFETY: both ranges lie inside the filled part; `copy` handles
+        // overlap; the first `len` bytes are then written.
+        unsafe {
+            std::ptr::copy(base.add(from), base, len);
+            self.span.set_filled(len);
+        }
     }
 
     /// The first `len` bytes as scratch space (zeroed on first use), for
     /// buffers used as reusable staging rather than as a payload.
     pub fn scratch(&mut self, len: usize) -> &mut [u8] {
-        assert!(len <= self.len, "scratch larger than the buffer");
-        if self.filled < len {
-            // SAFETY: initialise the bytes not yet written.
+        assert!(len <= self.len(), "scratch larger than the buffer");
+        if self.filled() < len {
+            let (at, _) = self.span.unfilled();
+            // SAFETY: initialise the bytes not yet written, inside the buffer.
             unsafe {
-                std::ptr::write_bytes(self.ptr.as_ptr().add(self.filled), 0, len - self.filled)
-            };
-            self.filled = len;
+                std::ptr::write_bytes(at, 0, len - self.filled());
+                self.span.set_filled(len);
+            }
         }
         // SAFETY: the first `filled >= len` bytes are initialised.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.as_ptr(), len) }
     }
 
     /// Split the whole (empty) buffer into consecutive regions of `part`
@@ -194,7 +168,7 @@ impl AlignedBuf {
     /// once every region is full.
     pub fn into_regions(self, part: usize) -> (Regions, Vec<Region>) {
         let part = part.max(1);
-        let len = self.len;
+        let len = self.len();
         self.into_regions_sized((0..len).step_by(part).map(|offset| part.min(len - offset)))
     }
 
@@ -204,9 +178,9 @@ impl AlignedBuf {
         self,
         sizes: impl IntoIterator<Item = usize>,
     ) -> (Regions, Vec<Region>) {
-        assert_eq!(self.filled, 0, "into_regions needs an empty buffer");
-        let len = self.len;
-        let base = self.ptr.as_ptr();
+        assert_eq!(self.filled(), 0, "into_regions needs an empty buffer");
+        let len = self.len();
+        let base = self.as_ptr();
         let shared = Arc::new(Shared(UnsafeCell::new(self)));
         let mut offset = 0usize;
         let regions: Vec<Region> = sizes
@@ -215,11 +189,11 @@ impl AlignedBuf {
                 assert!(size <= len - offset, "region sizes exceed the buffer");
                 let region = Region {
                     _owner: shared.clone(),
-                    // SAFETY: offset <= len, inside (or one past) the allocation.
-                    ptr: unsafe { base.add(offset) },
+                    // SAFETY: `offset + size <= len`: inside the allocation,
+                    // which `_owner` keeps alive; the regions are disjoint,
+                    // so each is the only writer of its bytes.
+                    span: unsafe { Span::new(base.add(offset), size) },
                     offset,
-                    len: size,
-                    filled: 0,
                 };
                 offset += size;
                 region
@@ -231,109 +205,16 @@ impl AlignedBuf {
     }
 }
 
-/// Append `data` at `base[*filled..len]`; false (and nothing written) when
-/// it does not fit. Data that already lies there (received in place) is
-/// counted, not copied. `base[..len]` must be memory its caller alone
-/// writes, with `*filled <= len`.
-pub(crate) fn append_raw(base: *mut u8, len: usize, filled: &mut usize, data: &[u8]) -> bool {
-    if data.len() > len - *filled {
-        return false;
-    }
-    // SAFETY: `filled <= len`, so the pointer is inside (or one past) the memory.
-    let dst = unsafe { base.add(*filled) };
-    if !std::ptr::eq(data.as_ptr(), dst) {
-        // SAFETY: the destination lies inside the memory, which only the
-        // caller writes; `data` is elsewhere or exactly in place.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) };
-    }
-    *filled += data.len();
-    true
-}
-
-/// Fill `base[*filled..len]` through `read` until it is full or `read`
-/// reports the end of input (0).
-pub(crate) fn fill_raw<E>(
-    base: *mut u8,
-    len: usize,
-    filled: &mut usize,
-    mut read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-) -> Result<usize, E> {
-    let start = *filled;
-    while *filled < len {
-        // SAFETY: `filled < len`, so the pointer is inside the allocation.
-        let dst = unsafe { base.add(*filled) };
-        let n = read(dst, len - *filled)?;
-        if n == 0 {
-            break;
-        }
-        assert!(n <= len - *filled, "reader wrote past the buffer");
-        *filled += n;
-    }
-    Ok(*filled - start)
-}
-
-/// Something a reader fills front to back: a whole buffer or a region.
-pub trait Fill {
-    /// Capacity in bytes.
-    fn capacity(&self) -> usize;
-    /// Bytes written so far.
-    fn written(&self) -> usize;
-    /// Append `data`; false (and nothing written) when it does not fit.
-    /// Data already in place is counted without a copy.
-    fn append(&mut self, data: &[u8]) -> bool;
-    /// Where the bytes still to be written start, and how many there are.
-    fn unfilled(&mut self) -> (*mut u8, usize);
-    /// Fill the rest through `read(ptr, max)` (see [`AlignedBuf::fill_with`]).
-    fn fill_from<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E>;
-}
-
-impl Fill for AlignedBuf {
-    fn capacity(&self) -> usize {
-        self.len
-    }
-    fn written(&self) -> usize {
-        self.filled
-    }
-    fn append(&mut self, data: &[u8]) -> bool {
-        self.extend_from_slice(data)
-    }
-    fn unfilled(&mut self) -> (*mut u8, usize) {
-        // SAFETY: `filled <= len`: at most one past the end.
-        (
-            unsafe { self.ptr.as_ptr().add(self.filled) },
-            self.remaining(),
-        )
-    }
-    fn fill_from<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        self.fill_with(read)
+impl Deref for AlignedBuf {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
     }
 }
 
-impl Fill for Region {
-    fn capacity(&self) -> usize {
-        self.len
-    }
-    fn written(&self) -> usize {
-        self.filled
-    }
-    fn append(&mut self, data: &[u8]) -> bool {
-        self.extend_from_slice(data)
-    }
-    fn unfilled(&mut self) -> (*mut u8, usize) {
-        // SAFETY: `filled <= len`: at most one past the end.
-        (unsafe { self.ptr.add(self.filled) }, self.len - self.filled)
-    }
-    fn fill_from<E>(
-        &mut self,
-        read: impl FnMut(*mut u8, usize) -> Result<usize, E>,
-    ) -> Result<usize, E> {
-        fill_raw(self.ptr, self.len, &mut self.filled, read)
+impl DerefMut for AlignedBuf {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
     }
 }
 
@@ -357,70 +238,57 @@ impl Regions {
     /// Freeze the buffer once `regions` (all of them, each full) are handed
     /// back; `None` if any is missing or not full.
     pub fn finish(self, regions: Vec<Region>) -> Option<Bytes> {
-        if regions.len() != self.count || regions.iter().any(|r| r.filled != r.len) {
+        if regions.len() != self.count || regions.iter().any(|r| !r.is_full()) {
             return None;
         }
         drop(regions);
         let shared = Arc::try_unwrap(self.shared).ok()?;
         let mut buf = shared.0.into_inner();
-        buf.filled = buf.len;
+        let len = buf.len();
+        // SAFETY: every region, together covering the buffer, was full.
+        unsafe { buf.span.set_filled(len) };
         Some(buf.freeze())
     }
 }
 
-/// A disjoint part of a buffer being filled concurrently.
+/// A disjoint part of a buffer being filled concurrently, as the [`Span`]
+/// it dereferences to; the whole buffer's memory is kept alive by it.
 pub struct Region {
     _owner: Arc<Shared>,
-    ptr: *mut u8,
+    span: Span,
     offset: usize,
-    len: usize,
-    filled: usize,
 }
-
-// SAFETY: a Region is the only writer of its bytes; the allocation is kept
-// alive by `_owner`.
-unsafe impl Send for Region {}
 
 impl Region {
     /// Where this region starts in the whole buffer.
     pub fn offset(&self) -> usize {
         self.offset
     }
+}
 
-    /// The region's size.
-    pub fn len(&self) -> usize {
-        self.len
+impl Deref for Region {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        &self.span
     }
+}
 
-    /// True for a zero-size region.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Bytes written so far.
-    pub fn filled(&self) -> usize {
-        self.filled
-    }
-
-    /// Append `data`; false (and nothing written) when it does not fit.
-    /// Data that already lies where it would go (received there in place)
-    /// is counted, not copied.
-    pub fn extend_from_slice(&mut self, data: &[u8]) -> bool {
-        append_raw(self.ptr, self.len, &mut self.filled, data)
+impl DerefMut for Region {
+    fn deref_mut(&mut self) -> &mut Span {
+        &mut self.span
     }
 }
 
 impl AsRef<[u8]> for AlignedBuf {
     fn as_ref(&self) -> &[u8] {
-        // SAFETY: the first `filled` bytes were written.
-        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.filled) }
+        self.span.as_ref()
     }
 }
 
 impl Drop for AlignedBuf {
     fn drop(&mut self) {
         LIVE_BUFFERS.fetch_sub(1, Ordering::Relaxed);
-        LIVE_BYTES.fetch_sub(self.len, Ordering::Relaxed);
+        LIVE_BYTES.fetch_sub(self.len(), Ordering::Relaxed);
         if let Memory::Pooled(slab, home) = &mut self.memory {
             if let Some(slab) = slab.take() {
                 home.give(slab);
@@ -437,7 +305,7 @@ mod tests {
     fn aligned_and_frozen_without_copy() {
         for len in [0usize, 1, 63, 4097, 1 << 20] {
             let mut b = AlignedBuf::new(len);
-            let ptr = b.ptr.as_ptr() as usize;
+            let ptr = b.as_ptr() as usize;
             assert_eq!(ptr % ALIGN, 0);
             assert!(b.extend_from_slice(&vec![7u8; len]));
             assert!(!b.extend_from_slice(b"x"));
@@ -453,10 +321,10 @@ mod tests {
     fn regions_fill_one_buffer_concurrently() {
         let len = 10_000;
         let buf = AlignedBuf::new(len);
-        let base = buf.ptr.as_ptr() as usize;
+        let base = buf.as_ptr() as usize;
         let (owner, regions) = buf.into_regions(4096);
         assert_eq!(
-            regions.iter().map(Region::len).collect::<Vec<_>>(),
+            regions.iter().map(|r| r.len()).collect::<Vec<_>>(),
             [4096, 4096, 1808]
         );
         let regions: Vec<Region> = std::thread::scope(|s| {
@@ -510,7 +378,7 @@ mod tests {
     #[test]
     fn fill_with_stops_at_end_of_input() {
         let mut b = AlignedBuf::with_alignment(10, 4096);
-        assert_eq!(b.ptr.as_ptr() as usize % 4096, 0);
+        assert_eq!(b.as_ptr() as usize % 4096, 0);
         let mut calls = 0;
         let n = b
             .fill_with(|dst, max| {

@@ -14,16 +14,28 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub enum Error {
     /// The URI could not be parsed or names no object.
     #[error("invalid URI {uri:?}: {reason}")]
-    InvalidUri { uri: String, reason: String },
+    InvalidUri {
+        /// The URI as the caller wrote it.
+        uri: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// The scheme parses but its backend is not available in this build.
     #[error("{uri}: the {scheme}:// backend is not supported yet")]
-    Unsupported { uri: String, scheme: &'static str },
+    Unsupported {
+        /// The URI as the caller wrote it.
+        uri: String,
+        /// Its scheme, without `://`.
+        scheme: &'static str,
+    },
 
     /// The object (or its bucket/container) does not exist.
     #[error("object not found: {uri}")]
     NotFound {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The backend's error, when it gave one.
         #[source]
         source: Option<BoxError>,
     },
@@ -31,14 +43,21 @@ pub enum Error {
     /// Credentials are missing, wrong or not allowed to do this.
     #[error("permission denied for {uri}: {source}")]
     PermissionDenied {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The backend's error.
         #[source]
         source: BoxError,
     },
 
     /// A byte range that does not fit the object.
     #[error("invalid range for {uri}: {reason}")]
-    InvalidRange { uri: String, reason: String },
+    InvalidRange {
+        /// The URI as the caller wrote it.
+        uri: String,
+        /// Why the range does not fit.
+        reason: String,
+    },
 
     /// A bad argument or configuration value.
     #[error("invalid argument: {0}")]
@@ -48,23 +67,35 @@ pub enum Error {
     /// memory available, or an allocation the system refused), or a pool
     /// could not provide it (e.g. pinned-memory registration failed).
     #[error("buffer memory for {uri}: {reason}")]
-    Memory { uri: String, reason: String },
+    Memory {
+        /// The object the buffer was for (or the first of a batch's).
+        uri: String,
+        /// Why the memory could not be had: sizes and what is available.
+        reason: String,
+    },
 
     /// An object is not the size it was expected to be: the size given for
     /// it (e.g. `get_batch(sizes=...)`), or the one listed before it changed.
     #[error("size mismatch for {uri}: expected {expected} bytes ({why}) but the object is {actual} bytes")]
     SizeMismatch {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The size expected, in bytes.
         expected: u64,
+        /// The object's size, in bytes.
         actual: u64,
+        /// Where the expected size came from.
         why: &'static str,
     },
 
     /// The backend returned fewer or more bytes than it announced.
     #[error("{uri}: expected {expected} bytes but received {actual} (truncated transfer)")]
     Truncated {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The bytes announced (or the size of the memory to fill).
         expected: u64,
+        /// The bytes received.
         actual: u64,
     },
 
@@ -74,7 +105,9 @@ pub enum Error {
          S3DLIO_DIRECT_FALLBACK=true to fall back to buffered I/O"
     )]
     DirectIoUnsupported {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The filesystem's refusal.
         #[source]
         source: std::io::Error,
     },
@@ -82,19 +115,29 @@ pub enum Error {
     /// Stored data does not match its recorded checksum.
     #[error("checksum mismatch for {uri}: expected crc32c {expected:08x}, found {actual:08x}")]
     Checksum {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The recorded crc32c.
         expected: u32,
+        /// The crc32c of the data read.
         actual: u32,
     },
 
     /// A checkpoint's metadata is missing or malformed.
     #[error("invalid checkpoint at {uri}: {reason}")]
-    Checkpoint { uri: String, reason: String },
+    Checkpoint {
+        /// The checkpoint's URI.
+        uri: String,
+        /// What is missing or malformed.
+        reason: String,
+    },
 
     /// A local I/O error.
     #[error("I/O error for {uri}: {source}")]
     Io {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -102,7 +145,9 @@ pub enum Error {
     /// Any other error reported by a storage backend.
     #[error("storage error for {uri}: {source}")]
     Backend {
+        /// The URI as the caller wrote it.
         uri: String,
+        /// The backend's error.
         #[source]
         source: BoxError,
     },

@@ -63,7 +63,7 @@ pub fn get_local_now(uri: &str, range: ByteRange, options: &Options) -> Option<R
     }
     match Target::resolve_object(uri, options) {
         Ok(Target::Local(local)) if local.may_stall() => None,
-        Ok(Target::Local(local)) => Some(local.read(range, &Worker::alone())),
+        Ok(Target::Local(local)) => Some(local.get(range, &Worker::alone())),
         Ok(Target::Remote(_)) => None,
         Err(e) => Some(Err(e)),
     }
@@ -121,7 +121,7 @@ pub async fn get_many<S: AsRef<str>>(
         direct,
         remote,
         max_in_flight,
-        |(slot, target), worker| Ok((slot, target.read(ByteRange::FULL, worker)?)),
+        |(slot, target), worker| Ok((slot, target.get(ByteRange::FULL, worker)?)),
         move |(slot, target)| async move { Ok((slot, target.get(ByteRange::FULL, whole).await?)) },
     )
     .await?;

@@ -17,6 +17,9 @@
 //! - L5 operations: [`fetch`], [`batch`], [`objects`], [`checkpoint`]
 //! - L6 this façade
 
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod batch;
 pub mod buffer;
 pub mod checkpoint;
@@ -38,7 +41,7 @@ mod stats;
 mod store;
 pub mod uri;
 
-pub use batch::{get_batch, get_batch_in, Batch, Landing};
+pub use batch::{get_batch, get_batch_in, Batch, BatchMemory, Landing};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};

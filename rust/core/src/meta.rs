@@ -25,7 +25,9 @@ pub struct ObjectMeta {
 /// `Error::InvalidRange`, and a range running past the end is cut at it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ByteRange {
+    /// The first byte.
     pub offset: u64,
+    /// How many bytes; `None` for the rest of the object.
     pub length: Option<u64>,
 }
 

@@ -29,7 +29,7 @@ pub(crate) fn count_body_in_place(len: usize) {
     BODY_BYTES_IN_PLACE.fetch_add(len, Ordering::Relaxed);
 }
 
-/// Landing buffers currently alive in this process: `(count, bytes)`. A
+/// Payload buffers currently alive in this process: `(count, bytes)`. A
 /// buffer lives until the last view, array, tensor or capsule sharing it
 /// is gone, so this shows both zero-copy lifetimes and leaks.
 pub fn live_buffers() -> (usize, usize) {

@@ -54,8 +54,11 @@ impl Scheme {
 /// empty when the URI names a whole bucket, e.g. as a listing prefix).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ObjectUri {
+    /// Which backend.
     pub scheme: Scheme,
+    /// The bucket or container; empty for local schemes.
     pub bucket: String,
+    /// The path (local) or object key (cloud).
     pub key: String,
 }
 

@@ -41,12 +41,14 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The layout under `base` (a trailing `/` is ignored).
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_owned(),
         }
     }
 
+    /// The base URI, without a trailing `/`.
     pub fn base(&self) -> &str {
         &self.base
     }
@@ -56,6 +58,7 @@ impl Layout {
         format!("{}/published", self.base)
     }
 
+    /// The index entry that publishes `step`.
     pub fn index_entry(&self, step: u64) -> String {
         format!("{}/step-{step:012}", self.index())
     }
@@ -66,14 +69,17 @@ impl Layout {
         digits(rest)
     }
 
+    /// The folder of everything saved for `step`.
     pub fn step_dir(&self, step: u64) -> String {
         format!("{}/step-{step:012}", self.base)
     }
 
+    /// The folder of `attempt`'s records and shards of `step`.
     pub fn attempt_dir(&self, step: u64, attempt: &str) -> String {
         format!("{}/attempt-{attempt}", self.step_dir(step))
     }
 
+    /// The record (JSON) of `rank`'s shard of `step` in `attempt`.
     pub fn record(&self, step: u64, attempt: &str, rank: u32, world_size: u32) -> String {
         format!(
             "{}/{}.json",
@@ -103,6 +109,7 @@ impl Layout {
         }
     }
 
+    /// The manifest of `step`.
     pub fn manifest(&self, step: u64) -> String {
         format!("{}/manifest.json", self.step_dir(step))
     }
@@ -171,16 +178,22 @@ pub fn sanitized_attempt(text: &str) -> String {
 /// What one rank wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ShardRecord {
+    /// The rank that wrote the shard.
     pub rank: u32,
+    /// How many ranks the attempt had.
     pub world_size: u32,
+    /// The shard's size in bytes.
     pub size: u64,
+    /// The crc32c of the shard's bytes.
     pub crc32c: u32,
+    /// The rank's metadata, as given to the save.
     pub user_meta: Value,
     /// The shard's object name in its attempt's folder (format 2).
     pub object: Option<String>,
 }
 
 impl ShardRecord {
+    /// The record as stored (a JSON object).
     pub fn to_json(&self) -> Value {
         let mut v = json!({
             "rank": self.rank,
@@ -195,6 +208,8 @@ impl ShardRecord {
         v
     }
 
+    /// The record stored as `v`; a [`Error::Checkpoint`] naming `uri`
+    /// when a field is missing or invalid.
     pub fn from_json(uri: &str, v: &Value) -> Result<Self> {
         let bad = |what: &str| Error::Checkpoint {
             uri: uri.to_owned(),
@@ -224,10 +239,13 @@ impl ShardRecord {
 /// A published step: every shard's record, plus when and with what metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Manifest {
+    /// The training step.
     pub step: u64,
+    /// How many ranks (and shards) the step has.
     pub world_size: u32,
     /// The attempt whose shards these are (`None`: format 1).
     pub attempt: Option<String>,
+    /// Every rank's record, by rank.
     pub shards: Vec<ShardRecord>,
     /// Rank 0's user metadata.
     pub user_meta: Value,
@@ -258,6 +276,7 @@ impl Manifest {
         }
     }
 
+    /// The manifest as stored (a JSON object).
     pub fn to_json(&self) -> Value {
         json!({
             "format": FORMAT,
@@ -270,6 +289,8 @@ impl Manifest {
         })
     }
 
+    /// The manifest stored at `uri` as `bytes` (format 1 or 2); a
+    /// [`Error::Checkpoint`] when it is malformed.
     pub fn parse(uri: &str, bytes: &[u8]) -> Result<Self> {
         let bad = |reason: String| Error::Checkpoint {
             uri: uri.to_owned(),

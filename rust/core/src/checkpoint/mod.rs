@@ -33,8 +33,11 @@ const TORCHELASTIC_RESTART_COUNT: &str = "torchelastic_restart_count";
 /// What `list_checkpoints` reports of one published step.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CheckpointInfo {
+    /// The training step the checkpoint was saved at.
     pub step: u64,
+    /// How many ranks wrote it (one shard each).
     pub world_size: u32,
+    /// The caller's metadata, as saved with the step.
     pub user_meta: Value,
     /// Seconds since the Unix epoch when the step was published.
     pub created: f64,

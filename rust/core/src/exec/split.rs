@@ -1,9 +1,8 @@
 //! One large read filled in parts on threads of its own: how many parts a
 //! read may take ([`split_for`]), and [`fill_in_parts`], which fills what a
-//! [`Fill`] target still lacks as several [`Window`]s at once.
+//! [`Span`] still lacks as several spans at once.
 
-use crate::buffer::Fill;
-use crate::span::Window;
+use crate::span::Span;
 
 /// Smallest part a large `file://` read is split into.
 pub(crate) const SPLIT_PART: usize = 8 << 20;
@@ -20,39 +19,39 @@ pub(crate) fn split_for(len: usize, cores: usize) -> usize {
     cores.min(len / SPLIT_PART).max(1)
 }
 
-/// Fill what `target` still lacks as consecutive windows of at most `part`
-/// bytes, each through `fill(offset, window)` (the offset from where the
+/// Fill what `target` still lacks as consecutive spans of at most `part`
+/// bytes, each through `fill(offset, part)` (the offset from where the
 /// unfilled bytes start) on a scoped thread of its own, the first on the
 /// caller's: nothing outlives the call, and no pool is inherited across a
 /// fork. The first error is returned once every thread has finished. Only
-/// when every window came back full does `target` count the bytes as
+/// when every part came back full does `target` count the bytes as
 /// written (in place, without a copy); otherwise it is left as it was.
-pub(crate) fn fill_in_parts<T: Fill, E: Send>(
-    target: &mut T,
+pub(crate) fn fill_in_parts<E: Send>(
+    target: &mut Span,
     part: usize,
-    fill: impl Fn(usize, &mut Window) -> Result<(), E> + Sync,
+    fill: impl Fn(usize, &mut Span) -> Result<(), E> + Sync,
 ) -> Result<(), E> {
     let (at, len) = target.unfilled();
     let part = part.max(1);
-    let mut windows: Vec<(usize, Window)> = (0..len)
+    let mut parts: Vec<(usize, Span)> = (0..len)
         .step_by(part)
-        // SAFETY: the windows are disjoint stretches of `target`'s unfilled
-        // memory, which the `&mut` borrow keeps valid, and written by no one
-        // else, until every thread has been joined below.
         .map(|offset| {
-            (offset, unsafe {
-                Window::new(at.add(offset), part.min(len - offset))
-            })
+            // SAFETY: the parts are disjoint stretches of `target`'s
+            // unfilled memory, which the `&mut` borrow keeps valid, and
+            // written by no one else, until every thread has been joined
+            // below.
+            let span = unsafe { Span::new(at.add(offset), part.min(len - offset)) };
+            (offset, span)
         })
         .collect();
-    let Some(((first_at, first), rest)) = windows.split_first_mut() else {
+    let Some(((first_at, first), rest)) = parts.split_first_mut() else {
         return Ok(());
     };
     let fill = &fill;
     std::thread::scope(|scope| {
         let others: Vec<_> = rest
             .iter_mut()
-            .map(|(offset, window)| scope.spawn(move || fill(*offset, window)))
+            .map(|(offset, span)| scope.spawn(move || fill(*offset, span)))
             .collect();
         let mine = fill(*first_at, first);
         others
@@ -60,10 +59,10 @@ pub(crate) fn fill_in_parts<T: Fill, E: Send>(
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .fold(mine, Result::and)
     })?;
-    if windows.iter().all(|(_, window)| window.is_full()) {
+    if parts.iter().all(|(_, span)| span.is_full()) {
         // SAFETY: every one of the `len` bytes at `at` was written above.
         let whole = unsafe { std::slice::from_raw_parts(at, len) };
-        let counted = target.append(whole);
+        let counted = target.extend_from_slice(whole);
         debug_assert!(counted, "the parts cover exactly the unfilled bytes");
     }
     Ok(())
@@ -76,12 +75,11 @@ mod tests {
     use crate::exec::workers::{depth_for, run, Worker};
     use crate::runtime;
 
-    fn pattern(offset: usize, window: &mut Window) -> Result<(), String> {
-        let data: Vec<u8> = (offset..offset + window.capacity())
+    fn pattern(offset: usize, part: &mut Span) -> Result<(), String> {
+        let data: Vec<u8> = (offset..offset + part.len())
             .map(|i| (i % 251) as u8)
             .collect();
-        window
-            .append(&data)
+        part.extend_from_slice(&data)
             .then_some(())
             .ok_or_else(|| "too long".to_owned())
     }
@@ -90,12 +88,12 @@ mod tests {
     fn parts_fill_the_rest_in_place_on_threads() {
         let len = 10_000;
         let mut buf = AlignedBuf::new(len);
-        assert!(buf.append(&[7u8; 100]));
+        assert!(buf.extend_from_slice(&[7u8; 100]));
         let base = buf.as_ref().as_ptr() as usize;
         let threads = std::sync::Mutex::new(std::collections::HashSet::new());
-        fill_in_parts(&mut buf, 4096, |offset, window| {
+        fill_in_parts(&mut buf, 4096, |offset, part| {
             threads.lock().unwrap().insert(std::thread::current().id());
-            pattern(offset, window)
+            pattern(offset, part)
         })
         .unwrap();
         assert_eq!(threads.into_inner().unwrap().len(), 3, "4096 + 4096 + 1708");
@@ -109,18 +107,18 @@ mod tests {
     #[test]
     fn a_failed_or_short_part_leaves_the_target_unfilled() {
         let mut buf = AlignedBuf::new(3 * 4096);
-        let failed = fill_in_parts(&mut buf, 4096, |offset, window| match offset {
+        let failed = fill_in_parts(&mut buf, 4096, |offset, part| match offset {
             4096 => Err("part 2 failed".to_owned()),
-            _ => pattern(offset, window),
+            _ => pattern(offset, part),
         });
         assert_eq!(failed, Err("part 2 failed".to_owned()));
-        assert_eq!(buf.written(), 0);
-        fill_in_parts(&mut buf, 4096, |offset, window| match offset {
+        assert_eq!(buf.filled(), 0);
+        fill_in_parts(&mut buf, 4096, |offset, part| match offset {
             0 => Ok(()), // says it succeeded but wrote nothing
-            _ => pattern(offset, window),
+            _ => pattern(offset, part),
         })
         .unwrap();
-        assert_eq!(buf.written(), 0, "never counts bytes no one wrote");
+        assert_eq!(buf.filled(), 0, "never counts bytes no one wrote");
     }
 
     #[test]

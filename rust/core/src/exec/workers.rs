@@ -2,7 +2,7 @@
 //! jobs from one queue: no task and no thread hop per object.
 //!
 //! A `file://` read served from the page cache is CPU work (a copy, and
-//! first-touch faults of the fresh landing pages): more of them at once
+//! first-touch faults of the fresh buffer pages): more of them at once
 //! than cores only contend for the same cores and for the kernel's memory
 //! locks (4000 x 256 KiB held, on 2 cores: 1.8 GB/s with 8 readers, 3.0
 //! GB/s with 2). A read of data that is not cached waits on the device,

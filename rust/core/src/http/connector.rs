@@ -169,7 +169,7 @@ mod tests {
     use bytes::Bytes;
 
     use crate::buffer::ALIGN;
-    use crate::http::place::Landed;
+    use crate::http::place::ReceivedAt;
     use crate::http::wire::USER_AGENT;
     use crate::runtime;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -287,19 +287,19 @@ mod tests {
     async fn get(
         client: &HttpClient,
         port: u16,
-    ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
+    ) -> Result<(Vec<Bytes>, Option<ReceivedAt>), HttpError> {
         fetch(client, request("GET", port, b"", true)).await
     }
 
-    /// The response's body chunks, and where it says its body landed.
+    /// The response's body chunks, and where it says its body was received.
     async fn fetch(
         client: &HttpClient,
         request: HttpRequest,
-    ) -> Result<(Vec<Bytes>, Option<Landed>), HttpError> {
+    ) -> Result<(Vec<Bytes>, Option<ReceivedAt>), HttpError> {
         let response = client.execute(request).await?;
-        let landed = response.extensions().get::<Landed>().copied();
+        let received_at = response.extensions().get::<ReceivedAt>().copied();
         let chunks = response.into_body().bytes_stream().try_collect().await?;
-        Ok((chunks, landed))
+        Ok((chunks, received_at))
     }
 
     fn pattern(len: usize) -> Vec<u8> {
@@ -311,15 +311,15 @@ mod tests {
         runtime::block_on(async {
             let body = pattern(300_000);
             let script = serve(vec![Answer::Reply(ok(&body, ""))]).await;
-            let (chunks, landed) = get(&client(Duration::from_secs(5)), script.port)
+            let (chunks, received_at) = get(&client(Duration::from_secs(5)), script.port)
                 .await
                 .unwrap();
             assert_eq!(chunks.len(), 1, "one chunk: the whole body");
             assert_eq!(chunks[0], body);
             let at = chunks[0].as_ptr() as usize;
             assert_eq!(
-                landed,
-                Some(Landed(at)),
+                received_at,
+                Some(ReceivedAt(at)),
                 "the response names the body's address"
             );
             assert_eq!(at % ALIGN, 0);
@@ -360,8 +360,8 @@ mod tests {
                     .insert(unsafe { Destination::new(at, len) });
                 request
             };
-            let (chunks, landed) = fetch(&client, into(200_000)).await.unwrap();
-            assert_eq!(landed, Some(Landed(at as usize)));
+            let (chunks, received_at) = fetch(&client, into(200_000)).await.unwrap();
+            assert_eq!(received_at, Some(ReceivedAt(at as usize)));
             assert_eq!(chunks.len(), 1);
             let body_at = chunks[0].as_ptr();
             assert_eq!(body_at, at.cast_const(), "the body is the caller's memory");
@@ -430,9 +430,9 @@ mod tests {
             ])
             .await;
             let client = client(Duration::from_secs(5));
-            let (chunks, landed) = get(&client, script.port).await.unwrap();
+            let (chunks, received_at) = get(&client, script.port).await.unwrap();
             assert_eq!(chunks.concat(), b"hello world");
-            assert_eq!(landed, None, "a chunked body is not received in place");
+            assert_eq!(received_at, None, "a chunked body is not received in place");
             let (chunks, _) = get(&client, script.port).await.unwrap();
             assert_eq!(chunks.concat(), b"until the end");
             // The chunked response left its connection clean for the second.
@@ -478,7 +478,7 @@ mod tests {
                     .execute(request(method, script.port, body, keep))
                     .await
                     .unwrap();
-                assert!(response.extensions().get::<Landed>().is_none());
+                assert!(response.extensions().get::<ReceivedAt>().is_none());
             }
             let heads = script.requests.lock().unwrap().clone();
             assert_eq!(heads.len(), 2);

@@ -10,11 +10,11 @@ use object_store::client::{HttpResponse, HttpResponseBody};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::TcpStream;
 
-use super::place::{Destination, Landed};
+use super::place::{Destination, ReceivedAt};
 use super::wire::{
     dechunk, ended, framing, keeps_alive, parse_head, Failure, Framing, HEAD_LIMIT, HEAD_READ,
 };
-use crate::buffer::{AlignedBuf, Fill};
+use crate::buffer::{AlignedBuf, Span};
 
 /// Send `head` on `conn` and read the whole response, a body for
 /// `destination` into it. Returns the response, and the connection when it
@@ -52,7 +52,7 @@ pub(crate) async fn exchange(
     };
     let early = &buf[head_len..];
     let mut reusable = keeps_alive(&parts);
-    let mut landed = None;
+    let mut received_at = None;
     let body = match framing(&parts)? {
         Framing::Empty => {
             reusable &= early.is_empty();
@@ -61,10 +61,10 @@ pub(crate) async fn exchange(
         Framing::Length(len) => {
             reusable &= early.len() <= len;
             let early = &early[..early.len().min(len)];
-            let body = match destination.and_then(|to| to.window(len)) {
+            let body = match destination.and_then(|to| to.span(len)) {
                 // Only a success goes into the caller's memory.
                 Some(mut body) if parts.status.is_success() => {
-                    // Frozen, the window is the body: a view of the
+                    // Frozen, the span is the body: a view of the
                     // caller's memory, which it does not own.
                     receive(&conn, &mut body, early).await?;
                     Bytes::from_owner(body)
@@ -75,7 +75,7 @@ pub(crate) async fn exchange(
                     body.freeze()
                 }
             };
-            landed = Some(Landed(body.as_ptr() as usize));
+            received_at = Some(ReceivedAt(body.as_ptr() as usize));
             body
         }
         Framing::Chunked => {
@@ -93,20 +93,20 @@ pub(crate) async fn exchange(
         }
     };
     let mut response = http::Response::from_parts(parts, HttpResponseBody::from(body));
-    if let Some(landed) = landed {
-        response.extensions_mut().insert(landed);
+    if let Some(received_at) = received_at {
+        response.extensions_mut().insert(received_at);
     }
     Ok((response, reusable.then_some(conn)))
 }
 
 /// Fill `body`: first with `early` (read with the head), then straight
 /// from the socket. A peer that stops sending first interrupts it.
-async fn receive(conn: &TcpStream, body: &mut impl Fill, early: &[u8]) -> Result<(), Failure> {
-    body.append(early);
+async fn receive(conn: &TcpStream, body: &mut Span, early: &[u8]) -> Result<(), Failure> {
+    body.extend_from_slice(early);
     receive_rest(conn, body)
         .await
         .map_err(Failure::Interrupted)?;
-    match body.written() == body.capacity() {
+    match body.is_full() {
         true => Ok(()),
         false => Err(Failure::Interrupted(ended())),
     }
@@ -114,12 +114,12 @@ async fn receive(conn: &TcpStream, body: &mut impl Fill, early: &[u8]) -> Result
 
 /// Receive into the rest of `body` from the socket, until it is full or
 /// the peer stops sending.
-async fn receive_rest(conn: &TcpStream, body: &mut impl Fill) -> std::io::Result<()> {
+async fn receive_rest(conn: &TcpStream, body: &mut Span) -> std::io::Result<()> {
     let fd = conn.as_raw_fd();
-    while body.written() < body.capacity() {
+    while !body.is_full() {
         conn.readable().await?;
         let read = conn.try_io(Interest::READABLE, || {
-            body.fill_from(|at, max| {
+            body.fill_with(|at, max| {
                 // SAFETY: `at..at + max` is unfilled memory inside `body`.
                 match unsafe { libc::recv(fd, at.cast(), max, 0) } {
                     n if n < 0 => Err(std::io::Error::last_os_error()),

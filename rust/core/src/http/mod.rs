@@ -1,4 +1,4 @@
-//! GETs over plain HTTP whose bodies land in their final buffer.
+//! GETs over plain HTTP whose bodies are received into their final buffer.
 //!
 //! object_store's HTTP client (reqwest over hyper) reads a response into
 //! its own buffer and hands out chunks of it, which `get` then copies into
@@ -8,8 +8,8 @@
 //! whole ([`Keep`]) is received into one aligned buffer of the
 //! Content-Length, taken from the pool; one whose body fills memory the
 //! caller holds (a region of a batch or of a split object: [`Destination`])
-//! is received into that memory. The response says where its body landed
-//! ([`Landed`]), and the caller keeps it there instead of copying it.
+//! is received into that memory. The response says where its body was received
+//! ([`ReceivedAt`]), and the caller keeps it there instead of copying it.
 //! Connections are kept alive and reused; a kept connection that turns out
 //! closed is replaced once.
 //!
@@ -29,4 +29,4 @@ mod proxies;
 mod wire;
 
 pub use connector::Connector;
-pub use place::{Destination, Keep, Landed};
+pub use place::{Destination, Keep, ReceivedAt};

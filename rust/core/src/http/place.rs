@@ -2,15 +2,14 @@
 //! in its extensions: [`Keep`] (receive the body into a fresh aligned
 //! buffer, kept as the result) or [`Destination`] (receive it into memory
 //! the caller holds). A response received in place says where
-//! ([`Landed`]). The one promise the caller makes, that a destination's
+//! ([`ReceivedAt`]). The one promise the caller makes, that a destination's
 //! memory stays valid and unwritten until the response is dropped, is made
 //! once, by the `unsafe` constructor of [`Destination`]; the receiving
-//! side gets the memory only through [`Destination::window`], safely.
+//! side gets the memory only through [`Destination::span`], safely.
 
-use crate::buffer::Fill;
-use crate::span::Window;
+use crate::span::Span;
 
-/// Marks a GET whose body is kept as the buffer it lands in (in the
+/// Marks a GET whose body is kept as the buffer it is received into (in the
 /// request's extensions, through `GetOptions::extensions`).
 #[derive(Clone, Copy, Debug)]
 pub struct Keep;
@@ -43,19 +42,19 @@ impl Destination {
     /// # Safety
     /// As for [`Destination::new`]: `target` must be held, and written by
     /// nothing else, until the response is dropped.
-    pub unsafe fn of(target: &mut impl Fill) -> Self {
+    pub unsafe fn of(target: &mut Span) -> Self {
         let (at, len) = target.unfilled();
         // SAFETY: passed on to the caller.
         unsafe { Self::new(at, len) }
     }
 
-    /// The destination's memory as a window to receive a body of `len`
+    /// The destination's memory as a span to receive a body of `len`
     /// bytes into: `None` unless the body is exactly that long.
-    pub(crate) fn window(self, len: usize) -> Option<Window> {
+    pub(crate) fn span(self, len: usize) -> Option<Span> {
         // SAFETY: the memory is valid, and written by nothing else, until
         // the response carrying the body is dropped: the promise made to
         // construct this destination ([`Destination::new`]).
-        (len == self.len).then(|| unsafe { Window::new(self.at as *mut u8, len) })
+        (len == self.len).then(|| unsafe { Span::new(self.at as *mut u8, len) })
     }
 }
 
@@ -64,4 +63,4 @@ impl Destination {
 /// chunk at that address is a whole aligned buffer of its own, to keep as
 /// it is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Landed(pub usize);
+pub struct ReceivedAt(pub usize);

@@ -87,7 +87,7 @@ fn start_expiry(pool: Weak<Pool>, max_idle: Option<Duration>) {
     drop(spawned);
 }
 
-/// The process-wide pool behind every landing buffer (made on first use,
+/// The process-wide pool behind every payload buffer (made on first use,
 /// again after a fork), with [`POOL_BYTES_ENV`] as its budget,
 /// [`POOL_IDLE_MS_ENV`] as its idle limit and [`HUGE_PAGES_ENV`] deciding
 /// huge-page advice.

@@ -1,4 +1,4 @@
-//! Recycling of landing-buffer memory.
+//! Recycling of payload-buffer memory.
 //!
 //! Fresh memory costs a page fault and a zeroed page on first touch, which
 //! is slower than the copy that fills it. A [`Pool`] keeps the allocations

@@ -25,11 +25,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use crate::buffer::{AlignedBuf, Fill};
+use crate::buffer::{AlignedBuf, Span};
 use crate::error::{Error, Result};
 use crate::exec::{split, Worker};
 use crate::meta::{ByteRange, ObjectMeta};
-use crate::span::Window;
 use crate::uri::ObjectUri;
 
 /// Prefix of in-flight temporary files (hidden from listings).
@@ -115,17 +114,17 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> R
 }
 
 /// Read the whole file at `path` into `target`, which is sized to it.
-pub(super) fn get_into<T: Fill>(
+pub(super) fn read_into_place(
     uri: &str,
     path: &str,
-    target: &mut T,
+    target: &mut Span,
     worker: &Worker,
 ) -> Result<()> {
     let (file, meta) = open_regular(uri, path)?;
-    if meta.len() != target.capacity() as u64 {
+    if meta.len() != target.len() as u64 {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
-            expected: target.capacity() as u64,
+            expected: target.len() as u64,
             actual: meta.len(),
         });
     }
@@ -136,8 +135,8 @@ pub(super) fn get_into<T: Fill>(
 /// thread, or, for a large read with cores to spare (a `get` of a big
 /// file, a batch of fewer rows than cores), in parts copied from the page
 /// cache on as many threads.
-fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T, worker: &Worker) -> Result<()> {
-    let want = target.capacity() - target.written();
+fn fill(uri: &str, file: &File, pos: u64, target: &mut Span, worker: &Worker) -> Result<()> {
+    let want = target.remaining();
     let parts = split::split_for(want, worker.cores());
     if parts > 1 {
         crate::stats::count_split_read();
@@ -145,9 +144,9 @@ fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T, worker: &Work
         // The first part is read on this thread, which holds the worker's
         // CPU permit; the others on helper threads that hold none.
         let helper = worker.helper();
-        split::fill_in_parts(target, part, |offset, window: &mut Window| {
+        split::fill_in_parts(target, part, |offset, part: &mut Span| {
             let on = if offset == 0 { worker } else { &helper };
-            pread_fill(uri, file, pos + offset as u64, window, on)
+            pread_fill(uri, file, pos + offset as u64, part, on)
         })?;
         return full(uri, target);
     }
@@ -159,17 +158,17 @@ fn fill<T: Fill>(uri: &str, file: &File, pos: u64, target: &mut T, worker: &Work
 /// cached data only; a cache miss is read again, blocking, inside
 /// [`Worker::blocking_io`], so the worker's CPU permit serves
 /// another read while this one waits for the device.
-fn pread_fill<T: Fill>(
+fn pread_fill(
     uri: &str,
     file: &File,
     mut pos: u64,
-    target: &mut T,
+    target: &mut Span,
     worker: &Worker,
 ) -> Result<()> {
     let fd = file.as_raw_fd();
     let mut try_cached = true;
-    target.fill_from(|dst, max| loop {
-        // SAFETY: `dst` is valid for `max` writable bytes (Fill::fill_from).
+    target.fill_with(|dst, max| loop {
+        // SAFETY: `dst` is valid for `max` writable bytes (Span::fill_with).
         let read = || unsafe { libc::pread(fd, dst.cast(), max, pos as libc::off_t) };
         let n = match try_cached {
             true => match cached_read(fd, dst, max, pos) {
@@ -195,12 +194,12 @@ fn pread_fill<T: Fill>(
 }
 
 /// `Ok` when `target` is full; a file that ended early is an error.
-fn full(uri: &str, target: &impl Fill) -> Result<()> {
-    if target.written() != target.capacity() {
+fn full(uri: &str, target: &Span) -> Result<()> {
+    if !target.is_full() {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
-            expected: target.capacity() as u64,
-            actual: target.written() as u64,
+            expected: target.len() as u64,
+            actual: target.filled() as u64,
         });
     }
     Ok(())
@@ -222,7 +221,7 @@ fn cached_read(fd: libc::c_int, dst: *mut u8, max: usize, pos: u64) -> Cached {
         iov_base: dst.cast(),
         iov_len: max,
     };
-    // SAFETY: `iov` describes `max` writable bytes at `dst` (Fill::fill_from).
+    // SAFETY: `iov` describes `max` writable bytes at `dst` (Span::fill_with).
     let n = unsafe { libc::preadv2(fd, &iov, 1, pos as libc::off_t, libc::RWF_NOWAIT) };
     if n >= 0 {
         return Cached::Read(n);

@@ -6,7 +6,7 @@
 use bytes::Bytes;
 
 use super::{direct, local, network_mounts};
-use crate::buffer::Region;
+use crate::buffer::{Region, Span};
 use crate::error::{Error, Result};
 use crate::exec::Worker;
 use crate::meta::{ByteRange, ObjectMeta};
@@ -33,15 +33,15 @@ impl LocalTarget {
     }
 
     /// Read `range` into one aligned buffer, on this thread.
-    pub fn read(&self, range: ByteRange, worker: &Worker) -> Result<Bytes> {
+    pub fn get(&self, range: ByteRange, worker: &Worker) -> Result<Bytes> {
         match self.direct {
             true => direct::get(&self.uri, self.path(), range, self.fallback, worker),
             false => local::get(&self.uri, self.path(), range, worker),
         }
     }
 
-    /// [`LocalTarget::read`] on a blocking thread of the runtime.
-    pub async fn read_detached(&self, range: ByteRange) -> Result<Bytes> {
+    /// [`LocalTarget::get`] on a blocking thread of the runtime.
+    pub async fn get_detached(&self, range: ByteRange) -> Result<Bytes> {
         let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
         let (direct, fallback) = (self.direct, self.fallback);
         runtime::blocking(move || {
@@ -64,7 +64,7 @@ impl LocalTarget {
             direct::get(uri, path, ByteRange::FULL, self.fallback, worker)
                 .and_then(|bytes| place(uri, &bytes, &mut region))
         } else {
-            local::get_into(uri, path, &mut region, worker)
+            local::read_into_place(uri, path, &mut region, worker)
         };
         filled.map(|()| region)
     }
@@ -82,7 +82,7 @@ impl LocalTarget {
     }
 
     /// Write the whole file; readers never see a partial one.
-    pub fn write(&self, data: &[u8]) -> Result<()> {
+    pub fn put(&self, data: &[u8]) -> Result<()> {
         match self.direct {
             true => direct::put(&self.uri, self.path(), data, self.fallback),
             false => local::put(&self.uri, self.path(), data),
@@ -90,7 +90,7 @@ impl LocalTarget {
     }
 
     /// `range` copied into `file` from its start by the kernel.
-    pub fn copy_to(&self, range: ByteRange, file: &mut std::fs::File) -> Result<u64> {
+    pub fn write_to(&self, range: ByteRange, file: &mut std::fs::File) -> Result<u64> {
         local::copy_range(&self.uri, self.path(), range, file)
     }
 
@@ -112,7 +112,7 @@ impl LocalTarget {
 
 /// A whole object read elsewhere copied into the `region` sized for it; a
 /// size that does not match is a truncated transfer of `uri`.
-pub(crate) fn place(uri: &str, bytes: &[u8], region: &mut Region) -> Result<()> {
+pub(crate) fn place(uri: &str, bytes: &[u8], region: &mut Span) -> Result<()> {
     if bytes.len() != region.len() || !region.extend_from_slice(bytes) {
         return Err(Error::Truncated {
             uri: uri.to_owned(),

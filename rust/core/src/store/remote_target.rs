@@ -85,10 +85,10 @@ impl RemoteTarget {
 
     /// The whole object into `region` of a batch buffer, which is sized to
     /// it (a size mismatch is an error). Returns the filled region.
-    pub async fn get_into(&self, mut region: Region) -> Result<Region> {
+    pub async fn read_into_place(&self, mut region: Region) -> Result<Region> {
         match &self.reach {
             Reach::Object(client, path) => {
-                read::get_into(self.object(client, path), &mut region)
+                read::read_into_place(self.object(client, path), &mut region)
                     .await
                     .map_err(|e| client.redact(e))?;
                 Ok(region)
@@ -124,7 +124,7 @@ impl RemoteTarget {
     pub async fn put_from(&self, source: &LocalTarget, size: u64) -> Result<()> {
         match &self.reach {
             Reach::Object(client, path) => {
-                let read = |range| source.read_detached(range);
+                let read = |range| source.get_detached(range);
                 write::put_from(self.object(client, path), size, read)
                     .await
                     .map_err(|e| client.redact(e))

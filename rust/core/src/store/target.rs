@@ -53,7 +53,7 @@ impl Target {
     /// Read `range` of the object into one aligned buffer.
     pub async fn get(&self, range: ByteRange) -> Result<Bytes> {
         match self {
-            Target::Local(t) => t.read_detached(range).await,
+            Target::Local(t) => t.get_detached(range).await,
             Target::Remote(t) => t.get(range, Whole::InParts).await,
         }
     }
@@ -66,7 +66,7 @@ impl Target {
         match self {
             Target::Local(t) => {
                 let t = t.clone();
-                runtime::blocking(move || t.copy_to(range, &mut file)).await
+                runtime::blocking(move || t.write_to(range, &mut file)).await
             }
             Target::Remote(t) => t.write_to(range, file).await,
         }
@@ -86,7 +86,7 @@ impl Target {
         match self {
             Target::Local(t) => {
                 let t = t.clone();
-                runtime::blocking(move || t.write(&data)).await
+                runtime::blocking(move || t.put(&data)).await
             }
             Target::Remote(t) => t.put(data).await,
         }
@@ -97,7 +97,7 @@ impl Target {
     /// parts are read as they are sent (see [`Target::put`] otherwise).
     pub async fn put_from(&self, source: &LocalTarget, size: u64) -> Result<()> {
         match self {
-            Target::Local(_) => self.put(source.read_detached(ByteRange::FULL).await?).await,
+            Target::Local(_) => self.put(source.get_detached(ByteRange::FULL).await?).await,
             Target::Remote(t) => t.put_from(source, size).await,
         }
     }

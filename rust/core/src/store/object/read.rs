@@ -10,7 +10,7 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt}
 
 use super::config::PARTS_IN_FLIGHT;
 use super::handle::Object;
-use crate::buffer::{AlignedBuf, Fill, Region};
+use crate::buffer::{AlignedBuf, Region, Span};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::meta::ByteRange;
@@ -33,8 +33,8 @@ fn too_big(uri: &str) -> Error {
 }
 
 /// Where the connector received this response's body, if in place.
-fn landed(result: &GetResult) -> Option<usize> {
-    result.extensions.get::<http::Landed>().map(|at| at.0)
+fn received_at(result: &GetResult) -> Option<usize> {
+    result.extensions.get::<http::ReceivedAt>().map(|at| at.0)
 }
 
 /// Hand a response body to `sink` (a buffer or a region of one, which
@@ -48,7 +48,7 @@ async fn drain(
     expected: u64,
     mut sink: impl FnMut(&Bytes) -> bool,
 ) -> Result<()> {
-    let landed = landed(&result);
+    let received_at = received_at(&result);
     let mut stream = result.into_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream
@@ -58,7 +58,7 @@ async fn drain(
     {
         received += chunk.len() as u64;
         stats::count_body(chunk.len());
-        if Some(chunk.as_ptr() as usize) == landed {
+        if Some(chunk.as_ptr() as usize) == received_at {
             stats::count_body_in_place(chunk.len());
         }
         if !sink(&chunk) {
@@ -76,16 +76,16 @@ async fn drain(
 }
 
 /// A body of `expected` bytes as one aligned buffer: the buffer it was
-/// received into when that happened in place ([`http::Landed`]), else a
+/// received into when that happened in place ([`http::ReceivedAt`]), else a
 /// new one it is copied into.
 async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
     let len = usize::try_from(expected).map_err(|_| too_big(uri))?;
-    let landed = landed(&result);
+    let received_at = received_at(&result);
     let mut kept: Option<Bytes> = None;
     let mut copied: Option<AlignedBuf> = None;
     let mut refused: Option<Error> = None;
     drain(result, uri, expected, |chunk| {
-        let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == landed;
+        let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == received_at;
         if whole && kept.is_none() && copied.is_none() {
             kept = Some(chunk.clone());
             return true;
@@ -126,7 +126,7 @@ pub enum Whole {
 
 /// Read `range` of the object into one aligned buffer. A whole object
 /// larger than the range part size is fetched as parallel ranged requests
-/// ([`Whole::InParts`]), each landing directly in its part of that one
+/// ([`Whole::InParts`]), each received directly into its part of that one
 /// buffer, or in one request ([`Whole::InOne`]).
 pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> Result<Bytes> {
     let Object {
@@ -323,11 +323,11 @@ async fn get_part(
 /// The whole object into `target`, which is sized to it (a part of a
 /// batch buffer): one request, its body received in place over plain HTTP,
 /// else copied there as it streams.
-pub(crate) async fn get_into<T: Fill>(object: Object<'_>, target: &mut T) -> Result<()> {
+pub(crate) async fn read_into_place(object: Object<'_>, target: &mut Span) -> Result<()> {
     let Object {
         store, path, uri, ..
     } = object;
-    let expected = target.capacity() as u64;
+    let expected = target.len() as u64;
     let mut options = GetOptions::default();
     // SAFETY: `target` is borrowed, and written by nothing else, until this
     // function has drained (and dropped) the response.
@@ -345,7 +345,10 @@ pub(crate) async fn get_into<T: Fill>(object: Object<'_>, target: &mut T) -> Res
             actual: result.meta.size,
         });
     }
-    drain(result, uri, expected, |chunk| target.append(chunk)).await
+    drain(result, uri, expected, |chunk| {
+        target.extend_from_slice(chunk)
+    })
+    .await
 }
 
 #[cfg(test)]
@@ -356,11 +359,11 @@ mod tests {
     use super::*;
     use crate::buffer::ALIGN;
 
-    fn answer(chunks: Vec<Bytes>, landed: Option<usize>) -> GetResult {
+    fn answer(chunks: Vec<Bytes>, received_at: Option<usize>) -> GetResult {
         let size = chunks.iter().map(|c| c.len() as u64).sum();
         let mut extensions = Extensions::new();
-        if let Some(at) = landed {
-            extensions.insert(http::Landed(at));
+        if let Some(at) = received_at {
+            extensions.insert(http::ReceivedAt(at));
         }
         GetResult {
             payload: GetResultPayload::Stream(stream::iter(chunks.into_iter().map(Ok)).boxed()),
@@ -391,12 +394,16 @@ mod tests {
             let at = body.as_ptr() as usize;
             let kept = collect(answer(vec![body.clone()], Some(at)), "s3://b/k", 100_000);
             let kept = kept.await.unwrap();
-            assert_eq!(kept.as_ptr() as usize, at, "the landed buffer itself");
+            assert_eq!(
+                kept.as_ptr() as usize,
+                at,
+                "the buffer it was received into itself"
+            );
 
             // Unmarked, or in several chunks: copied into a new aligned buffer.
             let chunks = vec![body.slice(..60_000), body.slice(60_000..)];
-            for (chunks, landed) in [(vec![body.clone()], None), (chunks, Some(at))] {
-                let copied = collect(answer(chunks, landed), "s3://b/k", 100_000)
+            for (chunks, received_at) in [(vec![body.clone()], None), (chunks, Some(at))] {
+                let copied = collect(answer(chunks, received_at), "s3://b/k", 100_000)
                     .await
                     .unwrap();
                 assert_ne!(copied.as_ptr() as usize, at);
@@ -407,7 +414,7 @@ mod tests {
     }
 
     #[test]
-    fn a_landed_body_of_the_wrong_length_is_an_error() {
+    fn a_body_received_in_place_of_the_wrong_length_is_an_error() {
         runtime::block_on(async {
             let body = filled(&[7; 100]);
             let at = body.as_ptr() as usize;
