@@ -84,9 +84,6 @@ pub enum BatchMemory<'a> {
     Into(AlignedBuf),
 }
 
-/// The former name of [`BatchMemory`], kept while the binding moves to it.
-pub type Landing<'a> = BatchMemory<'a>;
-
 /// [`get_batch`] into the memory `memory` says.
 pub async fn get_batch_in<S: AsRef<str>>(
     uris: &[S],

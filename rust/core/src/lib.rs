@@ -41,7 +41,7 @@ mod stats;
 mod store;
 pub mod uri;
 
-pub use batch::{get_batch, get_batch_in, Batch, BatchMemory, Landing};
+pub use batch::{get_batch, get_batch_in, Batch, BatchMemory};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use pyo3::prelude::*;
 
-/// Landing buffers alive in this process (`buffers`, `bytes`), remote body
+/// Payload buffers alive in this process (`buffers`, `bytes`), remote body
 /// bytes taken in (`body_bytes`) and how many of them were received straight
 /// into the buffer handed out (`body_bytes_in_place`), and what the
 /// process-wide recycling pool has done (`pool_*`). A buffer lives until

@@ -5,7 +5,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use s3dlio_core::buffer::AlignedBuf;
-use s3dlio_core::Landing;
+use s3dlio_core::BatchMemory;
 
 use crate::errors::invalid_argument;
 use crate::export::batch::Batch;
@@ -49,9 +49,9 @@ pub fn get_batch(
                 "get_batch: give pinned or out, not both".into(),
             ))
         }
-        (None, Some(out)) => (Landing::Into(output_buffer(&out)?), false),
-        (Some(pool), None) => (Landing::Pool(pool.pool()), pool.pool().has_hooks()),
-        (None, None) => (Landing::Pool(s3dlio_core::pool::global()), false),
+        (None, Some(out)) => (BatchMemory::Into(output_buffer(&out)?), false),
+        (Some(pool), None) => (BatchMemory::Pool(pool.pool()), pool.pool().has_hooks()),
+        (None, None) => (BatchMemory::Pool(s3dlio_core::pool::global()), false),
     };
     let what = format!("get_batch of {} URIs", uris.len());
     let batch = wait_for(
