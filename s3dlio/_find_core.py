@@ -11,8 +11,6 @@ import os
 import sys
 from importlib.machinery import EXTENSION_SUFFIXES
 
-import s3dlio
-
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -26,7 +24,8 @@ def _find_core() -> None:
     for entry in sys.path:
         folder = os.path.join(os.path.abspath(entry or os.curdir), "s3dlio")
         if os.path.realpath(folder) != os.path.realpath(_HERE) and _has_core(folder):
-            s3dlio.__path__.append(folder)
+            # The package being imported (not imported again from here).
+            sys.modules[__package__ or "s3dlio"].__path__.append(folder)
             return
     raise ImportError(
         f"s3dlio is imported from its source folder {_HERE}, which has no compiled "
