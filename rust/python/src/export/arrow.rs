@@ -1,26 +1,24 @@
-//! Arrow C data/stream interface export (`__arrow_c_array__`,
-//! `__arrow_c_stream__`): arrays whose value buffers are the fetched
-//! `Bytes` themselves (`arrow_buffer::Buffer::from(Bytes)` does not copy).
-//!
-//! Written over arrow-array's FFI rather than pyo3-arrow: the newest
-//! pyo3-arrow (0.20.0, the first for pyo3 0.30) is built on arrow 59, and
-//! this workspace is on arrow 60. The capsule handling is here and in
-//! `crate::input::arrow`, to be replaced together when a release fits.
+//! Arrow export (`__arrow_c_array__`, `__arrow_c_stream__`): arrays whose
+//! value buffers are the fetched `Bytes` themselves
+//! (`arrow_buffer::Buffer::from(Bytes)` does not copy). Building the arrays
+//! is ours; the capsules are pyo3-arrow's (`to_array_pycapsules`,
+//! `to_stream_pycapsule`), which move the arrays' buffers into the C data
+//! interface as they are. `requested_schema` is not passed on: the natural
+//! type is always exported, since a cast would copy the memory.
 
 use std::sync::Arc;
 
-use arrow_array::ffi::{to_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{
-    Array, ArrayRef, BinaryArray, Int64Array, LargeBinaryArray, RecordBatch, RecordBatchIterator,
-    StringArray, UInt8Array,
+    Array, ArrayRef, BinaryArray, Int64Array, LargeBinaryArray, RecordBatch, StringArray,
+    StructArray, UInt8Array,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, Field, Schema};
 use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::{PyCapsule, PyTuple};
+use pyo3_arrow::ffi::{to_array_pycapsules, to_stream_pycapsule, ArrayIterator};
 
 fn arrow_err(e: ArrowError) -> PyErr {
     PyValueError::new_err(format!("Arrow export failed: {e}"))
@@ -58,15 +56,9 @@ pub fn binary_array(data: Bytes, offsets: &[u64]) -> ArrayRef {
 }
 
 /// The `(schema, array)` capsule pair of the Arrow PyCapsule interface.
-pub fn array_capsules<'py>(
-    py: Python<'py>,
-    array: &dyn Array,
-) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
-    let (ffi_array, ffi_schema): (FFI_ArrowArray, FFI_ArrowSchema) =
-        to_ffi(&array.to_data()).map_err(arrow_err)?;
-    let schema = PyCapsule::new_with_value(py, ffi_schema, c"arrow_schema")?;
-    let array = PyCapsule::new_with_value(py, ffi_array, c"arrow_array")?;
-    Ok((schema, array))
+pub fn array_capsules<'py>(py: Python<'py>, array: &dyn Array) -> PyResult<Bound<'py, PyTuple>> {
+    let field = Arc::new(Field::new("", array.data_type().clone(), true));
+    Ok(to_array_pycapsules(py, field, array, None)?)
 }
 
 /// The table of a batch: columns `uri` (string), `size` (int64), `data`
@@ -90,10 +82,13 @@ pub fn table_batch(uris: &[String], offsets: &[u64], data: Bytes) -> PyResult<Re
     .map_err(arrow_err)
 }
 
-/// An `arrow_array_stream` capsule yielding `batch` once.
+/// An `arrow_array_stream` capsule yielding `batch` once (as a struct
+/// array, the form of a record batch in the C stream interface).
 pub fn stream_capsule(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyCapsule>> {
     let schema = batch.schema();
-    let reader = RecordBatchIterator::new(vec![Ok(batch)], schema);
-    let stream = FFI_ArrowArrayStream::new(Box::new(reader));
-    PyCapsule::new_with_value(py, stream, c"arrow_array_stream")
+    let field = Field::new_struct("", schema.fields().clone(), false)
+        .with_metadata(schema.metadata().clone());
+    let array: ArrayRef = Arc::new(StructArray::from(batch));
+    let reader = ArrayIterator::new(vec![Ok(array)], Arc::new(field));
+    Ok(to_stream_pycapsule(py, Box::new(reader), None)?)
 }

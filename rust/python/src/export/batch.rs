@@ -3,7 +3,7 @@
 
 use pyo3::exceptions::{PyBufferError, PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::PyCapsule;
+use pyo3::types::PyTuple;
 use s3dlio_core::Batch as CoreBatch;
 
 use crate::export::arrow;
@@ -117,7 +117,7 @@ impl Batch {
         &self,
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema; // the natural type is always exported
         let array = arrow::binary_array(self.inner.data.clone(), &self.inner.offsets);
         arrow::array_capsules(py, array.as_ref())

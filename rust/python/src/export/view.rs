@@ -6,7 +6,7 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyCapsule, PyMemoryView, PySlice};
+use pyo3::types::{PyBytes, PyMemoryView, PySlice, PyTuple};
 
 use crate::errors::invalid_argument;
 use crate::export::arrow;
@@ -154,7 +154,7 @@ impl BytesView {
         &self,
         py: Python<'py>,
         requested_schema: Option<Bound<'py, PyAny>>,
-    ) -> PyResult<(Bound<'py, PyCapsule>, Bound<'py, PyCapsule>)> {
+    ) -> PyResult<Bound<'py, PyTuple>> {
         let _ = requested_schema; // the natural type (uint8) is always exported
         arrow::array_capsules(py, arrow::uint8_array(self.bytes.clone()).as_ref())
     }

@@ -1,22 +1,21 @@
 //! Arrow given to s3dlio: `put_many` input as any object of the Arrow
 //! PyCapsule interface (`__arrow_c_array__` or `__arrow_c_stream__`: a
 //! pyarrow array, chunked array, record batch or table, a polars frame, a
-//! s3dlio `Batch` or `Table`), imported through arrow-array's C data
-//! interface. Every payload is a slice of the producer's own buffer, which
-//! the slice keeps alive: no value is copied, into Python `bytes` or
-//! anywhere else, before the store writes it.
+//! s3dlio `Batch` or `Table`), imported through pyo3-arrow (`PyArray` for
+//! `__arrow_c_array__`, `PyArrayReader` for `__arrow_c_stream__`; both take
+//! the producer's buffers over as they are). Every payload is a slice of
+//! the producer's own buffer, which the slice keeps alive: no value is
+//! copied, into Python `bytes` or anywhere else, before the store writes it.
 
 use arrow_array::cast::AsArray;
-use arrow_array::ffi::{from_ffi, FFI_ArrowArray, FFI_ArrowSchema};
-use arrow_array::ffi_stream::{ArrayStreamReader, FFI_ArrowArrayStream};
 use arrow_array::types::{ByteArrayType, ByteViewType};
-use arrow_array::{make_array, Array, ArrayRef, GenericByteArray, GenericByteViewArray};
+use arrow_array::{Array, ArrayRef, GenericByteArray, GenericByteViewArray};
 use arrow_buffer::{ArrowNativeType, Buffer};
 use arrow_schema::{ArrowError, DataType};
 use bytes::Bytes;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyCapsule, PyCapsuleMethods, PyTuple};
+use pyo3_arrow::{PyArray, PyArrayReader};
 
 use crate::errors::invalid_argument;
 
@@ -96,25 +95,8 @@ fn arrow_err(e: ArrowError) -> PyErr {
 /// single array when it offers both.
 fn import(obj: &Bound<'_, PyAny>) -> PyResult<Vec<ArrayRef>> {
     if obj.hasattr("__arrow_c_array__")? {
-        let pair = obj.call_method0("__arrow_c_array__")?;
-        let pair = pair.cast::<PyTuple>()?;
-        let schema = pair.get_item(0)?;
-        let array = pair.get_item(1)?;
-        let schema = schema.cast::<PyCapsule>()?;
-        let array = array.cast::<PyCapsule>()?;
-        let schema_ptr = schema.pointer_checked(Some(c"arrow_schema"))?;
-        let array_ptr = array.pointer_checked(Some(c"arrow_array"))?;
-        // SAFETY: the capsules are named as the Arrow PyCapsule interface
-        // says, so they hold a live FFI_ArrowSchema and FFI_ArrowArray. The
-        // array is moved out (its capsule keeps a released, empty one, which
-        // the capsule's destructor leaves alone); the schema is only read
-        // while its capsule, which frees it, is alive.
-        let data = unsafe {
-            let ffi_array = FFI_ArrowArray::from_raw(array_ptr.as_ptr().cast());
-            from_ffi(ffi_array, &*schema_ptr.as_ptr().cast::<FFI_ArrowSchema>())
-        }
-        .map_err(arrow_err)?;
-        return Ok(vec![make_array(data)]);
+        let (array, _field) = obj.extract::<PyArray>()?.into_inner();
+        return Ok(vec![array]);
     }
     if !obj.hasattr("__arrow_c_stream__")? {
         return Err(PyTypeError::new_err(format!(
@@ -123,15 +105,8 @@ fn import(obj: &Bound<'_, PyAny>) -> PyResult<Vec<ArrayRef>> {
             obj.get_type().name()?
         )));
     }
-    let capsule = obj.call_method0("__arrow_c_stream__")?;
-    let capsule = capsule.cast::<PyCapsule>()?;
-    let stream_ptr = capsule.pointer_checked(Some(c"arrow_array_stream"))?;
-    // SAFETY: a capsule of this name holds a live FFI_ArrowArrayStream; it
-    // is moved out, leaving a released one that the capsule's destructor
-    // leaves alone.
-    let stream = unsafe { FFI_ArrowArrayStream::from_raw(stream_ptr.as_ptr().cast()) };
-    ArrayStreamReader::try_new(stream)
-        .map_err(arrow_err)?
+    obj.extract::<PyArrayReader>()?
+        .into_reader()?
         .collect::<Result<Vec<_>, _>>()
         .map_err(arrow_err)
 }
@@ -213,7 +188,17 @@ fn view_rows<T: ByteViewType + ?Sized>(
 /// An Arrow buffer as `Bytes` over the same memory (it keeps the buffer,
 /// and through it the producer's allocation, alive).
 fn shared(buffer: Buffer) -> Bytes {
-    Bytes::from_owner(buffer)
+    Bytes::from_owner(Owned(buffer))
+}
+
+/// An Arrow buffer as the owner of a `Bytes` (arrow 59's `Buffer` has no
+/// `AsRef<[u8]>` of its own).
+struct Owned(Buffer);
+
+impl AsRef<[u8]> for Owned {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_slice()
+    }
 }
 
 /// `len` bytes of `bytes` from `start`, or an error when the producer's
