@@ -33,6 +33,7 @@ import pytest
 from emulator_requests import gcs_upload
 from emulator_requests import http_request as _http_request
 from emulator_requests import port_of as _port_of
+from processes import stop
 
 _GUARD_ENV = {
     "AWS_EC2_METADATA_DISABLED": "true",
@@ -158,13 +159,7 @@ def _serve(
             else:
                 os.environ[env_name] = previous
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+        stop(proc)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from processes import stop
+
 CONFIG = """
 {user}
 daemon off;
@@ -93,12 +95,7 @@ def serving(root: Path, workdir: Path, timeout_s: float = 20.0) -> Iterator[str]
                 time.sleep(0.05)
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
 
 
 def requests_per_connection(workdir: Path) -> dict[int, int]:

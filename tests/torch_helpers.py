@@ -9,8 +9,12 @@ so a tensor can be decoded back to its index and checked byte for byte.
 
 from __future__ import annotations
 
+import os
 import struct
-from collections.abc import Iterable
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -105,3 +109,39 @@ def stack_and_count_slots(samples: list[torch.Tensor]) -> tuple[torch.Tensor, in
 
     ring = _worker_slots._ring
     return default_collate(samples), 0 if ring is None else len(ring.slots)
+
+
+def torchrun(
+    script: Path,
+    ranks: int,
+    *args: str,
+    cwd: Path,
+    pythonpath: str = "",
+    options: Sequence[str] = (),
+    timeout_s: float = 240,
+) -> None:
+    """Run ``script`` under a real torchrun on loopback (``--standalone``)
+    with ``ranks`` processes; fails with the tail of its stderr. The
+    launcher's own TORCHELASTIC_* variables of an enclosing job are dropped."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC_")}
+    env.update(PYTHONPATH=pythonpath, OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            f"--nproc-per-node={ranks}",
+            "--monitor-interval=0.2",
+            *options,
+            str(script),
+            *args,
+        ],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]

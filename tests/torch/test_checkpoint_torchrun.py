@@ -4,12 +4,10 @@ launch left of a step never completes the restarted launch's step."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from torch_helpers import torchrun
 
 pytest.importorskip("torch")
 
@@ -59,29 +57,15 @@ def test_restarted_torchrun_job_publishes_only_its_own_shards(file_prefix, tmp_p
     script = tmp_path / "job.py"
     script.write_text(JOB)
     out = tmp_path / "seen"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC_")}
-    env["PYTHONPATH"] = ""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node=2",
-            "--max-restarts=1",
-            "--monitor-interval=0.2",
-            str(script),
-            f"{file_prefix}/ckpt",
-            str(out),
-        ],
-        env={**env, "OMP_NUM_THREADS": "1"},
+    torchrun(
+        script,
+        2,
+        f"{file_prefix}/ckpt",
+        str(out),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=200,
-        check=False,
+        options=["--max-restarts=1"],
+        timeout_s=200,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
     for rank in range(2):
         seen = json.loads(Path(f"{out}.{rank}").read_text())
         assert seen["after_rank1"] == 1, "the crashed launch's rank 0 completed step 2"

@@ -10,14 +10,11 @@ batch, as DDP does, would hang otherwise).
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from torch_helpers import make_objects
+from torch_helpers import make_objects, torchrun
 
 from s3dlio_torch import S3IterableDataset
 
@@ -86,30 +83,17 @@ dist.destroy_process_group()
 def _torchrun(tmp_path: Path, phase: str, ranks: int, workers: int, prefixes: dict) -> list:
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHELASTIC_")}
-    env.update(PYTHONPATH=str(Path(__file__).parents[1]), OMP_NUM_THREADS="1")  # the helpers
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            f"--nproc-per-node={ranks}",
-            "--monitor-interval=0.2",
-            str(script),
-            phase,
-            str(workers),
-            str(tmp_path),
-            json.dumps(prefixes),
-        ],
-        env=env,
+    helpers = str(Path(__file__).parents[1])  # torch_helpers, for the job
+    torchrun(
+        script,
+        ranks,
+        phase,
+        str(workers),
+        str(tmp_path),
+        json.dumps(prefixes),
         cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
+        pythonpath=helpers,
     )
-    assert done.returncode == 0, done.stderr[-4000:]
     return [json.loads((tmp_path / f"{phase}.{r}.json").read_text()) for r in range(ranks)]
 
 
