@@ -92,16 +92,14 @@ class EpochReader:
         return epoch_order(len(self.uris), shuffle=self.shuffle, seed=self.seed, epoch=self.epoch)
 
     def _full_pass(self) -> Pass:
+        return self._pass_from(Progress(self.epoch))
+
+    def _pass_from(self, start: Progress) -> Pass:
+        """This reader's pass from ``start``, for its rank and worker."""
         rank, world_size = self._world()
         worker, workers, _ = self._reader()
         return Pass(
-            len(self.uris),
-            Progress(self.epoch),
-            rank,
-            world_size,
-            worker,
-            workers,
-            drop_last=self._drop_tail,
+            len(self.uris), start, rank, world_size, worker, workers, drop_last=self._drop_tail
         )
 
     def _begin_pass(self) -> list[int]:
@@ -127,9 +125,7 @@ class EpochReader:
                         f"the loader's whole state_dict() instead"
                     )
                 skip = loaded.yielded
-        self._pass = Pass(
-            len(self.uris), start, rank, world_size, worker, workers, drop_last=self._drop_tail
-        )
+        self._pass = self._pass_from(start)
         self._yielded = skip
         order = self.order()
         indices: list[int] = order[self._pass.mine()[skip:]].tolist()
@@ -187,7 +183,7 @@ class EpochReader:
             self._check(state)
             d = state["pass"]
             self._loaded = _Loaded(
-                Progress(int(state["epoch"]), int(d["position"]), tuple(d["also_done"])),
+                _progress_of(state["epoch"], d),
                 token,
                 (int(d["rank"]), int(d["world_size"]), int(d["workers"]), int(state["worker"])),
                 int(state["yielded"]),
@@ -210,7 +206,7 @@ class EpochReader:
         """The global progress in ``state``: ours, or found inside a loader's."""
         if "position" in state and "epoch" in state:
             self._check(state)
-            return Progress(int(state["epoch"]), int(state["position"]), tuple(state["also_done"]))
+            return _progress_of(state["epoch"], state)
         if state.get("_steps_since_snapshot", 0):
             raise ValueError(
                 "the loader's state was taken between snapshots; use "
@@ -235,7 +231,7 @@ class EpochReader:
         counts = {int(w["worker"]): int(w["yielded"]) for w in workers}
         if sorted(counts) != list(range(int(d["workers"]))):
             raise ValueError(f"expected the states of {d['workers']} workers, got {sorted(counts)}")
-        start = Progress(int(first["epoch"]), int(d["position"]), tuple(d["also_done"]))
+        start = _progress_of(first["epoch"], d)
         p = Pass(
             len(self.uris),
             start,
@@ -251,6 +247,11 @@ class EpochReader:
 def _in_process_owner() -> int:
     """The clock's id for passes read in this process (not by workers)."""
     return IN_WORKERS + 1 + os.getpid()
+
+
+def _progress_of(epoch: Any, fields: Mapping[str, Any]) -> Progress:
+    """The inverse of :func:`_progress_fields`."""
+    return Progress(int(epoch), int(fields["position"]), tuple(int(p) for p in fields["also_done"]))
 
 
 def _progress_fields(progress: Progress) -> dict[str, Any]:
