@@ -4,6 +4,10 @@ ranges from static files (a ``Content-Length``, never chunked), keeps
 connections alive, and ignores request signatures: a real HTTP server that
 is not moto, so the plain-HTTP GET client is not tuned to one server.
 
+With ``tls=True`` it serves HTTPS instead, with a self-signed certificate
+for 127.0.0.1 made at start (``certificate(workdir)``: the PEM file a
+client is told to trust).
+
 Each request is logged with its connection's serial number and request
 count, so a test can tell whether connections were reused.
 """
@@ -42,8 +46,8 @@ http {{
     keepalive_requests 100000;
     default_type application/octet-stream;
     server {{
-        listen 127.0.0.1:{port};
-        root {root};
+        listen 127.0.0.1:{port}{ssl};
+        root {root};{certificate}
     }}
 }}
 """
@@ -61,9 +65,47 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+TLS = """
+        ssl_certificate {dir}/cert.pem;
+        ssl_certificate_key {dir}/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_cache shared:tls:1m;"""
+
+
+def certificate(workdir: Path) -> Path:
+    """The certificate to trust for an HTTPS server run in ``workdir``: the
+    self-signed authority that signed the server's certificate."""
+    return workdir / "ca.pem"
+
+
+def _make_certificate(workdir: Path) -> None:
+    """A throwaway authority and, signed by it, a certificate for 127.0.0.1
+    (TLS clients refuse an authority's certificate used as a server's)."""
+
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=workdir)
+
+    openssl(
+        *("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+        *("-keyout", "ca-key.pem", "-out", "ca.pem", "-subj", "/CN=s3dlio test authority"),
+    )
+    openssl(
+        *("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.csr"),
+        *("-subj", "/CN=127.0.0.1"),
+    )
+    (workdir / "cert.ext").write_text(
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"
+    )
+    openssl(
+        *("x509", "-req", "-in", "cert.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem"),
+        *("-CAcreateserial", "-days", "1", "-out", "cert.pem", "-extfile", "cert.ext"),
+    )
+
+
 @contextmanager
-def serving(root: Path, workdir: Path, timeout_s: float = 20.0) -> Iterator[str]:
-    """Run nginx over ``root`` until the block ends; yields its endpoint."""
+def serving(root: Path, workdir: Path, timeout_s: float = 20.0, tls: bool = False) -> Iterator[str]:
+    """Run nginx over ``root`` until the block ends; yields its endpoint
+    (``https://`` with ``tls``, trusting ``certificate(workdir)``)."""
     nginx = executable()
     if nginx is None:
         raise RuntimeError("nginx is not installed (scripts/setup.sh installs nginx-light)")
@@ -73,7 +115,18 @@ def serving(root: Path, workdir: Path, timeout_s: float = 20.0) -> Iterator[str]
     # As root, nginx's workers would run as nobody, who cannot read the
     # test's private temporary folders.
     user = "user root;" if os.geteuid() == 0 else ""
-    conf.write_text(CONFIG.format(user=user, dir=workdir, port=port, root=root))
+    if tls:
+        _make_certificate(workdir)
+    conf.write_text(
+        CONFIG.format(
+            user=user,
+            dir=workdir,
+            port=port,
+            root=root,
+            ssl=" ssl" if tls else "",
+            certificate=TLS.format(dir=workdir) if tls else "",
+        )
+    )
     proc = subprocess.Popen(
         [nginx, "-c", str(conf), "-p", str(workdir)],
         stdin=subprocess.DEVNULL,
@@ -93,7 +146,7 @@ def serving(root: Path, workdir: Path, timeout_s: float = 20.0) -> Iterator[str]
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"nginx did not listen on port {port}") from None
                 time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         stop(proc)
 

@@ -39,6 +39,12 @@ pub const MULTIPART_PART_SIZE: &str = "s3dlio_multipart_part_size";
 pub const RANGE_PART_SIZE: &str = "s3dlio_range_part_size";
 /// Fall back to buffered I/O where a filesystem refuses O_DIRECT.
 pub const DIRECT_FALLBACK: &str = "s3dlio_direct_fallback";
+/// A PEM file of certificates trusted for HTTPS besides the system's (an
+/// endpoint with a private or self-signed certificate); `AWS_CA_BUNDLE`,
+/// the name boto3 and the AWS CLI read, is taken when this is unset.
+pub const CA_BUNDLE: &str = "s3dlio_ca_bundle";
+/// The AWS name of [`CA_BUNDLE`].
+pub const AWS_CA_BUNDLE: &str = "aws_ca_bundle";
 
 /// Words in a key (lower case) whose value is a credential: never shown.
 const SECRET_KEY_WORDS: &[&str] = &[

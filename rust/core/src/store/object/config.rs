@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use object_store::{BackoffConfig, Certificate, ClientOptions, RetryConfig};
 
 use crate::error::{Error, Result};
 use crate::http;
@@ -33,12 +33,40 @@ pub(crate) fn retry_config(options: &Options) -> Result<RetryConfig> {
     })
 }
 
-/// Connect and request timeouts (`S3DLIO_CONNECT_TIMEOUT`, `S3DLIO_REQUEST_TIMEOUT`).
+/// Connect and request timeouts (`S3DLIO_CONNECT_TIMEOUT`,
+/// `S3DLIO_REQUEST_TIMEOUT`), and the certificates trusted besides the
+/// system's (`S3DLIO_CA_BUNDLE`, else `AWS_CA_BUNDLE`).
 pub(crate) fn client_options(options: &Options) -> Result<ClientOptions> {
     let (connect, request) = timeouts(options)?;
-    Ok(ClientOptions::new()
+    let mut client = ClientOptions::new()
         .with_connect_timeout(connect)
-        .with_timeout(request))
+        .with_timeout(request);
+    for certificate in ca_bundle(options)? {
+        client = client.with_root_certificate(certificate);
+    }
+    Ok(client)
+}
+
+/// The certificates of the configured CA bundle, none when unset. A file
+/// that cannot be read, or holds no PEM certificate, is refused by name.
+fn ca_bundle(options: &Options) -> Result<Vec<Certificate>> {
+    let keys = [options::CA_BUNDLE, options::AWS_CA_BUNDLE];
+    let Some(path) = options.first_of(&keys).filter(|p| !p.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    let refused = |why: String| {
+        let key = match options.get(options::CA_BUNDLE) {
+            Some(_) => options::CA_BUNDLE,
+            None => options::AWS_CA_BUNDLE,
+        };
+        Error::InvalidArgument(format!("option {}={path}: {why}", key.to_ascii_uppercase()))
+    };
+    let pem = std::fs::read(path).map_err(|e| refused(format!("cannot read it: {e}")))?;
+    match Certificate::from_pem_bundle(&pem) {
+        Ok(certificates) if !certificates.is_empty() => Ok(certificates),
+        Ok(_) => Err(refused("no PEM certificate in it".into())),
+        Err(e) => Err(refused(format!("not a PEM certificate bundle: {e}"))),
+    }
 }
 
 /// The HTTP client of every backend: plain-HTTP GET bodies land in their
