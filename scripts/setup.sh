@@ -22,11 +22,14 @@ python -m pip install -q --upgrade pip
 python -m pip install -q -r requirements-test.txt
 
 # System tools the tests start: strace (the checkpoint crash tests kill
-# writers at exact system calls) and nginx (a second real HTTP server for
-# the plain-HTTP GET client, besides moto).
+# writers at exact system calls), nginx (a second real HTTP server for
+# the plain-HTTP GET client, besides moto, and an HTTPS one), openssl (its
+# throwaway certificates) and OpenSSL's headers (the benchmark's TLS floor).
 missing=()
 command -v strace >/dev/null || missing+=(strace)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v openssl >/dev/null || missing+=(openssl)
+[ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -35,7 +35,7 @@ pid {dir}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
     log_format requests '$connection $connection_requests $status $request';
-    access_log {dir}/access.log requests;
+    access_log {access_log};
     client_body_temp_path {dir}/tmp;
     proxy_temp_path {dir}/tmp;
     fastcgi_temp_path {dir}/tmp;
@@ -103,9 +103,16 @@ def _make_certificate(workdir: Path) -> None:
 
 
 @contextmanager
-def serving(root: Path, workdir: Path, timeout_s: float = 20.0, tls: bool = False) -> Iterator[str]:
+def serving(
+    root: Path,
+    workdir: Path,
+    timeout_s: float = 20.0,
+    tls: bool = False,
+    log_requests: bool = True,
+) -> Iterator[str]:
     """Run nginx over ``root`` until the block ends; yields its endpoint
-    (``https://`` with ``tls``, trusting ``certificate(workdir)``)."""
+    (``https://`` with ``tls``, trusting ``certificate(workdir)``). Without
+    ``log_requests`` (benchmarks) nothing is written per request."""
     nginx = executable()
     if nginx is None:
         raise RuntimeError("nginx is not installed (scripts/setup.sh installs nginx-light)")
@@ -124,6 +131,7 @@ def serving(root: Path, workdir: Path, timeout_s: float = 20.0, tls: bool = Fals
             port=port,
             root=root,
             ssl=" ssl" if tls else "",
+            access_log=f"{workdir}/access.log requests" if log_requests else "off",
             certificate=TLS.format(dir=workdir) if tls else "",
         )
     )

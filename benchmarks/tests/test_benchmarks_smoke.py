@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ["get_many", "get_latency", "scaling", "loader", "memory"]
+SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold"]
 
 
 @pytest.mark.slow
