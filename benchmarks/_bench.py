@@ -52,6 +52,7 @@ KIB, MIB, GIB = 1 << 10, 1 << 20, 1 << 30
 LABELS = {
     "ours": "ours get_many",
     "ours_batch": "ours get_batch",
+    "ours_mmap": "ours get_many, S3DLIO_FILE_MMAP=true",
     "s3dlio010": "s3dlio 0.10.0 get_many",
     "obstore": "obstore get_async + gather",
     "python": "Python open().read()",
@@ -62,7 +63,7 @@ LABELS = {
 FLOOR_PREAD = "C pread floor, a thread per core (reference)"
 FLOOR_RECV = f"C recv floor, {IN_FLIGHT} connections (reference)"
 FLOOR_RECV_1 = "C recv floor, one connection (reference)"
-OURS = {"ours", "ours_batch", "ours_map", "ours_iter", "ours_jax"}
+OURS = {"ours", "ours_mmap", "ours_batch", "ours_map", "ours_iter", "ours_jax"}
 
 
 def log(msg: str) -> None:

@@ -33,6 +33,15 @@ from _bench import (
 # --------------------------------------------------------------------------- suites
 
 
+def first_ratio(ours: dict | None, other: dict | None) -> float | None:
+    """How many times faster ``ours`` is on the first fetch of a process."""
+    if not ours or not other or bad(ours) or bad(other):
+        return None
+    if not ours.get("first_s") or not other.get("first_s"):
+        return None
+    return other["first_s"] / ours["first_s"]
+
+
 def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dict:
     cases = []
     for ds in (sets["small"], sets["large"]):
@@ -41,6 +50,7 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
             if backend == "local":
                 plan = [
                     ("ours", "file"),
+                    ("ours_mmap", "file"),
                     ("ours", "direct"),
                     ("s3dlio010", "file"),
                     ("s3dlio010", "direct"),
@@ -57,6 +67,8 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
             for spec in contenders.values():
                 if spec["contender"] == "memcpy":
                     spec.update(op="memcpy", size=ds.size, count=ds.count)
+                if spec["contender"] == "ours_mmap":
+                    spec["env"] = {"S3DLIO_FILE_MMAP": "true"}
             floor = {**base, "op": "floor", "contender": "floor"}
             if backend == "local":
                 floor.update(data_spec(ds, "file"), program="pread_floor")
@@ -136,6 +148,15 @@ def suite_get_many(runner: Runner, cfg: Config, sets: dict[str, Dataset]) -> dic
                 theirs = get.get(f"{peer}/file")
                 value, best = speed_ratio(ours, theirs), speed_ratio(floor, theirs)
                 targets.append(target(f"{work} file:// {what}", value, goal, True, best))
+            # Mapped pages: what a fresh process gains when nothing is copied.
+            mapped = get.get("ours_mmap/file")
+            for what, other, goal in (
+                ("s3dlio 0.10.0", get.get("s3dlio010/file"), 3),
+                ("the C pread floor", floor, 2),
+            ):
+                value, best = first_ratio(mapped, other), first_ratio(floor, other)
+                name = f"{work} file:// mmap on, first fetch vs {what} (x faster)"
+                targets.append(target(name, value, goal, True, best))
         else:
             ours, floor = cpu_per_gb(get.get("ours/s3")), cpu_per_gb(res.get(FLOOR_RECV))
             for peer, goal in (("s3dlio010", 0.5), ("boto3", 0.3)):

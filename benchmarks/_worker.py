@@ -168,7 +168,7 @@ def fetcher(spec: dict, keys: list[str]) -> tuple[Callable[[list[str]], object],
     def count_list(held) -> int:
         return sum(len(v) for v in held)
 
-    if who in ("ours", "ours_batch"):
+    if who in ("ours", "ours_mmap", "ours_batch"):
         import s3dlio
 
         if who == "ours_batch":
