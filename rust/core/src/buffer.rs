@@ -264,6 +264,42 @@ impl Region {
     pub fn offset(&self) -> usize {
         self.offset
     }
+
+    /// The bytes filled so far, as `Bytes` over this memory (no copy) that
+    /// keep the whole buffer's memory alive however long they live: the
+    /// region writes only past its filled bytes, so the two can live side
+    /// by side. [`Regions::finish`] waits for none: while such a view
+    /// lives, it returns `None`.
+    pub fn filled_bytes(&self) -> Bytes {
+        Bytes::from_owner(Filled {
+            _owner: self._owner.clone(),
+            at: self.as_ptr(),
+            len: self.filled(),
+        })
+    }
+}
+
+/// The filled bytes of a region, frozen: see [`Region::filled_bytes`].
+struct Filled {
+    _owner: Arc<Shared>,
+    at: *const u8,
+    len: usize,
+}
+
+// SAFETY: only reads bytes that no one writes again (a region's filled
+// bytes), in memory `_owner` keeps alive.
+unsafe impl Send for Filled {}
+// SAFETY: as above.
+unsafe impl Sync for Filled {}
+
+impl AsRef<[u8]> for Filled {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: the `len` bytes at `at` were a region's filled bytes: written,
+        // never written again (a span writes only past its filled bytes,
+        // and a region's fill never shrinks outside an `Attempt` that
+        // borrows it), and kept alive by `_owner`.
+        unsafe { std::slice::from_raw_parts(self.at, self.len) }
+    }
 }
 
 impl Deref for Region {
@@ -295,6 +331,33 @@ impl Drop for AlignedBuf {
             }
         }
     }
+}
+
+/// Sets its flag when dropped: when a borrowed buffer's memory goes.
+#[cfg(test)]
+struct Gone(Arc<std::sync::atomic::AtomicBool>);
+
+#[cfg(test)]
+impl Drop for Gone {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A buffer over `len` bytes of memory (from `ALIGN` bytes into a
+/// Vec) that sets the returned flag when that memory is let go.
+#[cfg(test)]
+pub(crate) fn watched(len: usize) -> (AlignedBuf, Arc<std::sync::atomic::AtomicBool>) {
+    let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut memory = vec![0u8; len + ALIGN];
+    let skip = (ALIGN - memory.as_ptr() as usize % ALIGN) % ALIGN;
+    // SAFETY: in bounds: `skip < ALIGN`.
+    let at = unsafe { memory.as_mut_ptr().add(skip) };
+    let owner = Box::new((memory, Gone(gone.clone())));
+    // SAFETY: the Vec's heap memory moves into `owner`, which keeps it
+    // until the buffer is gone, and nothing else touches it.
+    let buf = unsafe { AlignedBuf::borrowed(NonNull::new(at).unwrap(), len, owner) };
+    (buf.unwrap(), gone)
 }
 
 #[cfg(test)]
@@ -365,6 +428,28 @@ mod tests {
         let odd = NonNull::new((ptr + 1) as *mut u8).unwrap();
         // SAFETY: refused before any access.
         assert!(unsafe { AlignedBuf::borrowed(odd, 1, Box::new(())) }.is_err());
+    }
+
+    #[test]
+    fn a_regions_filled_bytes_keep_its_memory() {
+        let (buf, gone) = watched(100);
+        let (owner, mut regions) = buf.into_regions(60);
+        assert!(regions[1].extend_from_slice(&[7; 30]));
+        let view = regions[1].filled_bytes();
+        assert_eq!(view.as_ptr(), regions[1].as_ptr().cast_const(), "no copy");
+        assert!(
+            regions[1].extend_from_slice(&[8; 10]),
+            "the region fills on"
+        );
+        assert_eq!(view.as_ref(), &[7; 30], "the view sees what it saw");
+        assert!(
+            owner.finish(regions).is_none(),
+            "not finished while a view lives"
+        );
+        assert!(!gone.load(Ordering::SeqCst), "the view keeps the memory");
+        assert_eq!(view.as_ref(), &[7; 30]);
+        drop(view);
+        assert!(gone.load(Ordering::SeqCst), "the memory goes with the view");
     }
 
     #[test]

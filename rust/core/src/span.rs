@@ -9,6 +9,12 @@
 //! counted, not copied: that is how a body received straight into a
 //! buffer, or parts filled on other threads, become its filled bytes
 //! without a copy.
+//!
+//! A span's filled count only grows, except inside an [`Attempt`]: a fill
+//! that may fail (a body cut short) is made through one and counted only
+//! when kept, so that a failed fill leaves the span as it was. That is
+//! what lets a view of the filled bytes (see `Region::filled_bytes`)
+//! live on beside the span: the span writes only past them.
 
 /// `len` bytes at `at`, written front to back by whoever holds the span:
 /// the first [`Span::filled`] bytes hold data, the rest is still to be
@@ -119,6 +125,22 @@ impl Span {
         Ok(self.filled - start)
     }
 
+    /// A fill that counts only if kept ([`Attempt::keep`]): dropped
+    /// without that, the span is as it was before the attempt.
+    pub fn attempt(&mut self) -> Attempt<'_> {
+        let start = self.filled;
+        Attempt { span: self, start }
+    }
+
+    /// Whether `data` is this span's own memory, ending where its filled
+    /// bytes end: data received in place that the span already counts.
+    #[inline]
+    pub fn has_filled(&self, data: &[u8]) -> bool {
+        let (at, end) = (self.at as usize, self.at as usize + self.filled);
+        let start = data.as_ptr() as usize;
+        start >= at && start + data.len() == end
+    }
+
     /// Count the first `filled` bytes as written.
     ///
     /// # Safety
@@ -127,6 +149,45 @@ impl Span {
     pub(crate) unsafe fn set_filled(&mut self, filled: usize) {
         assert!(filled <= self.len, "filled past the span");
         self.filled = filled;
+    }
+}
+
+/// A span being filled tentatively (see [`Span::attempt`]): it
+/// dereferences to the span, and unless kept, its drop counts the bytes
+/// filled since it began as never written.
+pub struct Attempt<'a> {
+    span: &'a mut Span,
+    start: usize,
+}
+
+impl Attempt<'_> {
+    /// Count what the attempt filled.
+    pub fn keep(mut self) {
+        self.start = self.span.filled;
+    }
+}
+
+impl std::ops::Deref for Attempt<'_> {
+    type Target = Span;
+    fn deref(&self) -> &Span {
+        self.span
+    }
+}
+
+impl std::ops::DerefMut for Attempt<'_> {
+    fn deref_mut(&mut self) -> &mut Span {
+        self.span
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `start` was the fill when the attempt began and fills
+        // only grow, so it is at most the fill now and its bytes were
+        // written; the bytes after it were written during the attempt,
+        // which borrowed the span throughout, so nothing outside it holds
+        // them.
+        unsafe { self.span.set_filled(self.start) };
     }
 }
 
@@ -157,5 +218,24 @@ mod tests {
         assert!(span.extend_from_slice(rest));
         assert!(span.is_full() && !span.extend_from_slice(&[0]));
         assert_eq!(span.as_ref(), &[1, 2, 3, 9, 9, 9, 9, 9]);
+        assert!(span.has_filled(&span.as_ref()[3..]) && span.has_filled(span.as_ref()));
+        assert!(!span.has_filled(&span.as_ref()[..7]) && !span.has_filled(&[9; 5]));
+    }
+
+    #[test]
+    fn an_attempt_counts_only_if_kept() {
+        let mut memory = vec![0u8; 8];
+        // SAFETY: `memory` outlives the span and nothing else touches it.
+        let mut span = unsafe { Span::new(memory.as_mut_ptr(), 8) };
+        assert!(span.extend_from_slice(&[1, 2]));
+        let mut failed = span.attempt();
+        assert!(failed.extend_from_slice(&[3, 4, 5]));
+        assert_eq!(failed.filled(), 5);
+        drop(failed);
+        assert_eq!(span.as_ref(), &[1, 2], "a dropped attempt is not counted");
+        let mut kept = span.attempt();
+        assert!(kept.extend_from_slice(&[6, 7]));
+        kept.keep();
+        assert_eq!(span.as_ref(), &[1, 2, 6, 7]);
     }
 }

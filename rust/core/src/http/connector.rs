@@ -122,7 +122,7 @@ impl Service {
 
     async fn get(&self, req: &HttpRequest, peer: &Peer) -> Result<HttpResponse, HttpError> {
         let head = request_head(req, &peer.authority);
-        let destination = req.extensions().get::<Destination>().copied();
+        let destination = req.extensions().get::<Destination>();
         let deadline = Instant::now() + self.timeout;
         let key = format!("{}:{}", peer.host, peer.port);
         let exchange = async {
@@ -168,7 +168,7 @@ mod tests {
 
     use bytes::Bytes;
 
-    use crate::buffer::ALIGN;
+    use crate::buffer::{watched, AlignedBuf, ALIGN};
     use crate::http::place::ReceivedAt;
     use crate::http::wire::USER_AGENT;
     use crate::runtime;
@@ -350,34 +350,52 @@ mod tests {
             ])
             .await;
             let client = client(Duration::from_secs(5));
-            let mut memory = vec![0u8; 200_000];
-            let at = memory.as_mut_ptr();
-            let into = |len| {
+            let (buf, memory_gone) = watched(600_000 - 1);
+            let (owner, regions) = buf.into_regions_sized([200_000, 200_000, 200_000 - 1]);
+            let into = |region| {
+                let destination = Destination::new(region);
                 let mut request = request("GET", script.port, b"", false);
-                // SAFETY: `memory` outlives every response of this test.
-                request
-                    .extensions_mut()
-                    .insert(unsafe { Destination::new(at, len) });
-                request
+                request.extensions_mut().insert(destination.clone());
+                (request, destination)
             };
-            let (chunks, received_at) = fetch(&client, into(200_000)).await.unwrap();
+            let mut regions = regions.into_iter();
+            let region = regions.next().unwrap();
+            let at = region.as_ptr();
+            let (request, destination) = into(region);
+            let (chunks, received_at) = fetch(&client, request).await.unwrap();
             assert_eq!(received_at, Some(ReceivedAt(at as usize)));
             assert_eq!(chunks.len(), 1);
-            let body_at = chunks[0].as_ptr();
-            assert_eq!(body_at, at.cast_const(), "the body is the caller's memory");
-            drop(chunks);
-            assert_eq!(memory, body);
-
-            // A failure, or a length other than the memory's, lands elsewhere.
-            memory.fill(0);
-            for len in [200_000, 200_000 - 1] {
-                let (chunks, _) = fetch(&client, into(len)).await.unwrap();
-                assert_ne!(chunks[0].as_ptr(), at.cast_const());
-            }
-            assert!(
-                memory.iter().all(|&b| b == 0),
-                "nothing written into the caller's memory"
+            assert_eq!(
+                chunks[0].as_ptr(),
+                at.cast_const(),
+                "the body is the region"
             );
+            let mut first = destination.take().expect("the region comes back");
+            assert!(first.is_full(), "filled by the body");
+            assert_eq!(first.as_ref(), &body[..]);
+            assert!(first.has_filled(&chunks[0]), "counted, not copied");
+
+            // A failure, or a length other than the region's, lands elsewhere;
+            // the region comes back as it was, for the body to be copied into.
+            let mut rest = Vec::new();
+            for region in regions {
+                let len = region.len();
+                let (request, destination) = into(region);
+                let (chunks, _) = fetch(&client, request).await.unwrap();
+                assert_ne!(chunks[0].as_ptr(), at.cast_const());
+                let mut region = destination.take().unwrap();
+                assert_eq!(region.filled(), 0, "nothing received into the region");
+                assert!(region.extend_from_slice(&pattern(len)));
+                rest.push(region);
+            }
+
+            // The body outlives every other handle on the memory.
+            assert!(!first.extend_from_slice(b"x"), "full: it writes no more");
+            drop((first, rest, owner));
+            assert!(!memory_gone.load(Ordering::SeqCst), "the body keeps it");
+            assert_eq!(chunks[0], body);
+            drop(chunks);
+            assert!(memory_gone.load(Ordering::SeqCst), "and only the body");
         });
     }
 
@@ -445,11 +463,24 @@ mod tests {
         runtime::block_on(async {
             let mut short = ok(&pattern(1000), "");
             short.truncate(short.len() - 990);
-            let script = serve(vec![Answer::ReplyAndClose(short)]).await;
-            let err = get(&client(Duration::from_secs(5)), script.port)
-                .await
-                .unwrap_err();
+            let script = serve(vec![
+                Answer::ReplyAndClose(short.clone()),
+                Answer::ReplyAndClose(short),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            let err = get(&client, script.port).await.unwrap_err();
             assert_eq!(err.kind(), HttpErrorKind::Interrupted, "{err}");
+
+            // Cut short in a destination's region: it comes back as it was.
+            let (_owner, mut regions) = AlignedBuf::new(1000).into_regions(1000);
+            let destination = Destination::new(regions.pop().unwrap());
+            let mut request = request("GET", script.port, b"", false);
+            request.extensions_mut().insert(destination.clone());
+            let err = fetch(&client, request).await.unwrap_err();
+            assert_eq!(err.kind(), HttpErrorKind::Interrupted, "{err}");
+            let region = destination.take().expect("the region comes back");
+            assert_eq!(region.filled(), 0, "nothing counted of a cut body");
         });
     }
 

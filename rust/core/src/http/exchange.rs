@@ -17,12 +17,12 @@ use super::wire::{
 use crate::buffer::{AlignedBuf, Span};
 
 /// Send `head` on `conn` and read the whole response, a body for
-/// `destination` into it. Returns the response, and the connection when it
+/// `destination` into its region. Returns the response, and the connection when it
 /// can carry another request.
 pub(crate) async fn exchange(
     mut conn: TcpStream,
     head: &[u8],
-    destination: Option<Destination>,
+    destination: Option<&Destination>,
 ) -> Result<(HttpResponse, Option<TcpStream>), Failure> {
     conn.write_all(head).await.map_err(Failure::Unanswered)?;
     let mut buf = Vec::with_capacity(HEAD_READ);
@@ -61,15 +61,21 @@ pub(crate) async fn exchange(
         Framing::Length(len) => {
             reusable &= early.len() <= len;
             let early = &early[..early.len().min(len)];
-            let body = match destination.and_then(|to| to.span(len)) {
-                // Only a success goes into the caller's memory.
-                Some(mut body) if parts.status.is_success() => {
-                    // Frozen, the span is the body: a view of the
-                    // caller's memory, which it does not own.
+            // Only a success goes into the destination's region.
+            let into = destination
+                .filter(|_| parts.status.is_success())
+                .and_then(|to| to.lend(len));
+            let body = match into {
+                Some(mut lent) => {
+                    // Cut short, the region goes back as it was.
+                    let mut body = lent.attempt();
                     receive(&conn, &mut body, early).await?;
-                    Bytes::from_owner(body)
+                    body.keep();
+                    // A view of the region's memory that keeps it alive;
+                    // the region, full, goes back to the destination.
+                    lent.received()
                 }
-                _ => {
+                None => {
                     let mut body = AlignedBuf::new(len);
                     receive(&conn, &mut body, early).await?;
                     body.freeze()

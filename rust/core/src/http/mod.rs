@@ -6,9 +6,9 @@
 //! of the client's CPU. This connector answers itself the GETs to `http://`
 //! endpoints that say where their body goes: a GET whose body is kept
 //! whole ([`Keep`]) is received into one aligned buffer of the
-//! Content-Length, taken from the pool; one whose body fills memory the
-//! caller holds (a region of a batch or of a split object: [`Destination`])
-//! is received into that memory. The response says where its body was received
+//! Content-Length, taken from the pool; one whose body fills a region of
+//! a batch or of a split object, handed to the request ([`Destination`]),
+//! is received into that region, which the caller gets back filled. The response says where its body was received
 //! ([`ReceivedAt`]), and the caller keeps it there instead of copying it.
 //! Connections are kept alive and reused; a kept connection that turns out
 //! closed is replaced once.

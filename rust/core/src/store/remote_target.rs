@@ -87,12 +87,9 @@ impl RemoteTarget {
     /// it (a size mismatch is an error). Returns the filled region.
     pub async fn read_into_place(&self, mut region: Region) -> Result<Region> {
         match &self.reach {
-            Reach::Object(client, path) => {
-                read::read_into_place(self.object(client, path), &mut region)
-                    .await
-                    .map_err(|e| client.redact(e))?;
-                Ok(region)
-            }
+            Reach::Object(client, path) => read::read_into_place(self.object(client, path), region)
+                .await
+                .map_err(|e| client.redact(e)),
             Reach::RawKey(..) => {
                 let data = self.get(ByteRange::FULL, Whole::InParts).await?;
                 place(&self.uri, &data, &mut region).map(|()| region)

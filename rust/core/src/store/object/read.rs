@@ -212,26 +212,19 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
     let mut head = regions.pop().expect("a large object has a first part");
     let expected = head.len() as u64;
     let first_part = drain(first, uri, expected, |chunk| head.extend_from_slice(chunk));
-    let other_parts = stream::iter(rest.into_iter().map(|mut region| {
+    let other_parts = stream::iter(rest.into_iter().map(|region| {
         let (store, path, uri, etag) = (store.clone(), path.clone(), uri.to_owned(), etag.clone());
         runtime::spawn(async move {
             let start = region.offset() as u64;
             let span = start..start + region.len() as u64;
-            let mut options = ranged(GetRange::Bounded(span.clone()));
-            // SAFETY: the region is held, and written by nothing else, until
-            // this task has drained (and dropped) the response.
-            options
-                .extensions
-                .insert(unsafe { http::Destination::of(&mut region) });
-            let result = store
-                .get_opts(&path, options)
-                .await
-                .map_err(|e| Error::from_store(&uri, e))?;
+            let options = ranged(GetRange::Bounded(span.clone()));
+            let (result, mut region) =
+                get_into(store.as_ref(), &path, &uri, options, region).await?;
             if result.meta.size != size || result.meta.e_tag != etag || result.range != span {
                 return Err(changed(&uri));
             }
             drain(result, &uri, span.end - span.start, |chunk| {
-                region.extend_from_slice(chunk)
+                fill(&mut region, chunk)
             })
             .await?;
             Ok(region)
@@ -320,24 +313,16 @@ async fn get_part(
     collect(result, uri, span.end - span.start).await
 }
 
-/// The whole object into `target`, which is sized to it (a part of a
+/// The whole object into `region`, which is sized to it (a part of a
 /// batch buffer): one request, its body received in place over plain HTTP,
-/// else copied there as it streams.
-pub(crate) async fn read_into_place(object: Object<'_>, target: &mut Span) -> Result<()> {
+/// else copied there as it streams. Returns the region, filled.
+pub(crate) async fn read_into_place(object: Object<'_>, region: Region) -> Result<Region> {
     let Object {
         store, path, uri, ..
     } = object;
-    let expected = target.len() as u64;
-    let mut options = GetOptions::default();
-    // SAFETY: `target` is borrowed, and written by nothing else, until this
-    // function has drained (and dropped) the response.
-    options
-        .extensions
-        .insert(unsafe { http::Destination::of(target) });
-    let result = store
-        .get_opts(path, options)
-        .await
-        .map_err(|e| Error::from_store(uri, e))?;
+    let expected = region.len() as u64;
+    let (result, mut region) =
+        get_into(store.as_ref(), path, uri, GetOptions::default(), region).await?;
     if result.meta.size != expected {
         return Err(Error::Truncated {
             uri: uri.to_owned(),
@@ -345,10 +330,36 @@ pub(crate) async fn read_into_place(object: Object<'_>, target: &mut Span) -> Re
             actual: result.meta.size,
         });
     }
-    drain(result, uri, expected, |chunk| {
-        target.extend_from_slice(chunk)
-    })
-    .await
+    drain(result, uri, expected, |chunk| fill(&mut region, chunk)).await?;
+    Ok(region)
+}
+
+/// GET with `options`, its body received into `region` where it can be
+/// (in place: [`http::Destination`]). Returns the answer and the region
+/// back, filled when its body was received there, else as it was.
+async fn get_into(
+    store: &dyn ObjectStore,
+    path: &object_store::path::Path,
+    uri: &str,
+    mut options: GetOptions,
+    region: Region,
+) -> Result<(GetResult, Region)> {
+    let destination = http::Destination::new(region);
+    options.extensions.insert(destination.clone());
+    let result = store.get_opts(path, options).await;
+    // The receive ended with the answer: the region is back.
+    let region = destination.take().ok_or_else(|| Error::Backend {
+        uri: uri.to_owned(),
+        source: "the request kept its destination (internal error)".into(),
+    })?;
+    let result = result.map_err(|e| Error::from_store(uri, e))?;
+    Ok((result, region))
+}
+
+/// Put a body chunk into `target`: one received there in place, which it
+/// already counts, is taken as it is; any other is appended.
+fn fill(target: &mut Span, chunk: &Bytes) -> bool {
+    target.has_filled(chunk) || target.extend_from_slice(chunk)
 }
 
 #[cfg(test)]
