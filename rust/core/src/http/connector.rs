@@ -3,6 +3,7 @@
 //! connections; every other request goes to object_store's own client.
 
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +15,8 @@ use object_store::{ClientConfigKey, ClientOptions};
 use tokio::time::Instant;
 
 use super::connections::{open, Idle};
-use super::exchange::exchange;
+use super::exchange::{exchange, AnswerEarly};
+use super::later::Early;
 use super::place::{Destination, Keep};
 use super::proxies::EnvProxies;
 use super::wire::{request_head, Failure};
@@ -51,7 +53,7 @@ impl HttpConnector for Connector {
             proxies: EnvProxies::read(),
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
-            idle: Idle::default(),
+            idle: Arc::default(),
         }))
     }
 }
@@ -66,7 +68,7 @@ struct Service {
     connect_timeout: Duration,
     timeout: Duration,
     /// Kept-alive connections by `host:port`.
-    idle: Idle,
+    idle: Arc<Idle>,
 }
 
 #[async_trait]
@@ -125,9 +127,19 @@ impl Service {
         let destination = req.extensions().get::<Destination>();
         let deadline = Instant::now() + self.timeout;
         let key = format!("{}:{}", peer.host, peer.port);
+        let early = req.extensions().get::<Early>().is_some();
+        let answer_early = || {
+            early.then(|| {
+                let (idle, key) = (self.idle.clone(), key.clone());
+                AnswerEarly {
+                    deadline,
+                    home: Box::new(move |conn| idle.checkin(key, conn)),
+                }
+            })
+        };
         let exchange = async {
             if let Some(conn) = self.idle.checkout(&key) {
-                match exchange(conn, &head, destination).await {
+                match exchange(conn, &head, destination, answer_early()).await {
                     // The server had closed the kept connection: nothing was
                     // answered, so the request goes again on a new one.
                     Err(Failure::Unanswered(_)) => {}
@@ -135,7 +147,7 @@ impl Service {
                 }
             }
             let conn = open(&peer.host, peer.port, self.connect_timeout).await?;
-            exchange(conn, &head, destination).await
+            exchange(conn, &head, destination, answer_early()).await
         };
         let (response, reusable) = tokio::time::timeout_at(deadline, exchange)
             .await

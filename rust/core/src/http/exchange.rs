@@ -3,26 +3,37 @@
 //! socket into its final memory (a fresh aligned buffer, or the caller's
 //! [`Destination`]).
 
-use std::os::fd::AsRawFd;
-
 use bytes::Bytes;
 use object_store::client::{HttpResponse, HttpResponseBody};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::later::{Home, Later};
 use super::place::{Destination, ReceivedAt};
+use super::receive::receive;
 use super::wire::{
     dechunk, ended, framing, keeps_alive, parse_head, Failure, Framing, HEAD_LIMIT, HEAD_READ,
 };
-use crate::buffer::{AlignedBuf, Span};
+use crate::buffer::AlignedBuf;
+
+/// An answer allowed to come back at its head ([`super::Early`]): until
+/// `deadline`, the connection then going `home`.
+pub(crate) struct AnswerEarly {
+    pub(crate) deadline: tokio::time::Instant,
+    pub(crate) home: Home,
+}
 
 /// Send `head` on `conn` and read the whole response, a body for
 /// `destination` into its region. Returns the response, and the connection when it
-/// can carry another request.
+/// can carry another request. With `early`, a success with a
+/// `Content-Length` body is returned at its head, its body received as it
+/// is read ([`Later`]), into the region placed in the [`Destination`] of its
+/// extensions by then.
 pub(crate) async fn exchange(
     mut conn: TcpStream,
     head: &[u8],
     destination: Option<&Destination>,
+    early: Option<AnswerEarly>,
 ) -> Result<(HttpResponse, Option<TcpStream>), Failure> {
     conn.write_all(head).await.map_err(Failure::Unanswered)?;
     let mut buf = Vec::with_capacity(HEAD_READ);
@@ -50,6 +61,7 @@ pub(crate) async fn exchange(
             });
         }
     };
+    let answer_early = early;
     let early = &buf[head_len..];
     let mut reusable = keeps_alive(&parts);
     let mut received_at = None;
@@ -60,7 +72,23 @@ pub(crate) async fn exchange(
         }
         Framing::Length(len) => {
             reusable &= early.len() <= len;
-            let early = &early[..early.len().min(len)];
+            let early_bytes = &early[..early.len().min(len)];
+            if let Some(answer) = answer_early.filter(|_| parts.status.is_success() && len > 0) {
+                let to = Destination::empty();
+                let home = reusable.then_some(answer.home);
+                let body = Later::new(
+                    conn,
+                    early_bytes.to_vec(),
+                    len,
+                    to.clone(),
+                    answer.deadline,
+                    home,
+                );
+                let mut response = http::Response::from_parts(parts, HttpResponseBody::new(body));
+                response.extensions_mut().insert(to);
+                return Ok((response, None));
+            }
+            let early = early_bytes;
             // Only a success goes into the destination's region.
             let into = destination
                 .filter(|_| parts.status.is_success())
@@ -103,43 +131,4 @@ pub(crate) async fn exchange(
         response.extensions_mut().insert(received_at);
     }
     Ok((response, reusable.then_some(conn)))
-}
-
-/// Fill `body`: first with `early` (read with the head), then straight
-/// from the socket. A peer that stops sending first interrupts it.
-async fn receive(conn: &TcpStream, body: &mut Span, early: &[u8]) -> Result<(), Failure> {
-    body.extend_from_slice(early);
-    receive_rest(conn, body)
-        .await
-        .map_err(Failure::Interrupted)?;
-    match body.is_full() {
-        true => Ok(()),
-        false => Err(Failure::Interrupted(ended())),
-    }
-}
-
-/// Receive into the rest of `body` from the socket, until it is full or
-/// the peer stops sending.
-async fn receive_rest(conn: &TcpStream, body: &mut Span) -> std::io::Result<()> {
-    let fd = conn.as_raw_fd();
-    while !body.is_full() {
-        conn.readable().await?;
-        let read = conn.try_io(Interest::READABLE, || {
-            body.fill_with(|at, max| {
-                // SAFETY: `at..at + max` is unfilled memory inside `body`.
-                match unsafe { libc::recv(fd, at.cast(), max, 0) } {
-                    n if n < 0 => Err(std::io::Error::last_os_error()),
-                    n => Ok(n as usize),
-                }
-            })
-        });
-        match read {
-            // Full, or the peer closed: the caller checks which.
-            Ok(_) => return Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }

@@ -10,6 +10,8 @@
 //! a batch or of a split object, handed to the request ([`Destination`]),
 //! is received into that region, which the caller gets back filled. The response says where its body was received
 //! ([`ReceivedAt`]), and the caller keeps it there instead of copying it.
+//! A GET that may be answered at its head ([`Early`]) gets its body as it
+//! is read, into a region the caller places once it knows the size.
 //! Connections are kept alive and reused; a kept connection that turns out
 //! closed is replaced once.
 //!
@@ -18,15 +20,19 @@
 //!
 //! One concern per file: [`place`] (the marks: the receive-in-place
 //! contract), `connector` (routing, object_store's side), `connections`
-//! (kept-alive sockets), `exchange` (one request and its body), `wire`
+//! (kept-alive sockets), `exchange` (one request and its body), `later`
+//! (a body received when it is read), `receive` (socket into memory), `wire`
 //! (the HTTP/1.1 format) and `proxies` (the environment's proxies).
 
 mod connections;
 mod connector;
 mod exchange;
+mod later;
 pub mod place;
 mod proxies;
+mod receive;
 mod wire;
 
 pub use connector::Connector;
+pub use later::Early;
 pub use place::{Destination, Keep, ReceivedAt};

@@ -57,6 +57,27 @@ impl Destination {
         }
     }
 
+    /// A destination with no region yet: the one an early answer carries
+    /// ([`super::Early`]), for the caller to [`Destination::give`] one to.
+    pub(crate) fn empty() -> Self {
+        Self {
+            slot: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    /// Place `region` here, to receive the body into (a region already
+    /// placed is given back instead, unchanged).
+    pub fn give(&self, region: Region) -> Result<(), Region> {
+        let mut slot = self.lock();
+        match slot.is_none() {
+            true => {
+                *slot = Some(region);
+                Ok(())
+            }
+            false => Err(region),
+        }
+    }
+
     /// The region back: filled when a body was received into it, else as
     /// it was given. `None` once taken, and while a receive holds it (never
     /// once the request that carried the destination is answered: the

@@ -80,6 +80,17 @@ async fn drain(
 /// new one it is copied into.
 async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
     let len = usize::try_from(expected).map_err(|_| too_big(uri))?;
+    if len > 0 && result.extensions.get::<http::Destination>().is_some() {
+        // Answered early: the body goes straight into a buffer of its own.
+        let (owner, mut regions) = AlignedBuf::for_object(uri, len)?.into_regions(len);
+        let region = regions.pop().expect("a non-empty buffer has a region");
+        let region = drain_into(result, uri, region).await?;
+        return owner.finish(vec![region]).ok_or_else(|| Error::Truncated {
+            uri: uri.to_owned(),
+            expected,
+            actual: 0,
+        });
+    }
     let received_at = received_at(&result);
     let mut kept: Option<Bytes> = None;
     let mut copied: Option<AlignedBuf> = None;
@@ -161,6 +172,12 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
     };
     // Mostly this body is the result (see `collect`).
     options.extensions.insert(http::Keep);
+    if whole == Whole::InParts && range.is_full() {
+        // Answered at its head, which tells the size: the other parts of a
+        // large object are requested while the first arrives, straight
+        // into its place in the object's buffer.
+        options.extensions.insert(http::Early);
+    }
     let first = match store.get_opts(path, options).await {
         Ok(result) => result,
         Err(err) => {
@@ -209,9 +226,8 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
     let buf = AlignedBuf::for_object(uri, usize::try_from(size).map_err(|_| too_big(uri))?)?;
     let (owner, mut regions) = buf.into_regions(part);
     let rest = regions.split_off(1);
-    let mut head = regions.pop().expect("a large object has a first part");
-    let expected = head.len() as u64;
-    let first_part = drain(first, uri, expected, |chunk| head.extend_from_slice(chunk));
+    let head = regions.pop().expect("a large object has a first part");
+    let first_part = drain_into(first, uri, head);
     let other_parts = stream::iter(rest.into_iter().map(|region| {
         let (store, path, uri, etag) = (store.clone(), path.clone(), uri.to_owned(), etag.clone());
         runtime::spawn(async move {
@@ -232,7 +248,7 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
     }))
     .buffered(PARTS_IN_FLIGHT)
     .try_collect::<Vec<Region>>();
-    let ((), rest) = futures::try_join!(first_part, other_parts)?;
+    let (head, rest) = futures::try_join!(first_part, other_parts)?;
     let mut all = Vec::with_capacity(rest.len() + 1);
     all.push(head);
     all.extend(rest);
@@ -348,12 +364,49 @@ async fn get_into(
     options.extensions.insert(destination.clone());
     let result = store.get_opts(path, options).await;
     // The receive ended with the answer: the region is back.
-    let region = destination.take().ok_or_else(|| Error::Backend {
-        uri: uri.to_owned(),
-        source: "the request kept its destination (internal error)".into(),
-    })?;
+    let region = destination.take().ok_or_else(|| lost(uri))?;
     let result = result.map_err(|e| Error::from_store(uri, e))?;
     Ok((result, region))
+}
+
+/// Drain `result` into `region`: placed for the body to be received there
+/// when the answer came at its head ([`http::Early`]), else filled as the
+/// body streams. Returns the region, full.
+async fn drain_into(result: GetResult, uri: &str, region: Region) -> Result<Region> {
+    let expected = region.remaining() as u64;
+    let placed = result.extensions.get::<http::Destination>().cloned();
+    let mut back = match &placed {
+        Some(to) => {
+            to.give(region).map_err(|_| lost(uri))?;
+            None
+        }
+        None => Some(region),
+    };
+    drain(result, uri, expected, |chunk| {
+        if back.is_none() {
+            back = placed.as_ref().and_then(http::Destination::take);
+        }
+        back.as_mut()
+            .is_some_and(|region| match region.has_filled(chunk) {
+                // Received into the placed region: counted, not copied.
+                true => {
+                    stats::count_body_in_place(chunk.len());
+                    true
+                }
+                false => region.extend_from_slice(chunk),
+            })
+    })
+    .await?;
+    back.or_else(|| placed.as_ref().and_then(http::Destination::take))
+        .ok_or_else(|| lost(uri))
+}
+
+/// The error of a region that did not come back from its request.
+fn lost(uri: &str) -> Error {
+    Error::Backend {
+        uri: uri.to_owned(),
+        source: "the request kept its destination (internal error)".into(),
+    }
 }
 
 /// Put a body chunk into `target`: one received there in place, which it
