@@ -25,7 +25,7 @@
 //! maps the enclosing pages and slices them, so it keeps the alignment only
 //! when it starts on a multiple of [`ALIGN`]; any other range, and any
 //! empty one (there is no mapping of 0 bytes), is read as without mapping,
-//! into an aligned buffer.
+//! into an aligned buffer; so is a file whose filesystem cannot be mapped.
 
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
@@ -105,7 +105,12 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> R
         )
     };
     if ptr == libc::MAP_FAILED {
-        return Err(Error::from_io(uri, std::io::Error::last_os_error()));
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            // A filesystem that cannot map (sysfs, some FUSE): read it.
+            Some(libc::ENODEV) => local::read(uri, &file, &meta, range, worker),
+            _ => Err(Error::from_io(uri, err)),
+        };
     }
     let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(too_big)?;
     // The descriptor closes here; the mapping keeps the inode.
@@ -193,6 +198,22 @@ mod tests {
             length: None,
         };
         assert!(get_of(&path, past).is_err());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_mapped_is_read() {
+        // sysfs: 4096 bytes by its size, mmap refused with ENODEV.
+        let path = std::path::Path::new("/sys/devices/system/cpu/online");
+        if !path.is_file() {
+            return;
+        }
+        let worker = Worker::alone();
+        let read = local::get("file://m", path.to_str().unwrap(), ByteRange::FULL, &worker);
+        let mapped = get_of(path, ByteRange::FULL);
+        assert_eq!(
+            mapped.map_err(|e| e.to_string()),
+            read.map_err(|e| e.to_string())
+        );
     }
 
     #[test]
