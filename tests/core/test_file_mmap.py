@@ -4,6 +4,7 @@ pages, told apart from a copy by /proc/self/maps; batches still copy."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import signal
@@ -79,7 +80,7 @@ def test_without_the_option_the_bytes_are_a_copy(obj):
     assert mappings_of(path) == []
 
 
-def test_get_many_and_get_range_map_too(obj):
+def test_get_many_get_range_and_the_async_forms_map_too(obj):
     path, uri, data = obj
     [(_, whole)] = s3dlio.get_many([uri], options=MAP)
     assert bytes(whole) == data and whole.address % PAGE == 0
@@ -87,6 +88,9 @@ def test_get_many_and_get_range_map_too(obj):
     part = s3dlio.get_range(uri, 3 * PAGE + 640, 10_000, options=MAP)
     assert bytes(part) == data[3 * PAGE + 640 :][:10_000]
     assert part.address % PAGE == 640 and in_a_mapping_of(path, part.address)
+    one = asyncio.run(s3dlio.get_async(uri, options=MAP))
+    [(_, also)] = asyncio.run(s3dlio.get_many_async([uri], options=MAP))
+    assert in_a_mapping_of(path, one.address) and in_a_mapping_of(path, also.address)
     # A range off the 64-byte alignment is read into an aligned buffer.
     odd = s3dlio.get_range(uri, 100, 50, options=MAP)
     assert bytes(odd) == data[100:150] and odd.address % 64 == 0
