@@ -51,7 +51,10 @@ pub async fn put_many(
 pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()> {
     let mut resolver = Resolver::new(options);
     let (source, target) = (resolver.resolve_object(src)?, resolver.resolve_object(dst)?);
-    let source = source.into_local()?;
+    let mut source = source.into_local()?;
+    // An upload's parts are read, not mapped: no caller holds them, and a
+    // file truncated meanwhile must fail the upload, not raise SIGBUS.
+    source.mmap = false;
     if let Target::Local(_) = target {
         return crate::fetch::get_to_file(src, ByteRange::FULL, dst, options)
             .await

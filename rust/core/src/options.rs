@@ -45,6 +45,11 @@ pub const DIRECT_FALLBACK: &str = "s3dlio_direct_fallback";
 pub const CA_BUNDLE: &str = "s3dlio_ca_bundle";
 /// The AWS name of [`CA_BUNDLE`].
 pub const AWS_CA_BUNDLE: &str = "aws_ca_bundle";
+/// `file://` objects as views over their mapped pages rather than copies.
+pub const FILE_MMAP: &str = "s3dlio_file_mmap";
+/// The per-call name of [`FILE_MMAP`] (`options={"file_mmap": "true"}`),
+/// which wins over it.
+pub const FILE_MMAP_OPTION: &str = "file_mmap";
 
 /// Words in a key (lower case) whose value is a credential: never shown.
 const SECRET_KEY_WORDS: &[&str] = &[
@@ -112,6 +117,16 @@ impl Options {
         }
         let mut options = Options(map);
         options.extend(overrides);
+        options
+    }
+
+    /// The one environment variable `key` (lower case; read in upper case),
+    /// for a call that needs nothing else: cheaper than [`Options::from_env`].
+    pub fn from_env_var(key: &str) -> Self {
+        let mut options = Options::empty();
+        if let Some(value) = crate::env::var(&key.to_ascii_uppercase()) {
+            options.0.insert(key.to_owned(), value);
+        }
         options
     }
 

@@ -96,20 +96,31 @@ pub(super) fn open_object(
 }
 
 /// [`open_object`] without extra flags, every error naming `uri`.
-fn open_regular(uri: &str, path: &str) -> Result<(File, fs::Metadata)> {
+pub(super) fn open_regular(uri: &str, path: &str) -> Result<(File, fs::Metadata)> {
     open_object(uri, path, 0, |e| Error::from_io(uri, e))
 }
 
 /// Read `range` of the file at `path`.
 pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> Result<Bytes> {
     let (file, meta) = open_regular(uri, path)?;
+    read(uri, &file, &meta, range, worker)
+}
+
+/// Read `range` of `file` (opened by [`open_regular`], of `meta`).
+pub(super) fn read(
+    uri: &str,
+    file: &File,
+    meta: &fs::Metadata,
+    range: ByteRange,
+    worker: &Worker,
+) -> Result<Bytes> {
     let span = range.resolve(uri, meta.len())?;
     let want = usize::try_from(span.end - span.start).map_err(|_| Error::InvalidRange {
         uri: uri.to_owned(),
         reason: "range does not fit in memory".to_owned(),
     })?;
     let mut buf = AlignedBuf::for_object(uri, want)?;
-    fill(uri, &file, span.start, &mut buf, worker)?;
+    fill(uri, file, span.start, &mut buf, worker)?;
     Ok(buf.freeze())
 }
 

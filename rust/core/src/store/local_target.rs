@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 
-use super::{direct, local, network_mounts};
+use super::{direct, local, mapped, network_mounts};
 use crate::buffer::{Region, Span};
 use crate::error::{Error, Result};
 use crate::exec::Worker;
@@ -24,6 +24,9 @@ pub(crate) struct LocalTarget {
     pub direct: bool,
     /// `direct://` only: fall back to buffered I/O where O_DIRECT is refused.
     pub fallback: bool,
+    /// `file://` only: a read is a view over the file's mapped pages (see
+    /// [`mapped`]); batch rows are filled by reads all the same.
+    pub mmap: bool,
 }
 
 impl LocalTarget {
@@ -32,26 +35,21 @@ impl LocalTarget {
         &self.parsed.key
     }
 
-    /// Read `range` into one aligned buffer, on this thread.
+    /// Read `range` into one aligned buffer (or map it: [`mapped`]), on
+    /// this thread.
     pub fn get(&self, range: ByteRange, worker: &Worker) -> Result<Bytes> {
-        match self.direct {
-            true => direct::get(&self.uri, self.path(), range, self.fallback, worker),
-            false => local::get(&self.uri, self.path(), range, worker),
+        let (uri, path) = (&self.uri, self.path());
+        match (self.direct, self.mmap) {
+            (true, _) => direct::get(uri, path, range, self.fallback, worker),
+            (false, true) => mapped::get(uri, path, range, worker),
+            (false, false) => local::get(uri, path, range, worker),
         }
     }
 
     /// [`LocalTarget::get`] on a blocking thread of the runtime.
     pub async fn get_detached(&self, range: ByteRange) -> Result<Bytes> {
-        let (uri, path) = (self.uri.clone(), self.parsed.key.clone());
-        let (direct, fallback) = (self.direct, self.fallback);
-        runtime::blocking(move || {
-            let worker = Worker::alone();
-            match direct {
-                true => direct::get(&uri, &path, range, fallback, &worker),
-                false => local::get(&uri, &path, range, &worker),
-            }
-        })
-        .await
+        let target = self.clone();
+        runtime::blocking(move || target.get(range, &Worker::alone())).await
     }
 
     /// The whole file into `region` of a batch buffer, which is sized to

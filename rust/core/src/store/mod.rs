@@ -10,6 +10,7 @@ mod gcs;
 mod gcs_credentials;
 mod local;
 mod local_target;
+mod mapped;
 mod metadata_credentials;
 mod network_mounts;
 mod object;

@@ -65,6 +65,23 @@ impl<'a> Resolver<'a> {
         Ok(client)
     }
 
+    /// Whether `file://` objects are mapped ([`options::FILE_MMAP_OPTION`],
+    /// else [`options::FILE_MMAP`]); a value that is no boolean is an
+    /// error naming it and `uri`.
+    fn file_mmap(&self, uri: &str) -> Result<bool> {
+        let key = [options::FILE_MMAP_OPTION, options::FILE_MMAP]
+            .into_iter()
+            .find(|key| self.options.get(key).is_some())
+            .unwrap_or(options::FILE_MMAP);
+        match self.options.bool(key) {
+            Ok(on) => Ok(on.unwrap_or(false)),
+            Err(Error::InvalidArgument(reason)) => {
+                Err(Error::InvalidArgument(format!("{uri}: {reason}")))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Parse `uri` and find (or build) its backend client.
     pub fn resolve(&mut self, uri: &str) -> Result<Target> {
         let parsed = ObjectUri::parse(uri)?;
@@ -76,11 +93,13 @@ impl<'a> Resolver<'a> {
                         .options
                         .bool(options::DIRECT_FALLBACK)?
                         .unwrap_or(false);
+                let mmap = !direct && self.file_mmap(uri)?;
                 Target::Local(LocalTarget {
                     uri: uri.to_owned(),
                     parsed,
                     direct,
                     fallback,
+                    mmap,
                 })
             }
             Scheme::S3 | Scheme::Azure | Scheme::Gcs => {
@@ -123,5 +142,54 @@ impl Target {
     /// Resolve one URI that must name an object.
     pub fn resolve_object(uri: &str, options: &Options) -> Result<Self> {
         Resolver::new(options).resolve_object(uri)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mmap_of(uri: &str, value: &str) -> Result<bool> {
+        let mut options = Options::empty();
+        options.extend([("S3DLIO_FILE_MMAP", value)]);
+        mmap_with(uri, &options)
+    }
+
+    fn mmap_with(uri: &str, options: &Options) -> Result<bool> {
+        match Target::resolve(uri, options)? {
+            Target::Local(local) => Ok(local.mmap),
+            Target::Remote(_) => unreachable!("a local URI"),
+        }
+    }
+
+    #[test]
+    fn file_mmap_is_a_boolean_for_file_uris_only() {
+        assert!(mmap_of("file:///tmp/x", "true").unwrap());
+        assert!(!mmap_of("file:///tmp/x", "0").unwrap());
+        assert!(
+            !mmap_of("direct:///tmp/x", "true").unwrap(),
+            "O_DIRECT unaffected"
+        );
+        let err = mmap_of("file:///tmp/x", "maybe").unwrap_err();
+        assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+        let message = err.to_string();
+        assert!(
+            message.contains("file:///tmp/x") && message.contains("S3DLIO_FILE_MMAP=\"maybe\""),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn the_per_call_name_wins_over_the_variable() {
+        let mut options = Options::empty();
+        options.extend([("S3DLIO_FILE_MMAP", "true"), ("file_mmap", "false")]);
+        assert!(!mmap_with("file:///tmp/x", &options).unwrap());
+        options.extend([("file_mmap", "on")]);
+        assert!(mmap_with("file:///tmp/x", &options).unwrap());
+        options.extend([("S3DLIO_FILE_MMAP", "bad"), ("file_mmap", "nope")]);
+        let message = mmap_with("file:///tmp/x", &options)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("FILE_MMAP=\"nope\""), "{message}");
     }
 }

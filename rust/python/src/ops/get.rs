@@ -52,10 +52,11 @@ fn fetch_one(
     range: ByteRange,
     options: PyOptions,
 ) -> PyResult<BytesView> {
-    // A file:// read needs no configuration: the environment is not even read.
+    // A file:// read needs no configuration but whether to map the file:
+    // the rest of the environment is not even read.
     let unconfigured = options.is_none() && is_file(&uri);
     let opts = match unconfigured {
-        true => Options::empty(),
+        true => Options::from_env_var(s3dlio_core::options::FILE_MMAP),
         false => self::options(options),
     };
     let local = detached(py, &uri, || {
