@@ -132,6 +132,21 @@ pub enum Error {
         reason: String,
     },
 
+    /// An object's bytes are not in the format it is read as (a tar shard
+    /// with a bad header, cut short, ...): names the object and the byte
+    /// offset where the bad part starts.
+    #[error("{uri} is not a valid {format} at byte {offset}: {reason}")]
+    Format {
+        /// The URI as the caller wrote it.
+        uri: String,
+        /// The format it was read as (`"tar"`).
+        format: &'static str,
+        /// Where in the object the bad part starts (a tar header's offset).
+        offset: u64,
+        /// What is wrong there.
+        reason: String,
+    },
+
     /// A local I/O error.
     #[error("I/O error for {uri}: {source}")]
     Io {

@@ -14,7 +14,7 @@
 //! - L2 memory: `span`, [`pool`], [`buffer`]
 //! - L3 running work and talking HTTP: `exec`, [`checksum`], `http`
 //! - L4 backends: `store`
-//! - L5 operations: [`fetch`], [`batch`], [`objects`], [`checkpoint`]
+//! - L5 operations: [`fetch`], [`batch`], [`objects`], [`shards`], [`checkpoint`]
 //! - L6 this façade
 
 #![warn(missing_docs)]
@@ -36,6 +36,7 @@ pub mod pool;
 mod process;
 mod redact;
 pub mod runtime;
+pub mod shards;
 mod span;
 mod stats;
 mod store;
@@ -48,6 +49,7 @@ pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;
+pub use shards::{read_tar, tar_index, tar_members, TarIndex, TarMember};
 #[doc(hidden)]
 pub use stats::split_reads;
 pub use store::remove_stale_temporaries;

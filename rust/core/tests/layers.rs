@@ -49,6 +49,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("fetch", 5),
     ("batch", 5),
     ("objects", 5),
+    ("shards", 5),
     ("checkpoint", 5),
     // L6: the façade.
     ("", 6),

@@ -1,0 +1,17 @@
+//! Shards: archives of many samples read as one object. A tar shard
+//! (WebDataset's format) is fetched once and its members handed out as
+//! slices of that one buffer ([`read_tar`]), or indexed from its headers
+//! alone with ranged reads that skip the members' data ([`tar_index`]).
+//!
+//! The tar format is decoded here rather than with the `tar` crate: that
+//! crate reads through `std::io::Read`, copying every member out of the
+//! stream, and cannot jump from header to header over a ranged store;
+//! what a shard needs (ustar, GNU long names, PAX `path`/`size`,
+//! base-256 sizes, checksums) is a few hundred lines over a byte slice.
+
+mod tar;
+mod tar_header;
+mod tar_walk;
+
+pub use tar::{read_tar, tar_index, tar_members, TarIndex};
+pub use tar_walk::TarMember;
