@@ -17,6 +17,7 @@ from s3dlio._core import (
     CheckpointInfo,
     CheckpointStore,
     ChecksumError,
+    FormatError,
     InvalidArgumentError,
     InvalidUriError,
     ObjectMeta,
@@ -25,6 +26,7 @@ from s3dlio._core import (
     PinnedPool,
     S3dlioError,
     Table,
+    TarMember,
     TensorView,
     UnsupportedSchemeError,
     __version__,
@@ -41,7 +43,9 @@ from s3dlio._core import (
     put,
     put_many,
     read_table,
+    read_tar,
     stat,
+    tar_index,
 )
 from s3dlio._pinned import HostHold
 from s3dlio._pinned import default_pool as default_pinned_pool
@@ -54,6 +58,7 @@ __all__ = [
     "CheckpointInfo",
     "CheckpointStore",
     "ChecksumError",
+    "FormatError",
     "HostHold",
     "InvalidArgumentError",
     "InvalidUriError",
@@ -63,6 +68,7 @@ __all__ = [
     "PinnedPool",
     "S3dlioError",
     "Table",
+    "TarMember",
     "TensorView",
     "UnsupportedSchemeError",
     "__version__",
@@ -83,6 +89,8 @@ __all__ = [
     "put",
     "put_many",
     "read_table",
+    "read_tar",
     "set_default_pinned_pool",
     "stat",
+    "tar_index",
 ]

@@ -32,6 +32,11 @@ class UnsupportedSchemeError(S3dlioError):
 class ChecksumError(S3dlioError):
     """Stored data does not match its recorded checksum."""
 
+class FormatError(S3dlioError):
+    """An object is not valid in the format it is read as (a tar shard
+    with a bad header, or cut short); the message names the URI and the
+    byte offset."""
+
 class OutOfMemoryError(MemoryError, S3dlioError):
     """The memory an object or batch needs cannot be had: more than is
     available, or refused by the system. The process is unharmed."""
@@ -202,6 +207,24 @@ class ObjectMeta:
 Options: TypeAlias = Mapping[str, str] | None
 
 @final
+class TarMember:
+    """One regular file of a tar shard, as ``tar_index`` finds it; pickleable."""
+
+    def __new__(cls, name: str, offset: int, size: int) -> TarMember: ...
+    @property
+    def name(self) -> str:
+        """Its path in the archive."""
+    @property
+    def offset(self) -> int:
+        """The offset of its data in the shard."""
+    @property
+    def size(self) -> int:
+        """The size of its data, in bytes."""
+    def __reduce__(self) -> tuple[type[TarMember], tuple[str, int, int]]: ...
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
 class CheckpointInfo:
     """What ``CheckpointStore.list_checkpoints`` reports of one published step."""
 
@@ -302,6 +325,22 @@ def get_many(
     Schemes may be mixed; duplicates are fetched once. The first failure
     cancels the rest and raises, naming the failing URI. ``max_in_flight``
     is at least 1; any larger value, however large, works.
+    """
+
+def read_tar(uri: str, *, options: Options = None) -> builtins.list[tuple[str, BytesView]]:
+    """The regular files of the tar shard at ``uri``, fetched once.
+
+    ``[(name, view)]`` in archive order; every view is a zero-copy slice of
+    the one buffer the shard was fetched into. Directories, links, devices
+    and FIFOs are skipped. A bad header or a shard cut short raises
+    ``FormatError`` naming the URI and the header's byte offset.
+    """
+
+def tar_index(uri: str, *, options: Options = None) -> builtins.list[TarMember]:
+    """The regular files of the tar shard at ``uri``: name, data offset, size.
+
+    Read from the headers alone, with ranged reads that jump over the
+    members' data. Errors as ``read_tar``.
     """
 
 def get_async(uri: str, *, options: Options = None) -> Awaitable[BytesView]:

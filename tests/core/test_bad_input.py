@@ -95,6 +95,8 @@ URI_FUNCS: dict[str, Callable[[Ctx, Any], Any]] = {
     "delete": lambda c, u: s3dlio.delete(u),
     "get_async": lambda c, u: s3dlio.get_async(u),
     "get_many_async": lambda c, u: s3dlio.get_many_async([c.obj, u]),
+    "read_tar": lambda c, u: s3dlio.read_tar(u),
+    "tar_index": lambda c, u: s3dlio.tar_index(u),
     "CheckpointStore": lambda c, u: s3dlio.CheckpointStore(u),
 }
 

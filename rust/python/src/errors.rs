@@ -8,6 +8,7 @@
 //! ├── InvalidArgumentError(ValueError, S3dlioError)
 //! ├── UnsupportedSchemeError(S3dlioError)
 //! ├── ChecksumError(S3dlioError)
+//! ├── FormatError(S3dlioError)
 //! └── OutOfMemoryError(MemoryError, S3dlioError)
 //! ```
 //!
@@ -34,6 +35,7 @@ pub struct Exceptions {
     pub invalid_argument: Py<PyType>,
     pub unsupported: Py<PyType>,
     pub checksum: Py<PyType>,
+    pub format: Py<PyType>,
     pub memory: Py<PyType>,
 }
 
@@ -101,6 +103,14 @@ fn build(py: Python<'_>) -> PyResult<Exceptions> {
             std::slice::from_ref(&b),
             "Stored data does not match its recorded checksum.",
         )?,
+        format: new_type(
+            py,
+            "FormatError",
+            std::slice::from_ref(&b),
+            "An object is not valid in the format it is read as (a tar shard \
+             with a bad header, or cut short); the message names the URI and \
+             the byte offset.",
+        )?,
         memory: new_type(
             py,
             "OutOfMemoryError",
@@ -131,6 +141,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         &e.invalid_argument,
         &e.unsupported,
         &e.checksum,
+        &e.format,
         &e.memory,
     ] {
         let ty = ty.bind(py);
@@ -152,6 +163,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
             }
             Error::Unsupported { .. } => &e.unsupported,
             Error::Checksum { .. } => &e.checksum,
+            Error::Format { .. } => &e.format,
             Error::Memory { .. } => &e.memory,
             _ => &e.base,
         };

@@ -37,6 +37,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pinned::PinnedPool>()?;
     m.add_class::<checkpoint::CheckpointStore>()?;
     m.add_class::<checkpoint::CheckpointInfo>()?;
+    m.add_class::<ops::tar::TarMember>()?;
     m.add_function(wrap_pyfunction!(ops::batch::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(stats::buffer_stats, m)?)?;
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
@@ -52,6 +53,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::objects::list_objects, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::list_meta, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::tar::read_tar, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::tar::tar_index, m)?)?;
     m.add_function(wrap_pyfunction!(ops::aio::get_async, m)?)?;
     m.add_function(wrap_pyfunction!(ops::aio::get_many_async, m)?)?;
     Ok(())

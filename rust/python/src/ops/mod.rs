@@ -1,6 +1,6 @@
 //! The operations of `import s3dlio`, one file per kind: fetch (`get`),
 //! batches (`batch`), writes (`put`), metadata and listings (`objects`),
-//! and their awaitable variants (`aio`). Each extracts its arguments, then
+//! tar shards (`tar`), and their awaitable variants (`aio`). Each extracts its arguments, then
 //! releases the GIL for the whole I/O (`crate::wait`).
 
 pub mod aio;
@@ -8,3 +8,4 @@ pub mod batch;
 pub mod get;
 pub mod objects;
 pub mod put;
+pub mod tar;
