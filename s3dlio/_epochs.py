@@ -43,6 +43,11 @@ class _Loaded:
     token: int  # tells this load from any other in the epoch clock
     dealing: tuple[int, int, int, int] | None = None  # a worker's (rank, world, workers, worker)
     yielded: int = 0  # a worker's samples already handed out
+    # Or, for a reader whose worker ``w`` of every rank hands out the same
+    # samples in step (S3WebDataset): ``(world_size, workers)`` and the
+    # samples each worker index had handed out.
+    dealt: tuple[int, int] | None = None
+    shares: Mapping[int, int] | None = None
 
 
 class EpochReader:
@@ -56,6 +61,7 @@ class EpochReader:
     uris: list[str]
     shuffle: bool
     seed: int
+    _pad_units = True  # False: a pass deals the units unpadded (see Pass)
 
     def _init_epochs(self) -> None:
         self._clock = EpochClock()
@@ -99,12 +105,28 @@ class EpochReader:
         rank, world_size = self._world()
         worker, workers, _ = self._reader()
         return Pass(
-            len(self.uris), start, rank, world_size, worker, workers, drop_last=self._drop_tail
+            len(self.uris),
+            start,
+            rank,
+            world_size,
+            worker,
+            workers,
+            drop_last=self._drop_tail,
+            pad=self._pad_units,
         )
 
     def _begin_pass(self) -> list[int]:
         """Begin a pass: its epoch from the clock, its start from a loaded
         state if it resumes one. Returns the object indices to read."""
+        skip = self._enter_pass()
+        assert self._pass is not None
+        order = self.order()
+        indices: list[int] = order[self._pass.mine()[skip:]].tolist()
+        return indices
+
+    def _enter_pass(self) -> int:
+        """Begin a pass (``self._pass``); returns how many of this reader's
+        samples of it a resumed state had already handed out."""
         rank, world_size = self._world()
         worker, workers, in_worker = self._reader()
         owner = IN_WORKERS if in_worker else _in_process_owner()
@@ -125,11 +147,16 @@ class EpochReader:
                         f"the loader's whole state_dict() instead"
                     )
                 skip = loaded.yielded
+            elif loaded.shares and any(loaded.shares.values()):
+                if loaded.dealt != (world_size, workers):
+                    raise ValueError(
+                        f"a state saved at (world_size, workers) = {loaded.dealt} resumes "
+                        f"exactly only there, not at {(world_size, workers)}"
+                    )
+                skip = int(loaded.shares.get(worker, 0))
         self._pass = self._pass_from(start)
         self._yielded = skip
-        order = self.order()
-        indices: list[int] = order[self._pass.mine()[skip:]].tolist()
-        return indices
+        return skip
 
     def _handed_out(self, count: int = 1) -> None:
         self._yielded += count

@@ -66,7 +66,9 @@ class Progress:
 
 class Pass:
     """One pass over an epoch from ``start``: what rank ``rank`` of
-    ``world_size``, worker ``worker`` of ``workers``, reads."""
+    ``world_size``, worker ``worker`` of ``workers``, reads. With neither
+    ``drop_last`` nor ``pad`` the positions are dealt as they are (for
+    units of unequal size, such as tar shards, evened out by the reader)."""
 
     def __init__(
         self,
@@ -78,6 +80,7 @@ class Pass:
         workers: int = 1,
         *,
         drop_last: bool,
+        pad: bool = True,
     ) -> None:
         if world_size < 1 or not 0 <= rank < world_size:
             raise ValueError(f"invalid shard {rank} of {world_size}")
@@ -89,6 +92,8 @@ class Pass:
         self.real = rest  # the positions left, in order
         if drop_last:
             self.queue = rest[: len(rest) // world_size * world_size]
+        elif not pad:  # dealt as they are: ranks' shares differ by at most one
+            self.queue = rest
         else:
             padded = -(-len(rest) // world_size) * world_size
             wrap = np.arange(padded - len(rest), dtype=np.int64) % max(n, 1)
@@ -101,6 +106,11 @@ class Pass:
     def mine(self) -> np.ndarray:
         """This worker's positions, in the order it reads them."""
         return self.local()[self.worker :: self.workers]
+
+    def readers(self) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``queue``'s positions, the rank and the worker that read it."""
+        slot = np.arange(len(self.queue), dtype=np.int64)
+        return slot % self.world_size, (slot // self.world_size) % self.workers
 
     def progress(self, yielded: Mapping[int, int]) -> Progress:
         """The job's progress when worker ``w`` of every rank has handed out

@@ -3,7 +3,9 @@
 ``S3MapDataset`` fetches each DataLoader batch with one parallel call;
 ``S3IterableDataset`` shards across ranks and workers, shuffles per epoch
 and prefetches. Items are ``torch.uint8`` tensors sharing the fetched
-memory. ``collate`` hands equal-size rows of one batch buffer on as the
+memory. ``S3WebDataset`` and ``S3TarMapDataset`` read the samples of
+WebDataset tar shards, streamed shard by shard or by index. ``collate``
+hands equal-size rows of one batch buffer on as the
 ``[B, size]`` tensor without stacking. ``DeviceLoader`` moves batches to
 the GPU from pinned memory, overlapping each copy with the previous step.
 """
@@ -13,11 +15,15 @@ from s3dlio_torch.collate import collate
 from s3dlio_torch.device_loader import DeviceLoader, to_device
 from s3dlio_torch.iterable_dataset import S3IterableDataset
 from s3dlio_torch.map_dataset import S3MapDataset
+from s3dlio_torch.tar_map_dataset import S3TarMapDataset
+from s3dlio_torch.webdataset import S3WebDataset
 
 __all__ = [
     "DeviceLoader",
     "S3IterableDataset",
     "S3MapDataset",
+    "S3TarMapDataset",
+    "S3WebDataset",
     "collate",
     "launch_attempt",
     "load_state_dict",

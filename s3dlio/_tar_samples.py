@@ -1,0 +1,108 @@
+"""Random access to the samples of tar shards, by one index over all of
+them, shared by ``S3TarMapDataset`` and ``GrainSource``.
+
+Sample ``i`` is a run of consecutive members of one shard, so it is read
+with one ranged request from its first member's data to its last one's
+end; its fields are zero-copy slices of that one view. A batch of samples
+is read with its requests in flight together (each ``get_range`` releases
+the GIL), from any shards.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from s3dlio import _core, _tar_index
+
+Fields = list[tuple[str, _core.BytesView]]
+
+
+class TarSamples:
+    """Every sample of ``shards``, in shard order."""
+
+    def __init__(
+        self,
+        shards: list[str],
+        index: _tar_index.ShardIndex,
+        options: Mapping[str, str] | None,
+        max_in_flight: int = 64,
+    ) -> None:
+        if max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        self.shards, self.index = shards, index
+        self.options = dict(options) if options else None
+        self.max_in_flight = max_in_flight
+        counts = np.asarray(index.counts(), np.int64)
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = -1
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return int(self.offsets[-1])
+
+    def where(self, i: int) -> tuple[int, int]:
+        """``(shard, index in shard)`` of sample ``i``."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"sample {i} of {n}")
+        i %= n
+        shard = int(np.searchsorted(self.offsets, i, side="right")) - 1
+        return shard, i - int(self.offsets[shard])
+
+    def key(self, i: int) -> tuple[str, str]:
+        """``(key, shard URI)`` of sample ``i``."""
+        s, j = self.where(i)
+        return self.index.samples[s][j][0], self.shards[s]
+
+    def fetch(self, indices: Sequence[int]) -> list[tuple[str, str, Fields]]:
+        """``(key, shard URI, [(field, view), ...])`` of each sample, in order."""
+        spans = []
+        for i in indices:
+            s, j = self.where(int(i))
+            key, fields = self.index.samples[s][j]
+            start = min((o for _, o, _ in fields), default=0)
+            end = max((o + n for _, o, n in fields), default=0)
+            spans.append((s, key, fields, start, end))
+        if len(spans) == 1:
+            views = [self._range(spans[0])]
+        else:
+            views = list(self._executor().map(self._range, spans))
+        return [
+            (key, self.shards[s], [(f, view[o - start : o - start + n]) for f, o, n in fields])
+            for (s, key, fields, start, _), view in zip(spans, views, strict=True)
+        ]
+
+    def _range(self, span: tuple[int, str, Any, int, int]) -> _core.BytesView:
+        s, _, _, start, end = span
+        view = _core.get_range(self.shards[s], start, end - start, options=self.options)
+        if len(view) != end - start:
+            raise _core.S3dlioError(
+                f"{self.shards[s]}: {end - start} bytes expected at offset {start}, got "
+                f"{len(view)} (the shard changed since it was indexed)"
+            )
+        return view
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pool_pid != os.getpid():  # none survives a fork
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.max_in_flight, thread_name_prefix="s3dlio-tar"
+                )
+                self._pool_pid = os.getpid()
+            return self._pool
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state.update(_pool=None, _pool_pid=-1, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
