@@ -24,6 +24,10 @@ from s3dlio import _webdataset
 from s3dlio_torch import S3TarMapDataset, S3WebDataset
 
 pytestmark = [
+    # JAX, imported by earlier tests of the session, warns at every fork.
+    pytest.mark.filterwarnings(
+        "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
+    ),
     pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork.*:DeprecationWarning"),
     pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning"),
 ]
