@@ -53,6 +53,7 @@ LABELS = {
     "ours": "ours get_many",
     "ours_batch": "ours get_batch",
     "ours_mmap": "ours get_many, S3DLIO_FILE_MMAP=true",
+    "ours_all_cores": "ours get_many, a runtime worker per core",
     "s3dlio010": "s3dlio 0.10.0 get_many",
     "obstore": "obstore get_async + gather",
     "python": "Python open().read()",
