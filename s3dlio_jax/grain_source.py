@@ -9,6 +9,8 @@ import numpy as np
 
 import s3dlio
 from s3dlio import _sampling
+from s3dlio_jax._arrays import array_over as _array
+from s3dlio_jax.tar_source import TarGrainSource
 
 
 class GrainSource:
@@ -26,6 +28,18 @@ class GrainSource:
     ) -> None:
         self.options = dict(options) if options else None
         self.uris, _ = _sampling.resolve(uris, self.options)
+
+    @staticmethod
+    def over_tar_samples(
+        shards: Sequence[str] | str,
+        *,
+        index: str | None = None,
+        options: Mapping[str, str] | None = None,
+        max_in_flight: int = 64,
+    ) -> TarGrainSource:
+        """The same protocol over the samples of tar shards (a
+        :class:`TarGrainSource`): ``source[i]`` is a sample's dict."""
+        return TarGrainSource(shards, index=index, options=options, max_in_flight=max_in_flight)
 
     def __len__(self) -> int:
         return len(self.uris)
@@ -47,10 +61,3 @@ class GrainSource:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.uris = state["uris"]
         self.options = state["options"]
-
-
-def _array(view: s3dlio.BytesView) -> np.ndarray:
-    """A read-only uint8 array over the view's memory (no copy)."""
-    # numpy's stubs accept only concrete buffer types, not the buffer protocol.
-    array: np.ndarray = np.frombuffer(view, dtype=np.uint8)  # type: ignore[call-overload]
-    return array
