@@ -11,8 +11,12 @@ from fault_proxy import FaultProxy, stall
 
 import s3dlio
 
+# The child raises KeyboardInterrupt on SIGINT even when it inherits
+# SIGINT ignored (a suite started in the background of a shell without job
+# control), where Python would leave it ignored.
 CHILD = r"""
-import sys, time, s3dlio
+import signal, sys, time, s3dlio
+signal.signal(signal.SIGINT, signal.default_int_handler)
 uris = sys.argv[2:]
 options = {"AWS_ENDPOINT_URL": sys.argv[1], "S3DLIO_MAX_RETRIES": "0"}
 print("started", flush=True)

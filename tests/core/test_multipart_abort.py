@@ -73,8 +73,11 @@ def test_a_failing_item_of_put_many_aborts_the_upload_in_progress(s3_bucket, mot
         assert _open_uploads(moto_server, s3_bucket) == []
 
 
+# SIGINT raises KeyboardInterrupt in the child even if it inherited SIGINT
+# ignored (a suite run in the background of a shell without job control).
 INTERRUPTED_PUT = r"""
-import sys, numpy as np, s3dlio
+import signal, sys, numpy as np, s3dlio
+signal.signal(signal.SIGINT, signal.default_int_handler)
 options = {"AWS_ENDPOINT_URL": sys.argv[2], "S3DLIO_MAX_RETRIES": "0",
            "S3DLIO_MULTIPART_THRESHOLD": str(5 << 20), "S3DLIO_MULTIPART_PART_SIZE": str(5 << 20)}
 try:
