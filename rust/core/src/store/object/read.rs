@@ -10,7 +10,7 @@ use object_store::{GetOptions, GetRange, GetResult, ObjectStore, ObjectStoreExt}
 
 use super::config::PARTS_IN_FLIGHT;
 use super::handle::Object;
-use crate::buffer::{AlignedBuf, Region, Span};
+use crate::buffer::{AlignedBuf, Region, Regions, Span};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::meta::ByteRange;
@@ -41,14 +41,16 @@ fn received_at(result: &GetResult) -> Option<usize> {
 /// counts a body received in place and copies any other; see [`collect`]
 /// for the one that may keep it instead), checking
 /// that exactly `expected` bytes arrive: a short or long body is an error,
-/// never returned as data.
+/// never returned as data. A chunk at `received_at` was received in place
+/// (where the connector says, [`received_at`], or where a region was
+/// placed for an early answer) and is counted so.
 async fn drain(
     result: GetResult,
     uri: &str,
     expected: u64,
+    received_at: Option<usize>,
     mut sink: impl FnMut(&Bytes) -> bool,
 ) -> Result<()> {
-    let received_at = received_at(&result);
     let mut stream = result.into_stream();
     let mut received = 0u64;
     while let Some(chunk) = stream
@@ -85,17 +87,13 @@ async fn collect(result: GetResult, uri: &str, expected: u64) -> Result<Bytes> {
         let (owner, mut regions) = AlignedBuf::for_object(uri, len)?.into_regions(len);
         let region = regions.pop().expect("a non-empty buffer has a region");
         let region = drain_into(result, uri, region).await?;
-        return owner.finish(vec![region]).ok_or_else(|| Error::Truncated {
-            uri: uri.to_owned(),
-            expected,
-            actual: 0,
-        });
+        return finish(owner, vec![region], uri, expected);
     }
     let received_at = received_at(&result);
     let mut kept: Option<Bytes> = None;
     let mut copied: Option<AlignedBuf> = None;
     let mut refused: Option<Error> = None;
-    drain(result, uri, expected, |chunk| {
+    drain(result, uri, expected, received_at, |chunk| {
         let whole = chunk.len() == len && Some(chunk.as_ptr() as usize) == received_at;
         if whole && kept.is_none() && copied.is_none() {
             kept = Some(chunk.clone());
@@ -239,7 +237,8 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
             if result.meta.size != size || result.meta.e_tag != etag || result.range != span {
                 return Err(changed(&uri));
             }
-            drain(result, &uri, span.end - span.start, |chunk| {
+            let at = received_at(&result);
+            drain(result, &uri, span.end - span.start, at, |chunk| {
                 fill(&mut region, chunk)
             })
             .await?;
@@ -252,9 +251,14 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
     let mut all = Vec::with_capacity(rest.len() + 1);
     all.push(head);
     all.extend(rest);
-    owner.finish(all).ok_or_else(|| Error::Truncated {
+    finish(owner, all, uri, size)
+}
+
+/// The buffer of `regions`, each full, as the object's `expected` bytes.
+fn finish(owner: Regions, regions: Vec<Region>, uri: &str, expected: u64) -> Result<Bytes> {
+    owner.finish(regions).ok_or_else(|| Error::Truncated {
         uri: uri.to_owned(),
-        expected: size,
+        expected,
         actual: 0,
     })
 }
@@ -346,7 +350,8 @@ pub(crate) async fn read_into_place(object: Object<'_>, region: Region) -> Resul
             actual: result.meta.size,
         });
     }
-    drain(result, uri, expected, |chunk| fill(&mut region, chunk)).await?;
+    let at = received_at(&result);
+    drain(result, uri, expected, at, |chunk| fill(&mut region, chunk)).await?;
     Ok(region)
 }
 
@@ -375,26 +380,20 @@ async fn get_into(
 async fn drain_into(result: GetResult, uri: &str, region: Region) -> Result<Region> {
     let expected = region.remaining() as u64;
     let placed = result.extensions.get::<http::Destination>().cloned();
-    let mut back = match &placed {
+    let (mut back, at) = match &placed {
         Some(to) => {
+            // The body is received where the region has still to be filled.
+            let at = region.as_ptr() as usize + region.filled();
             to.give(region).map_err(|_| lost(uri))?;
-            None
+            (None, Some(at))
         }
-        None => Some(region),
+        None => (Some(region), received_at(&result)),
     };
-    drain(result, uri, expected, |chunk| {
+    drain(result, uri, expected, at, |chunk| {
         if back.is_none() {
             back = placed.as_ref().and_then(http::Destination::take);
         }
-        back.as_mut()
-            .is_some_and(|region| match region.has_filled(chunk) {
-                // Received into the placed region: counted, not copied.
-                true => {
-                    stats::count_body_in_place(chunk.len());
-                    true
-                }
-                false => region.extend_from_slice(chunk),
-            })
+        back.as_mut().is_some_and(|region| fill(region, chunk))
     })
     .await?;
     back.or_else(|| placed.as_ref().and_then(http::Destination::take))
