@@ -2,14 +2,12 @@
 //! carry a receive-in-place mark are answered here, on kept-alive
 //! connections; every other request goes to object_store's own client.
 
-use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use object_store::client::{
-    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse, HttpService,
-    ReqwestConnector,
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
 };
 use object_store::{ClientConfigKey, ClientOptions};
 use tokio::time::Instant;
@@ -19,7 +17,7 @@ use super::exchange::{exchange, AnswerEarly};
 use super::later::Early;
 use super::place::{Destination, Keep};
 use super::proxies::EnvProxies;
-use super::wire::{request_head, Failure};
+use super::wire::{request_head, timed_out, Failure};
 
 /// Builds object_store clients that receive plain-HTTP GET bodies in place.
 #[derive(Debug)]
@@ -151,12 +149,7 @@ impl Service {
         };
         let (response, reusable) = tokio::time::timeout_at(deadline, exchange)
             .await
-            .map_err(|_| {
-                HttpError::new(
-                    HttpErrorKind::Timeout,
-                    io::Error::from(io::ErrorKind::TimedOut),
-                )
-            })?
+            .map_err(|_| timed_out())?
             .map_err(Failure::into_http)?;
         if let Some(conn) = reusable {
             self.idle.checkin(key, conn);
@@ -172,7 +165,7 @@ mod tests {
     use std::sync::Arc;
 
     use futures::TryStreamExt;
-    use object_store::client::HttpRequestBody;
+    use object_store::client::{HttpErrorKind, HttpRequestBody};
     use tokio::net::TcpListener;
 
     use super::*;

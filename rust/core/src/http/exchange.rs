@@ -10,11 +10,10 @@ use tokio::net::TcpStream;
 
 use super::later::{Home, Later};
 use super::place::{Destination, ReceivedAt};
-use super::receive::receive;
+use super::receive::receive_body;
 use super::wire::{
     dechunk, ended, framing, keeps_alive, parse_head, Failure, Framing, HEAD_LIMIT, HEAD_READ,
 };
-use crate::buffer::AlignedBuf;
 
 /// An answer allowed to come back at its head ([`super::Early`]): until
 /// `deadline`, the connection then going `home`.
@@ -25,7 +24,7 @@ pub(crate) struct AnswerEarly {
 
 /// Send `head` on `conn` and read the whole response, a body for
 /// `destination` into its region. Returns the response, and the connection when it
-/// can carry another request. With `early`, a success with a
+/// can carry another request. With `answer_early`, a success with a
 /// `Content-Length` body is returned at its head, its body received as it
 /// is read ([`Later`]), into the region placed in the [`Destination`] of its
 /// extensions by then.
@@ -33,7 +32,7 @@ pub(crate) async fn exchange(
     mut conn: TcpStream,
     head: &[u8],
     destination: Option<&Destination>,
-    early: Option<AnswerEarly>,
+    answer_early: Option<AnswerEarly>,
 ) -> Result<(HttpResponse, Option<TcpStream>), Failure> {
     conn.write_all(head).await.map_err(Failure::Unanswered)?;
     let mut buf = Vec::with_capacity(HEAD_READ);
@@ -61,7 +60,6 @@ pub(crate) async fn exchange(
             });
         }
     };
-    let answer_early = early;
     let early = &buf[head_len..];
     let mut reusable = keeps_alive(&parts);
     let mut received_at = None;
@@ -88,27 +86,9 @@ pub(crate) async fn exchange(
                 response.extensions_mut().insert(to);
                 return Ok((response, None));
             }
-            let early = early_bytes;
             // Only a success goes into the destination's region.
-            let into = destination
-                .filter(|_| parts.status.is_success())
-                .and_then(|to| to.lend(len));
-            let body = match into {
-                Some(mut lent) => {
-                    // Cut short, the region goes back as it was.
-                    let mut body = lent.attempt();
-                    receive(&conn, &mut body, early).await?;
-                    body.keep();
-                    // A view of the region's memory that keeps it alive;
-                    // the region, full, goes back to the destination.
-                    lent.received()
-                }
-                None => {
-                    let mut body = AlignedBuf::new(len);
-                    receive(&conn, &mut body, early).await?;
-                    body.freeze()
-                }
-            };
+            let into = destination.filter(|_| parts.status.is_success());
+            let body = receive_body(&conn, early_bytes, len, into).await?;
             received_at = Some(ReceivedAt(body.as_ptr() as usize));
             body
         }

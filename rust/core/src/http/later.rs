@@ -13,14 +13,13 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use object_store::client::{HttpError, HttpErrorKind};
+use object_store::client::HttpError;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::place::Destination;
-use super::receive::receive;
-use super::wire::Failure;
-use crate::buffer::AlignedBuf;
+use super::receive::receive_body;
+use super::wire::{timed_out, Failure};
 
 /// Marks a GET (beside [`super::Keep`]) that may be answered as soon as
 /// its head is read: a success with a `Content-Length` body then carries
@@ -55,29 +54,11 @@ impl Later {
         home: Option<Home>,
     ) -> Self {
         let receiving = async move {
-            let received = tokio::time::timeout_at(deadline, async {
-                match to.lend(len) {
-                    Some(mut lent) => {
-                        let mut body = lent.attempt();
-                        receive(&conn, &mut body, &early).await?;
-                        body.keep();
-                        Ok::<_, Failure>(lent.received())
-                    }
-                    None => {
-                        let mut body = AlignedBuf::new(len);
-                        receive(&conn, &mut body, &early).await?;
-                        Ok(body.freeze())
-                    }
-                }
-            })
-            .await
-            .map_err(|_| {
-                HttpError::new(
-                    HttpErrorKind::Timeout,
-                    std::io::Error::from(std::io::ErrorKind::TimedOut),
-                )
-            })?
-            .map_err(Failure::into_http)?;
+            let received =
+                tokio::time::timeout_at(deadline, receive_body(&conn, &early, len, Some(&to)))
+                    .await
+                    .map_err(|_| timed_out())?
+                    .map_err(Failure::into_http)?;
             if let Some(home) = home {
                 home(conn);
             }

@@ -4,11 +4,44 @@
 
 use std::os::fd::AsRawFd;
 
+use bytes::Bytes;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
 
+use super::place::{Destination, Lent};
 use super::wire::{ended, Failure};
+use crate::buffer::AlignedBuf;
 use crate::span::Span;
+
+/// Receive a body of `len` bytes (`early` of them read with the head): into
+/// the region lent by `into` when it has exactly that much to fill, else
+/// into a fresh aligned buffer. Returns the body, over the memory it was
+/// received into.
+pub(super) async fn receive_body(
+    conn: &TcpStream,
+    early: &[u8],
+    len: usize,
+    into: Option<&Destination>,
+) -> Result<Bytes, Failure> {
+    match into.and_then(|to| to.lend(len)) {
+        Some(lent) => receive_lent(conn, early, lent).await,
+        None => {
+            let mut body = AlignedBuf::new(len);
+            receive(conn, &mut body, early).await?;
+            Ok(body.freeze())
+        }
+    }
+}
+
+async fn receive_lent(conn: &TcpStream, early: &[u8], mut lent: Lent) -> Result<Bytes, Failure> {
+    // Cut short, the region goes back as it was.
+    let mut body = lent.attempt();
+    receive(conn, &mut body, early).await?;
+    body.keep();
+    // A view of the region's memory that keeps it alive; the region, full,
+    // goes back to the destination.
+    Ok(lent.received())
+}
 
 /// Fill `body`: first with `early` (read with the head), then straight
 /// from the socket. A peer that stops sending first interrupts it.

@@ -71,6 +71,14 @@ impl Failure {
     }
 }
 
+/// The error of a request that ran out of its time.
+pub(crate) fn timed_out() -> HttpError {
+    HttpError::new(
+        HttpErrorKind::Timeout,
+        io::Error::from(io::ErrorKind::TimedOut),
+    )
+}
+
 pub(crate) fn ended() -> io::Error {
     io::Error::new(
         io::ErrorKind::UnexpectedEof,
