@@ -343,6 +343,64 @@ mod tests {
     }
 
     #[test]
+    fn an_early_answer_receives_its_body_where_the_caller_places_it() {
+        runtime::block_on(async {
+            let body = pattern(300_000);
+            let script = serve(vec![
+                Answer::Reply(ok(&body, "")),
+                Answer::Reply(ok(&body, "")),
+            ])
+            .await;
+            let client = client(Duration::from_secs(5));
+            let early = || {
+                let mut request = request("GET", script.port, b"", true);
+                request.extensions_mut().insert(Early);
+                request
+            };
+            // Answered at its head: the region is placed only after that,
+            // and the body is received into it.
+            let response = client.execute(early()).await.unwrap();
+            let to = response.extensions().get::<Destination>().cloned();
+            let to = to.expect("an early answer carries a destination");
+            let (owner, mut regions) = AlignedBuf::new(300_000).into_regions(300_000);
+            let region = regions.pop().unwrap();
+            let at = region.as_ptr() as usize;
+            assert!(to.give(region).is_ok());
+            let chunks: Vec<Bytes> = response
+                .into_body()
+                .bytes_stream()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(chunks.len(), 1);
+            assert_eq!(
+                chunks[0].as_ptr() as usize,
+                at,
+                "received where it was placed"
+            );
+            drop(chunks);
+            let region = to.take().expect("the region comes back");
+            assert!(region.is_full());
+            assert_eq!(owner.finish(vec![region]).unwrap(), body);
+
+            // Nothing placed: the body lands whole in an aligned buffer of its own.
+            let response = client.execute(early()).await.unwrap();
+            assert!(response.extensions().get::<Destination>().is_some());
+            let chunks: Vec<Bytes> = response
+                .into_body()
+                .bytes_stream()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(chunks.len(), 1);
+            assert_eq!(chunks[0], body);
+            assert_eq!(chunks[0].as_ptr() as usize % ALIGN, 0);
+            // Both answers came on one kept-alive connection.
+            assert_eq!(script.accepted.load(Ordering::SeqCst), 1);
+        });
+    }
+
+    #[test]
     fn a_body_for_a_destination_is_received_there() {
         runtime::block_on(async {
             let body = pattern(200_000);
