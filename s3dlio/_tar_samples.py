@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from s3dlio import _core, _tar_index
+from s3dlio import _core, _tar_index, _webdataset
 
 Fields = list[tuple[str, _core.BytesView]]
 
@@ -43,6 +43,24 @@ class TarSamples:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = -1
         self._lock = threading.Lock()
+
+    @classmethod
+    def open(
+        cls,
+        shards: Sequence[str] | str,
+        index: str | None,
+        options: Mapping[str, str] | None,
+        max_in_flight: int = 64,
+    ) -> TarSamples:
+        """The samples of ``shards`` (a list, a brace pattern, or a prefix
+        ending in ``/``), indexed from their headers, or by the saved
+        ``index``."""
+        uris = _webdataset.shards_of(shards, options)
+        return cls(uris, _tar_index.obtain(uris, index, options), options, max_in_flight)
+
+    def save_index(self, path: str) -> None:
+        """Write the index (JSON) to ``path``, a local path or a URI."""
+        self.index.save(path, self.options)
 
     def __len__(self) -> int:
         return int(self.offsets[-1])

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from s3dlio import _tar_index, _tar_samples, _webdataset
+from s3dlio import _tar_index, _tar_samples
 from s3dlio_jax._arrays import array_over as _array
 
 
@@ -33,14 +33,15 @@ class TarGrainSource:
         options: Mapping[str, str] | None = None,
         max_in_flight: int = 64,
     ) -> None:
-        self.options = dict(options) if options else None
-        uris = _webdataset.shards_of(shards, self.options)
-        self.index = _tar_index.obtain(uris, index, self.options)
-        self.samples = _tar_samples.TarSamples(uris, self.index, self.options, max_in_flight)
+        self.samples = _tar_samples.TarSamples.open(shards, index, options, max_in_flight)
+
+    @property
+    def index(self) -> _tar_index.ShardIndex:
+        return self.samples.index
 
     def save_index(self, path: str) -> None:
         """Write the index (JSON) to ``path``, a local path or a URI."""
-        self.index.save(path, self.options)
+        self.samples.save_index(path)
 
     def __len__(self) -> int:
         return len(self.samples)

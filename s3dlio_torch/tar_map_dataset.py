@@ -8,7 +8,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from s3dlio import _tar_index, _tar_samples, _webdataset
+from s3dlio import _tar_index, _tar_samples
 from s3dlio_torch import _tensors
 
 
@@ -38,20 +38,25 @@ class S3TarMapDataset(Dataset[Any]):
         options: Mapping[str, str] | None = None,
         max_in_flight: int = 64,
     ) -> None:
-        self.options = dict(options) if options else None
-        uris = _webdataset.shards_of(shards, self.options)
-        self.index = _tar_index.obtain(uris, index, self.options)
-        self.samples = _tar_samples.TarSamples(uris, self.index, self.options, max_in_flight)
+        self.samples = _tar_samples.TarSamples.open(shards, index, options, max_in_flight)
         self.transform = transform
 
     @property
     def shards(self) -> list[str]:
         return self.samples.shards
 
+    @property
+    def index(self) -> _tar_index.ShardIndex:
+        return self.samples.index
+
+    @property
+    def options(self) -> dict[str, str] | None:
+        return self.samples.options
+
     def save_index(self, path: str) -> None:
         """Write the index (JSON) to ``path``, a local path or a URI, for
         ``index=`` of this class or ``S3WebDataset``."""
-        self.index.save(path, self.options)
+        self.samples.save_index(path)
 
     def __len__(self) -> int:
         return len(self.samples)
