@@ -232,6 +232,39 @@ def test_every_sample_once_across_2_ranks_x_2_workers(shards, drop_last):
         assert sum(seen.values()) - N < max(COUNTS) * 2
 
 
+def test_epochs_reach_persistent_workers(shards):
+    """Each pass through persistent workers is the next epoch, and
+    ``set_epoch`` reaches them: the same samples as the same epochs read
+    by workers started afresh."""
+
+    def through(ds, passes, persistent):
+        loader = DataLoader(
+            ds,
+            batch_size=None,
+            num_workers=2,
+            persistent_workers=persistent,
+            multiprocessing_context="fork",
+            timeout=60,
+        )
+        out = []
+        for epoch in passes:
+            if epoch is not None:
+                ds.set_epoch(epoch)
+            out.append(ids(loader))
+        return out
+
+    def fresh(epoch):
+        ds = S3WebDataset(shards, shuffle=True, seed=4, shuffle_buffer=4)
+        return through(ds, [epoch], persistent=False)[0]
+
+    ds = S3WebDataset(shards, shuffle=True, seed=4, shuffle_buffer=4)
+    first, second, fifth = through(ds, [None, None, 5], persistent=True)
+    for got in (first, second, fifth):
+        assert sorted(got) == list(range(N))
+    assert first == fresh(0) and second == fresh(1) and fifth == fresh(5)
+    assert first != second
+
+
 @pytest.mark.parametrize("context", ["spawn", "forkserver"])
 def test_workers_of_every_start_method(shards, context):
     ds = S3WebDataset(shards, shuffle=True, seed=5, shuffle_buffer=3)
