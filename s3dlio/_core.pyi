@@ -327,6 +327,20 @@ def get_many(
     is at least 1; any larger value, however large, works.
     """
 
+def get_ranges(
+    requests: Sequence[tuple[str, int] | tuple[str, int, int | None]],
+    max_in_flight: int = 64,
+    *,
+    options: Options = None,
+) -> builtins.list[BytesView]:
+    """Many byte ranges in parallel, from any objects and schemes.
+
+    Each ``(uri, offset, length)`` (``length`` None or left out: to the
+    end) is read as ``get_range`` reads it; the views come back in input
+    order, and a request given several times is read once and shared. The
+    first failure cancels the rest and raises, naming the failing URI.
+    """
+
 def read_tar(uri: str, *, options: Options = None) -> builtins.list[tuple[str, BytesView]]:
     """The regular files of the tar shard at ``uri``, fetched once.
 

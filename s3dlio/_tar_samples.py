@@ -4,17 +4,13 @@ them, shared by ``S3TarMapDataset`` and ``GrainSource``.
 Sample ``i`` is a run of consecutive members of one shard, so it is read
 with one ranged request from its first member's data to its last one's
 end; its fields are zero-copy slices of that one view. A batch of samples
-is read with its requests in flight together (each ``get_range`` releases
-the GIL), from any shards.
+is one ``get_ranges`` call: its requests in flight together, from any
+shards, with the GIL released for all of it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 import numpy as np
 
@@ -40,9 +36,6 @@ class TarSamples:
         self.max_in_flight = max_in_flight
         counts = np.asarray(index.counts(), np.int64)
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self._pool: ThreadPoolExecutor | None = None
-        self._pool_pid = -1
-        self._lock = threading.Lock()
 
     @classmethod
     def open(
@@ -88,39 +81,18 @@ class TarSamples:
             start = min((o for _, o, _ in fields), default=0)
             end = max((o + n for _, o, n in fields), default=0)
             spans.append((s, key, fields, start, end))
-        if len(spans) == 1:
-            views = [self._range(spans[0])]
+        requests = [(self.shards[s], start, end - start) for s, _, _, start, end in spans]
+        if len(requests) == 1:  # a local one is read on this thread, skipping the runtime
+            views = [_core.get_range(*requests[0], options=self.options)]
         else:
-            views = list(self._executor().map(self._range, spans))
+            views = _core.get_ranges(requests, self.max_in_flight, options=self.options)
+        for (uri, start, length), view in zip(requests, views, strict=True):
+            if len(view) != length:
+                raise _core.S3dlioError(
+                    f"{uri}: {length} bytes expected at offset {start}, got {len(view)} "
+                    "(the shard changed since it was indexed)"
+                )
         return [
             (key, self.shards[s], [(f, view[o - start : o - start + n]) for f, o, n in fields])
             for (s, key, fields, start, _), view in zip(spans, views, strict=True)
         ]
-
-    def _range(self, span: tuple[int, str, Any, int, int]) -> _core.BytesView:
-        s, _, _, start, end = span
-        view = _core.get_range(self.shards[s], start, end - start, options=self.options)
-        if len(view) != end - start:
-            raise _core.S3dlioError(
-                f"{self.shards[s]}: {end - start} bytes expected at offset {start}, got "
-                f"{len(view)} (the shard changed since it was indexed)"
-            )
-        return view
-
-    def _executor(self) -> ThreadPoolExecutor:
-        with self._lock:
-            if self._pool is None or self._pool_pid != os.getpid():  # none survives a fork
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self.max_in_flight, thread_name_prefix="s3dlio-tar"
-                )
-                self._pool_pid = os.getpid()
-            return self._pool
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.update(_pool=None, _pool_pid=-1, _lock=None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()

@@ -349,27 +349,29 @@ def test_resume_from_a_stateful_loaders_workers(shards):
 # -- S3TarMapDataset -----------------------------------------------------------
 
 
-def test_map_dataset_reads_any_sample_by_ranged_reads(prefix, monkeypatch):
+def test_map_dataset_reads_a_batch_in_one_get_ranges(prefix, monkeypatch):
     uris = make_shards(prefix)
-    original, views = s3dlio.get_range, []
+    original, calls = s3dlio.get_ranges, []
 
-    def recording_get_range(uri, offset, length=None, **kwargs):
-        view = original(uri, offset, length, **kwargs)
-        views.append((uri, offset, view.address))
-        return view
+    def recording_get_ranges(requests, max_in_flight=64, **kwargs):
+        views = original(requests, max_in_flight, **kwargs)
+        calls.append([(u, o, v.address) for (u, o, _), v in zip(requests, views, strict=True)])
+        return views
 
-    monkeypatch.setattr(s3dlio._core, "get_range", recording_get_range)
+    monkeypatch.setattr(s3dlio._core, "get_ranges", recording_get_ranges)
     ds = S3TarMapDataset(uris)
     assert len(ds) == N
     picked = [24, 0, 13, 5]
     batch = ds.__getitems__(picked)
     assert ids(batch) == picked
-    assert len(views) == len(picked)  # one ranged read per sample
+    (views,) = calls  # one call, one ranged read per sample
+    assert len(views) == len(picked)
     first = {m.name: m.offset for m in s3dlio.tar_index(uris[0])}
     ((offset, address),) = [(o, a) for u, o, a in views if u == uris[0]]
     assert batch[1]["cls"].data_ptr() == address + first["d0/s000.cls"] - offset
     assert batch[1]["bin"].data_ptr() == address + first["d0/s000.bin"] - offset
-    assert sample_id(ds[-1]) == N - 1
+    assert sample_id(ds[-1]) == N - 1  # one sample: one get_range
+    assert len(calls) == 1
     with pytest.raises(IndexError):
         ds[N]
 

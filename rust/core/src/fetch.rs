@@ -91,23 +91,49 @@ pub async fn get_many<S: AsRef<str>>(
     max_in_flight: usize,
     options: &Options,
 ) -> Result<Vec<Bytes>> {
+    let requests: Vec<(&str, ByteRange)> =
+        uris.iter().map(|u| (u.as_ref(), ByteRange::FULL)).collect();
+    get_ranges(&requests, max_in_flight, options).await
+}
+
+/// [`get_many`] of byte ranges: each `(uri, range)` is read as
+/// [`get_range`] reads it, all of them with at most `max_in_flight`
+/// requests at once, in input order. Ranges may come from any objects of
+/// any schemes, many from one object; a `(uri, range)` given several times
+/// is read once and shared at every position. Each URI is parsed once,
+/// before any I/O starts; the first failure cancels the rest.
+pub async fn get_ranges<S: AsRef<str>>(
+    requests: &[(S, ByteRange)],
+    max_in_flight: usize,
+    options: &Options,
+) -> Result<Vec<Bytes>> {
     let max_in_flight = check_in_flight(max_in_flight)?;
-    let mut position_of: HashMap<&str, usize> = HashMap::with_capacity(uris.len());
-    let mut slots = Vec::with_capacity(uris.len());
-    let mut targets = Vec::new();
+    let mut position_of: HashMap<(&str, ByteRange), usize> = HashMap::with_capacity(requests.len());
+    let mut resolved: HashMap<&str, Target> = HashMap::new();
+    let mut slots = Vec::with_capacity(requests.len());
+    let mut jobs = Vec::new();
     let mut resolver = Resolver::new(options);
-    for uri in uris {
+    for (uri, range) in requests {
         let uri = uri.as_ref();
-        let next = targets.len();
-        let slot = *position_of.entry(uri).or_insert(next);
+        let next = jobs.len();
+        let slot = *position_of.entry((uri, *range)).or_insert(next);
         if slot == next {
-            targets.push(resolver.resolve_object(uri)?);
+            let target = match resolved.get(uri) {
+                Some(target) => target.clone(),
+                None => {
+                    let target = resolver.resolve_object(uri)?;
+                    resolved.insert(uri, target.clone());
+                    target
+                }
+            };
+            jobs.push(((slot, *range), target));
         }
         slots.push(slot);
     }
-    let mut fetched: Vec<Option<Bytes>> = vec![None; targets.len()];
-    let (local, remote) = split_by_kind(targets.into_iter().enumerate());
-    // Split large remote objects into ranged requests only when the batch
+    drop(resolved);
+    let mut fetched: Vec<Option<Bytes>> = vec![None; jobs.len()];
+    let (local, remote) = split_by_kind(jobs);
+    // Split large remote reads into ranged requests only when the batch
     // leaves request slots free (as file:// splits only onto spare cores).
     let whole = match remote.len() < max_in_flight {
         true => Whole::InParts,
@@ -121,8 +147,8 @@ pub async fn get_many<S: AsRef<str>>(
         direct,
         remote,
         max_in_flight,
-        |(slot, target), worker| Ok((slot, target.get(ByteRange::FULL, worker)?)),
-        move |(slot, target)| async move { Ok((slot, target.get(ByteRange::FULL, whole).await?)) },
+        |((slot, range), target), worker| Ok((slot, target.get(range, worker)?)),
+        move |((slot, range), target)| async move { Ok((slot, target.get(range, whole).await?)) },
     )
     .await?;
     for (slot, bytes) in read {
@@ -130,7 +156,11 @@ pub async fn get_many<S: AsRef<str>>(
     }
     Ok(slots
         .into_iter()
-        .map(|slot| fetched[slot].clone().expect("every unique URI was fetched"))
+        .map(|slot| {
+            fetched[slot]
+                .clone()
+                .expect("every unique request was read")
+        })
         .collect())
 }
 

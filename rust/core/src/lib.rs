@@ -45,7 +45,7 @@ pub mod uri;
 pub use batch::{get_batch, get_batch_in, Batch, BatchMemory};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
-pub use fetch::{get, get_local_now, get_many, get_range, get_to_file};
+pub use fetch::{get, get_local_now, get_many, get_range, get_ranges, get_to_file};
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;

@@ -23,7 +23,7 @@ pub struct ObjectMeta {
 /// Resolution against the object's size (documented behaviour):
 /// `offset == size` gives an empty result, `offset > size` is
 /// `Error::InvalidRange`, and a range running past the end is cut at it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ByteRange {
     /// The first byte.
     pub offset: u64,

@@ -46,6 +46,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::get::get_range, m)?)?;
     m.add_function(wrap_pyfunction!(ops::get::get_object, m)?)?;
     m.add_function(wrap_pyfunction!(ops::get::get_many, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::get::get_ranges, m)?)?;
     m.add_function(wrap_pyfunction!(ops::put::put, m)?)?;
     m.add_function(wrap_pyfunction!(ops::put::put_many, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::stat, m)?)?;

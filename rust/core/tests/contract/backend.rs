@@ -13,7 +13,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use s3dlio_core::runtime::block_on;
-use s3dlio_core::{ObjectMeta, Options, Result};
+use s3dlio_core::{ByteRange, ObjectMeta, Options, Result};
 
 use super::gcs_seed;
 
@@ -235,6 +235,18 @@ impl Backend {
 
     pub fn get_many<S: AsRef<str>>(&self, uris: &[S], max_in_flight: usize) -> Result<Vec<Bytes>> {
         block_on(s3dlio_core::get_many(uris, max_in_flight, &self.options))
+    }
+
+    pub fn get_ranges<S: AsRef<str>>(
+        &self,
+        requests: &[(S, ByteRange)],
+        max_in_flight: usize,
+    ) -> Result<Vec<Bytes>> {
+        block_on(s3dlio_core::get_ranges(
+            requests,
+            max_in_flight,
+            &self.options,
+        ))
     }
 
     pub fn put(&self, uri: &str, data: impl Into<Bytes>) -> Result<()> {

@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use s3dlio_core::Error;
+use s3dlio_core::{ByteRange, Error};
 
 use super::backend::{Backend, MissingContainerListing};
 
@@ -279,6 +279,59 @@ pub fn get_many_names_the_missing_uri(b: &Backend) {
     let missing = b.uri("missing");
     let result = b.get_many(&[good.as_str(), missing.as_str(), good.as_str()], 8);
     assert_error!(result, Error::NotFound { .. }, &missing);
+}
+
+/// `get_ranges`: each range as `get_range` reads it (cut at the end, empty
+/// at it), in input order, many from one object and from several; a
+/// repeated request is read once and shared; a range past the end or of a
+/// missing object fails the call naming that URI.
+pub fn get_ranges_order_edges_and_errors(b: &Backend) {
+    let (a, c) = (b.uri("a"), b.uri("c"));
+    let data: Vec<u8> = (0..=255u8).collect();
+    b.seed(&a, data.clone());
+    b.seed(&c, b"ccc".to_vec());
+    let r = |offset, length| ByteRange { offset, length };
+    let requests = [
+        (a.as_str(), r(10, Some(5))),
+        (c.as_str(), ByteRange::FULL),
+        (a.as_str(), r(10, Some(5))),
+        (a.as_str(), r(250, Some(100))),
+        (a.as_str(), r(256, None)),
+        (c.as_str(), r(1, Some(1))),
+        (a.as_str(), r(0, None)),
+    ];
+    let expected: [&[u8]; 7] = [
+        &data[10..15],
+        b"ccc",
+        &data[10..15],
+        &data[250..],
+        b"",
+        b"c",
+        &data,
+    ];
+    for max_in_flight in [1, 64] {
+        let got = ok(b.get_ranges(&requests, max_in_flight), "get_ranges");
+        assert_eq!(got.len(), requests.len());
+        for ((want, bytes), (uri, range)) in expected.iter().zip(&got).zip(&requests) {
+            assert_eq!(&bytes[..], *want, "{uri} {range:?}");
+        }
+        assert_eq!(
+            address(&got[0]),
+            address(&got[2]),
+            "repeats share one buffer"
+        );
+    }
+    assert!(ok(b.get_ranges::<&str>(&[], 4), "empty get_ranges").is_empty());
+    let err = b.get_ranges(&requests, 0).expect_err("max_in_flight 0");
+    assert!(matches!(err, Error::InvalidArgument(_)), "{err:?}");
+    let past = [(c.as_str(), ByteRange::FULL), (a.as_str(), r(257, Some(1)))];
+    assert_error!(b.get_ranges(&past, 8), Error::InvalidRange { .. }, &a);
+    let missing = b.uri("missing");
+    let absent = [
+        (a.as_str(), r(0, Some(1))),
+        (missing.as_str(), r(0, Some(1))),
+    ];
+    assert_error!(b.get_ranges(&absent, 8), Error::NotFound { .. }, &missing);
 }
 
 // --- list / stat / exists / delete ---------------------------------------------

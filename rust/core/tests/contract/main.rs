@@ -38,6 +38,7 @@ macro_rules! with_every_check {
             large_object_in_parts,
             get_many_order_and_duplicates,
             get_many_names_the_missing_uri,
+            get_ranges_order_edges_and_errors,
             list_prefixes_and_nested_keys,
             list_is_sorted,
             stat_and_missing_objects,

@@ -11,8 +11,8 @@ use bytes::Bytes;
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyString};
-use s3dlio_core::{Error, Options};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyString, PyTuple};
+use s3dlio_core::{ByteRange, Error, Options};
 
 use crate::errors::{invalid_argument, to_pyerr};
 use crate::export::view::BytesView;
@@ -126,6 +126,42 @@ pub fn uri_list(obj: &Bound<'_, PyAny>) -> PyResult<Vec<String>> {
     }
     let uris: Vec<Uri> = obj.extract()?;
     Ok(uris.into_iter().map(|Uri(u)| u).collect())
+}
+
+/// `get_ranges` requests: a sequence of `(uri, offset)` or `(uri, offset,
+/// length)` tuples (or lists); `length` None reads to the end. A negative
+/// number is an `InvalidArgumentError` naming its URI.
+pub fn range_requests(obj: &Bound<'_, PyAny>) -> PyResult<Vec<(String, ByteRange)>> {
+    if obj.is_instance_of::<PyString>() {
+        return Err(PyTypeError::new_err(
+            "expected a sequence of (uri, offset, length) tuples, got a str",
+        ));
+    }
+    let mut requests = Vec::with_capacity(obj.len().unwrap_or(0));
+    for item in obj.try_iter()? {
+        let item = item?;
+        let fields: Vec<Bound<'_, PyAny>> =
+            match item.is_instance_of::<PyTuple>() || item.is_instance_of::<PyList>() {
+                true => item.extract()?,
+                false => Vec::new(),
+            };
+        if !(2..=3).contains(&fields.len()) {
+            return Err(PyTypeError::new_err(format!(
+                "expected a (uri, offset) or (uri, offset, length) tuple, got {}",
+                item.repr()?
+            )));
+        }
+        let Uri(uri) = fields[0].extract()?;
+        let offset = non_negative("offset", saturating(&fields[1])?, &uri)?;
+        let length = match fields.get(2) {
+            Some(length) => saturating_opt(length)?
+                .map(|l| non_negative("length", l, &uri))
+                .transpose()?,
+            None => None,
+        };
+        requests.push((uri, ByteRange { offset, length }));
+    }
+    Ok(requests)
 }
 
 /// An integer argument of any size for a count or a byte position: a

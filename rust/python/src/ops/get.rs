@@ -1,4 +1,4 @@
-//! `get`, `get_range`, `get_object` and `get_many`: objects fetched into
+//! `get`, `get_range`, `get_object`, `get_many` and `get_ranges`: objects fetched into
 //! aligned Rust memory and handed out as zero-copy `BytesView`s. The first
 //! three take one path (`fetch_one`). Arguments are extracted first, then
 //! the GIL is released for the whole I/O.
@@ -9,7 +9,8 @@ use s3dlio_core::{ByteRange, Error, Options};
 use crate::errors::to_pyerr;
 use crate::export::view::BytesView;
 use crate::input::{
-    in_flight, non_negative, options, saturating, saturating_opt, uri_list, PyOptions, Uri,
+    in_flight, non_negative, options, range_requests, saturating, saturating_opt, uri_list,
+    PyOptions, Uri,
 };
 use crate::wait::{detached, wait_for};
 
@@ -124,4 +125,27 @@ pub fn get_many(
         .zip(payloads)
         .map(|(uri, bytes)| (uri, BytesView::new(bytes)))
         .collect())
+}
+
+/// Many byte ranges in parallel, from any objects: `requests` are
+/// `(uri, offset, length)` tuples (`length` None or left out: to the end),
+/// each read as `get_range` reads it; the views come back in input order,
+/// a repeated request read once and shared.
+#[pyfunction]
+#[pyo3(signature = (requests, max_in_flight = 64, *, options = None))]
+pub fn get_ranges(
+    py: Python<'_>,
+    #[pyo3(from_py_with = range_requests)] requests: Vec<(String, ByteRange)>,
+    #[pyo3(from_py_with = saturating)] max_in_flight: i64,
+    options: PyOptions,
+) -> PyResult<Vec<BytesView>> {
+    let max_in_flight = in_flight(max_in_flight)?;
+    let opts = self::options(options);
+    let what = format!("get_ranges of {} ranges", requests.len());
+    let payloads = wait_for(
+        py,
+        &what,
+        s3dlio_core::get_ranges(&requests, max_in_flight, &opts),
+    )?;
+    Ok(payloads.into_iter().map(BytesView::new).collect())
 }
