@@ -57,7 +57,13 @@ class ShardReader(EpochReader):
         assert self._pass is not None
         p = self._pass
         ids, pad_start = self.reader_order(p.start.epoch, p.rank, p.world_size, p.worker, p.workers)
-        return ids[skip:], max(pad_start - skip, 0)
+        ids = ids[: self._kept(len(ids))]
+        return ids[skip:], max(min(pad_start, len(ids)) - skip, 0)
+
+    def _kept(self, samples: int) -> int:
+        """How many of a reader's ``samples`` in a pass it hands out (a
+        loader that drops a partial last batch keeps fewer)."""
+        return samples
 
     def reader_order(
         self, epoch: int, rank: int, world_size: int, worker: int, workers: int

@@ -13,6 +13,7 @@ import numpy as np
 
 import s3dlio
 from s3dlio import _epochs, _sampling
+from s3dlio_jax.tar_loader import TarLoader
 
 
 class JaxLoader(_epochs.EpochReader):
@@ -90,6 +91,14 @@ class JaxLoader(_epochs.EpochReader):
         self.max_in_flight = max_in_flight
         self.pinned = pinned
         self._init_epochs()
+
+    @staticmethod
+    def over_tar_shards(
+        shards: Sequence[str] | str, *, batch_size: int, **kwargs: Any
+    ) -> TarLoader:
+        """Batches of the samples of WebDataset tar shards (a
+        :class:`~s3dlio_jax.TarLoader`, which takes the same keywords)."""
+        return TarLoader(shards, batch_size=batch_size, **kwargs)
 
     @property
     def _drop_tail(self) -> bool:
