@@ -2,10 +2,10 @@
 
 64 shards of 256 samples (``--quick``: 4 of 16), each sample a ``jpg`` of
 about 100 KiB (random bytes, sizes varying by up to 4 KiB; quick: 4 KiB),
-a ``cls`` and a ``json``, written once per run with ``tarfile``. One torch
-``DataLoader`` epoch (batch 64, quick 16; ``num_workers`` 0 and 2) on
-file:// and on s3:// served by nginx on 127.0.0.1 (bucket ``bench``, see
-suite 7), per contender:
+a ``cls`` and a ``json``, written once per run with ``tarfile`` (so read
+from the page cache). One torch ``DataLoader`` epoch (batch 64, quick 16;
+``num_workers`` 0 and 2) on file:// and on s3:// served by nginx on
+127.0.0.1 (bucket ``bench``, see suite 7), per contender:
 
 - ours iterable: ``s3dlio_torch.S3WebDataset(shuffle=True,
   shuffle_buffer=1000)`` (each shard read whole, samples through a buffer);

@@ -15,7 +15,7 @@ SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "co
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(960)
+@pytest.mark.timeout(900)
 def test_run_quick_writes_every_suite(tmp_path):
     out = tmp_path / "results"
     # Not from the repository root: its s3dlio/ is a source copy without the
@@ -25,7 +25,7 @@ def test_run_quick_writes_every_suite(tmp_path):
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=940,
+        timeout=880,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     for suite in SUITES:
