@@ -64,7 +64,16 @@ LABELS = {
 FLOOR_PREAD = "C pread floor, a thread per core (reference)"
 FLOOR_RECV = f"C recv floor, {IN_FLIGHT} connections (reference)"
 FLOOR_RECV_1 = "C recv floor, one connection (reference)"
-OURS = {"ours", "ours_mmap", "ours_batch", "ours_map", "ours_iter", "ours_jax"}
+OURS = {
+    "ours",
+    "ours_mmap",
+    "ours_batch",
+    "ours_map",
+    "ours_iter",
+    "ours_jax",
+    "ours_web",
+    "ours_tarmap",
+}
 
 
 def log(msg: str) -> None:
@@ -86,6 +95,7 @@ class Config:
     old_scaling_max: int  # s3dlio 0.10.0 is quadratic in the URI count: bounded
     batch: int
     timeout: int
+    shards: tuple[int, int, int]  # suite 9: shards, samples each, bytes of a sample's jpg
 
     @staticmethod
     def make(quick: bool, runs: int | None) -> Config:
@@ -101,6 +111,7 @@ class Config:
                 old_scaling_max=1000,
                 batch=16,
                 timeout=40,
+                shards=(4, 16, 4 * KIB),
             )
         return Config(
             quick=False,
@@ -113,6 +124,7 @@ class Config:
             old_scaling_max=10_000,
             batch=64,
             timeout=240,
+            shards=(64, 256, 100 * KIB),
         )
 
 
@@ -218,10 +230,14 @@ class Runner:
     workdir: Path
     env: dict[str, str]
     timeout: int
+    # This interpreter's PYTHONPATH (a build of ours installed to a folder):
+    # ours' workers get it, the peers' never (0.10.0 shares the import name).
+    ours_pythonpath: str | None = None
     counter: itertools.count = field(default_factory=itertools.count)
 
-    def python_for(self, contender: str) -> str:
-        mine = OURS | {
+    def is_ours(self, contender: str) -> bool:
+        """Whether ``contender`` runs under ours' interpreter (else the peers')."""
+        return contender in OURS | {
             "memcpy",
             "floor",
             "jax_numpy",
@@ -229,17 +245,25 @@ class Runner:
             "ours_pinned",
             "ours_pageable",
             "dataloader_pin",
+            "webdataset",  # in the project's .venv (requirements-test.txt), as torch is
+            "tarfile",
         }
-        return self.ours_py if contender in mine else self.peers_py
+
+    def python_for(self, contender: str) -> str:
+        return self.ours_py if self.is_ours(contender) else self.peers_py
 
     def work(self, spec: dict, timeout: int | None = None) -> dict:
         path = self.workdir / f"spec-{next(self.counter)}.json"
         path.write_text(json.dumps(spec))
-        cmd = [self.python_for(spec.get("contender", "ours")), str(BENCH / "_worker.py"), str(path)]
+        contender = spec.get("contender", "ours")
+        python = self.python_for(contender)
+        env = {**self.env, **spec.get("env", {})}
+        if self.ours_pythonpath and self.is_ours(contender):
+            env["PYTHONPATH"] = self.ours_pythonpath
         proc = subprocess.Popen(
-            cmd,
+            [python, str(BENCH / "_worker.py"), str(path)],
             cwd=self.workdir,
-            env={**self.env, **spec.get("env", {})},
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -326,6 +350,7 @@ def interleave(
             "bytes": got[0]["bytes"],
             "first_s": med.get("first_s"),
             "first_cpu_s": med.get("first_cpu_s"),
+            "build_s": med.get("build_s"),
             "contender": contenders[name]["contender"],
             "scheme": contenders[name].get("scheme"),
         }

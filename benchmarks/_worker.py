@@ -506,6 +506,20 @@ def op_gpu(spec: dict) -> dict:
     return measure(lambda: run(groups), lambda n: n)
 
 
+def op_shard_epoch(spec: dict) -> dict:
+    """One epoch over tar shards (suite 9, ``_shards_op``)."""
+    from _shards_op import shard_epoch
+
+    return shard_epoch(spec, measure)
+
+
+def op_shard_index(spec: dict) -> dict:
+    """The shards indexed from their headers (suite 9, ``_shards_op``)."""
+    from _shards_op import shard_index
+
+    return shard_index(spec)
+
+
 def op_versions(spec: dict) -> dict:
     from importlib import metadata
 
@@ -540,6 +554,8 @@ OPS = {
     "epoch": op_epoch,
     "gpu": op_gpu,
     "gpu_probe": op_gpu_probe,
+    "shard_epoch": op_shard_epoch,
+    "shard_index": op_shard_index,
     "versions": op_versions,
     "upload": op_upload,
 }

@@ -11,7 +11,9 @@
    direct://, s3://), 2 per-call ``get`` latency, 3 scaling with the
    number of objects, 4 loader epochs, 5 peak memory, 6 GPU (objects into
    CUDA memory as a fraction of the pinned host-to-device bandwidth
-   measured in the same run; skipped, saying so, without a CUDA device).
+   measured in the same run; skipped, saying so, without a CUDA device),
+   7 S3 against nginx, 8 cold reads, 9 tar shards (our WebDataset
+   datasets against ``webdataset`` and a ``tarfile`` loop).
    Each measurement is one fresh worker process (``_worker.py``) under the
    contender's virtualenv: ours under this interpreter, the peers under
    ``.venv-peers``. Contenders are interleaved round by round (the order
@@ -56,6 +58,7 @@ from _bench import (
     targets_md,
 )
 from _common import RESULTS
+from _suite_shards import suite_shards
 from _suites import (
     suite_get_many,
     suite_gpu,
@@ -77,6 +80,7 @@ SUITES = {
     "gpu": ("6. GPU: objects into CUDA memory", suite_gpu),
     "nginx": ("7. S3 GETs against nginx, plain HTTP and HTTPS", suite_nginx),
     "cold": ("8. cold reads, page cache evicted (file://, direct://)", suite_cold),
+    "shards": ("9. tar shards (WebDataset): iterable and map datasets vs webdataset", suite_shards),
 }
 # What a suite needs beyond the small and large sets, made only when it runs:
 # moto (started, the data uploaded), and the sets of 4 KiB files.
@@ -163,7 +167,8 @@ def main() -> None:
             sets["latency"] = sets[f"n{latency}"]
         log(f"data generated in {time.perf_counter() - t0:.1f} s under {workdir}")
 
-        runner = Runner(sys.executable, str(peers_py), workdir, env, cfg.timeout)
+        ours_path = os.environ.get("PYTHONPATH")
+        runner = Runner(sys.executable, str(peers_py), workdir, env, cfg.timeout, ours_path)
         if S3_SUITES.intersection(args.suites):
             moto = Moto(workdir, env)
             env["AWS_ENDPOINT_URL"] = moto.url

@@ -9,7 +9,8 @@ for 127.0.0.1 made at start (``certificate(workdir)``: the PEM file a
 client is told to trust).
 
 Each request is logged with its connection's serial number and request
-count, so a test can tell whether connections were reused.
+count, so a test can tell whether connections were reused, and with the
+bytes of body nginx sent, so a benchmark can tell how much was read.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 events {{ worker_connections 1024; }}
 http {{
-    log_format requests '$connection $connection_requests $status $request';
+    log_format requests '$connection $connection_requests $status $body_bytes_sent $request';
     access_log {access_log};
     client_body_temp_path {dir}/tmp;
     proxy_temp_path {dir}/tmp;
@@ -166,3 +167,9 @@ def requests_per_connection(workdir: Path) -> dict[int, int]:
         connection, served = line.split()[:2]
         counts[int(connection)] = max(counts.get(int(connection), 0), int(served))
     return counts
+
+
+def body_bytes_sent(workdir: Path) -> tuple[int, int]:
+    """Requests logged and the response body bytes nginx sent for them."""
+    lines = (workdir / "access.log").read_text().splitlines()
+    return len(lines), sum(int(line.split()[3]) for line in lines)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold"]
+SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold", "shards"]
 
 
 @pytest.mark.slow
@@ -50,3 +50,10 @@ def test_run_quick_writes_every_suite(tmp_path):
         floors = [r for name, r in case["results"].items() if name.startswith("C ")]
         assert floors and all("median_s" in r for r in floors), case["results"]
     assert all(t.get("floor", 0) > 0 for t in get_many["targets"]), get_many["targets"]
+    # Tar shards: every contender's epoch (checked to hold every sample
+    # once) on file:// and s3:// (nginx), and the shards indexed over nginx.
+    shards = json.loads((out / "shards.json").read_text())
+    assert {case["backend"] for case in shards["cases"]} == {"file", "s3"}
+    for case in shards["cases"]:
+        assert all("median_s" in r for r in case["results"].values()), case["results"]
+    assert shards["index"]["server_bytes"] > 0, shards["index"]
