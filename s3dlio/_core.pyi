@@ -170,22 +170,81 @@ class Batch:
 
 @final
 class Table:
-    """An Arrow table of objects: ``uri: string``, ``size: int64``,
-    ``data: binary`` (``large_binary`` past 2 GiB), one row per object.
+    """Arrow record batches of one schema: the objects of a batch (``uri:
+    string``, ``size: int64``, ``data: binary``, ``large_binary`` past 2
+    GiB) or the columns read from Parquet files.
 
     ``pyarrow.table(t)`` (or polars, duckdb) reads it with no copy through
-    ``__arrow_c_stream__``; the ``data`` values are the fetched memory.
+    ``__arrow_c_stream__``. A column of a one-batch table is a tensor
+    (``tensor``) or an Arrow array (``column``) over the same memory.
     """
 
     def __len__(self) -> int: ...
     @property
     def num_rows(self) -> int:
-        """Number of rows (objects)."""
+        """Number of rows."""
     @property
     def column_names(self) -> builtins.list[str]:
-        """``["uri", "size", "data"]``."""
+        """The column names, in order."""
+    @property
+    def num_batches(self) -> int:
+        """Number of record batches."""
+    def batches(self) -> builtins.list[Table]:
+        """Each record batch as a table of its own (no copy)."""
+    def slice(self, offset: int, length: int) -> Table:
+        """Rows ``offset..offset + length`` of a one-batch table (no copy)."""
+    def tensor(self, name: str) -> TensorView:
+        """Column ``name`` of a one-batch table as a tensor over its Arrow
+        buffer (no copy): fixed-width numbers 1-D, fixed-size lists of them
+        ``[rows, width]``. Nulls and other types raise InvalidArgumentError
+        naming the column."""
+    def column(self, name: str) -> Column:
+        """Column ``name`` of a one-batch table as an Arrow array (no copy)."""
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
         """An Arrow C stream of the table (Arrow PyCapsule interface)."""
+
+@final
+class Column:
+    """One column of a ``Table``: an Arrow array over the table's buffers."""
+
+    @property
+    def name(self) -> str:
+        """The column's name."""
+    @property
+    def type(self) -> str:
+        """The Arrow type, as Arrow writes it (``Int64``, ``Utf8``, ...)."""
+    @property
+    def null_count(self) -> int:
+        """Nulls in the column."""
+    def __len__(self) -> int: ...
+    def views(self) -> builtins.list[BytesView | None]:
+        """A binary or string column's values as zero-copy views of its
+        values buffer (None for a null)."""
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]:
+        """The Arrow array (Arrow PyCapsule interface), with no copy."""
+
+@final
+class ArrowSchema:
+    """An Arrow schema; ``pyarrow.schema(s)`` reads it."""
+
+    def __arrow_c_schema__(self) -> Any: ...
+
+@final
+class ParquetInfo:
+    """What a Parquet file's footer says."""
+
+    @property
+    def num_rows(self) -> int:
+        """Rows in the file."""
+    @property
+    def row_groups(self) -> builtins.list[tuple[int, int]]:
+        """``(rows, compressed bytes)`` of each row group."""
+    @property
+    def schema(self) -> ArrowSchema:
+        """The file's Arrow schema."""
+    @property
+    def column_names(self) -> builtins.list[str]:
+        """The top-level column names."""
 
 @final
 class ObjectMeta:
@@ -356,6 +415,34 @@ def tar_index(uri: str, *, options: Options = None) -> builtins.list[TarMember]:
     Read from the headers alone, with ranged reads that jump over the
     members' data. Errors as ``read_tar``.
     """
+
+def read_parquet(
+    uris: Sequence[str] | str,
+    *,
+    columns: Sequence[str] | None = None,
+    row_groups: Sequence[int] | None = None,
+    batch_size: int | None = None,
+    max_in_flight: int = 64,
+    options: Options = None,
+) -> Table:
+    """The chosen columns and row groups of Parquet files as one Table.
+
+    ``uris`` is a list of URIs, one URI, or a prefix ending in ``/`` (its
+    ``.parquet`` objects in name order). Only the footer (one read of the
+    file's end) and the chosen columns' chunks of the chosen row groups
+    are fetched, in parallel, and decoded in Rust. Rows come in file order;
+    each record batch is one row group, or ``batch_size`` rows of one.
+    Every file must give the same columns. A missing column or row group
+    raises InvalidArgumentError naming the file and it; a file that is not
+    Parquet, ``FormatError``.
+    """
+
+def parquet_info(uri: str, *, options: Options = None) -> ParquetInfo:
+    """The footer of the Parquet file at ``uri``, read alone."""
+
+def take_rows(tables: Sequence[Table], rows: Sequence[tuple[int, int]]) -> Table:
+    """``(table, row)`` pairs gathered into one table of one batch (a copy
+    of those rows); every table of one batch and one schema."""
 
 def get_async(uri: str, *, options: Options = None) -> Awaitable[BytesView]:
     """Awaitable ``get``; cancelling it aborts the I/O."""

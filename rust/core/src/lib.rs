@@ -49,7 +49,10 @@ pub use fetch::{get, get_local_now, get_many, get_range, get_ranges, get_to_file
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;
-pub use shards::{read_tar, tar_index, tar_members, TarIndex, TarMember};
+pub use shards::{
+    parquet_info, read_parquet, read_tar, tar_index, tar_members, ParquetInfo, ParquetRead,
+    ParquetTable, TarIndex, TarMember,
+};
 #[doc(hidden)]
 pub use stats::split_reads;
 pub use store::remove_stale_temporaries;

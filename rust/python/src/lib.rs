@@ -38,6 +38,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<checkpoint::CheckpointStore>()?;
     m.add_class::<checkpoint::CheckpointInfo>()?;
     m.add_class::<ops::tar::TarMember>()?;
+    m.add_class::<ops::parquet::ParquetInfo>()?;
+    m.add_class::<ops::parquet::ArrowSchema>()?;
+    m.add_class::<export::column::Column>()?;
     m.add_function(wrap_pyfunction!(ops::batch::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(stats::buffer_stats, m)?)?;
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
@@ -56,6 +59,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::read_tar, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::tar_index, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::parquet::read_parquet, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::parquet::parquet_info, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::parquet::take_rows, m)?)?;
     m.add_function(wrap_pyfunction!(ops::aio::get_async, m)?)?;
     m.add_function(wrap_pyfunction!(ops::aio::get_many_async, m)?)?;
     Ok(())

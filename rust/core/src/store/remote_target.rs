@@ -63,6 +63,27 @@ impl RemoteTarget {
         got.map_err(|e| client.redact(e))
     }
 
+    /// The last `len` bytes of the object (all of it when smaller) and its size.
+    pub async fn get_tail(&self, len: u64) -> Result<(Bytes, u64)> {
+        let client = self.client();
+        let got = match &self.reach {
+            Reach::Object(client, path) => read::get_tail(self.object(client, path), len).await,
+            Reach::RawKey(..) => {
+                async {
+                    let size = self.head().await?.size;
+                    let offset = size.saturating_sub(len);
+                    let range = ByteRange {
+                        offset,
+                        length: None,
+                    };
+                    Ok((self.get(range, Whole::InOne).await?, size))
+                }
+                .await
+            }
+        };
+        got.map_err(|e| client.redact(e))
+    }
+
     /// `range` written into `file` from its start in ranged parts.
     pub async fn write_to(&self, range: ByteRange, mut file: std::fs::File) -> Result<u64> {
         match &self.reach {

@@ -58,6 +58,23 @@ impl Target {
         }
     }
 
+    /// The last `len` bytes of the object (all of it when smaller) and its
+    /// size: one request to a cloud store that takes suffix ranges.
+    pub async fn get_tail(&self, len: u64) -> Result<(Bytes, u64)> {
+        match self {
+            Target::Local(t) => {
+                let size = self.head().await?.size;
+                let offset = size.saturating_sub(len);
+                let range = ByteRange {
+                    offset,
+                    length: None,
+                };
+                Ok((t.get_detached(range).await?, size))
+            }
+            Target::Remote(t) => t.get_tail(len).await,
+        }
+    }
+
     /// `range` of the object written into `file` from its start without
     /// holding the object in memory: a local object is copied by the
     /// kernel, a remote one fetched in ranged parts, a few at a time, all

@@ -13,7 +13,7 @@ use arrow_array::{
     StructArray, UInt8Array,
 };
 use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
-use arrow_schema::{ArrowError, Field, Schema};
+use arrow_schema::{ArrowError, Field, Schema, SchemaRef};
 use bytes::Bytes;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -84,11 +84,17 @@ pub fn table_batch(uris: &[String], offsets: &[u64], data: Bytes) -> PyResult<Re
 
 /// An `arrow_array_stream` capsule yielding `batch` once (as a struct
 /// array, the form of a record batch in the C stream interface).
-pub fn stream_capsule(py: Python<'_>, batch: RecordBatch) -> PyResult<Bound<'_, PyCapsule>> {
-    let schema = batch.schema();
+pub fn stream_capsule(
+    py: Python<'_>,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+) -> PyResult<Bound<'_, PyCapsule>> {
     let field = Field::new_struct("", schema.fields().clone(), false)
         .with_metadata(schema.metadata().clone());
-    let array: ArrayRef = Arc::new(StructArray::from(batch));
-    let reader = ArrayIterator::new(vec![Ok(array)], Arc::new(field));
+    let arrays = batches
+        .into_iter()
+        .map(|batch| Ok(Arc::new(StructArray::from(batch)) as ArrayRef))
+        .collect::<Vec<_>>();
+    let reader = ArrayIterator::new(arrays, Arc::new(field));
     Ok(to_stream_pycapsule(py, Box::new(reader), None)?)
 }

@@ -5,6 +5,7 @@
 
 pub mod arrow;
 pub mod batch;
+pub mod column;
 pub mod dlpack;
 pub mod table;
 pub mod tensor;

@@ -7,5 +7,6 @@ pub mod aio;
 pub mod batch;
 pub mod get;
 pub mod objects;
+pub mod parquet;
 pub mod put;
 pub mod tar;

@@ -201,6 +201,51 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
     get_in_parts(object, first).await
 }
 
+/// The last `len` bytes of the object (all of it when smaller) and its
+/// size, from one suffix request; where the store has none (Azure), a
+/// `head` and a ranged read.
+pub(crate) async fn get_tail(object: Object<'_>, len: u64) -> Result<(Bytes, u64)> {
+    let Object {
+        store, path, uri, ..
+    } = object;
+    if len > 0 {
+        let mut options = ranged(GetRange::Suffix(len));
+        options.extensions.insert(http::Keep);
+        match store.get_opts(path, options).await {
+            Ok(result) => {
+                let (size, got) = (result.meta.size, result.range.clone());
+                if got.end != size {
+                    return Err(changed(uri));
+                }
+                return Ok((collect(result, uri, got.end - got.start).await?, size));
+            }
+            // No suffix ranges (Azure), or none of an empty object (416).
+            Err(err) => {
+                let err = Error::from_store(uri, err);
+                if err.is_not_found() {
+                    return Err(err);
+                }
+            }
+        }
+    }
+    let size = store
+        .head(path)
+        .await
+        .map_err(|e| Error::from_store(uri, e))?
+        .size;
+    let offset = size.saturating_sub(len);
+    let tail = get(
+        object,
+        ByteRange {
+            offset,
+            length: Some(size - offset),
+        },
+        Whole::InOne,
+    )
+    .await?;
+    Ok((tail, size))
+}
+
 fn ranged(range: GetRange) -> GetOptions {
     GetOptions {
         range: Some(range),
