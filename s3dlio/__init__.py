@@ -11,6 +11,7 @@ from s3dlio import _find_core  # noqa: F401
 from s3dlio._aio import get_async, get_many_async
 from s3dlio._batch import get_batch
 from s3dlio._core import (
+    ArrowSchema,
     AuthError,
     Batch,
     BytesView,
@@ -50,6 +51,7 @@ from s3dlio._core import (
     read_table,
     read_tar,
     stat,
+    take_rows,
     tar_index,
 )
 from s3dlio._pinned import HostHold
@@ -57,6 +59,7 @@ from s3dlio._pinned import default_pool as default_pinned_pool
 from s3dlio._pinned import set_default_pool as set_default_pinned_pool
 
 __all__ = [
+    "ArrowSchema",
     "AuthError",
     "Batch",
     "BytesView",
@@ -102,5 +105,6 @@ __all__ = [
     "read_tar",
     "set_default_pinned_pool",
     "stat",
+    "take_rows",
     "tar_index",
 ]
