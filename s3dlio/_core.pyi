@@ -187,6 +187,10 @@ class Table:
     def column_names(self) -> builtins.list[str]:
         """The column names, in order."""
     @property
+    def tensor_columns(self) -> builtins.list[str]:
+        """The columns whose type has a tensor form: fixed-width numbers,
+        and fixed-size lists of them."""
+    @property
     def num_batches(self) -> int:
         """Number of record batches."""
     def batches(self) -> builtins.list[Table]:

@@ -68,18 +68,20 @@ def group(members: Iterable[tuple[str, T]], url: str) -> Iterator[tuple[str, lis
         yield key, fields
 
 
-def shards_of(shards: Sequence[str] | str, options: Mapping[str, str] | None) -> list[str]:
+def shards_of(
+    shards: Sequence[str] | str, options: Mapping[str, str] | None, suffix: str = ".tar"
+) -> list[str]:
     """The shard URIs: a list as it is, a brace pattern expanded, or a
-    prefix ending in ``/`` listed for its ``.tar`` objects (sorted)."""
+    prefix ending in ``/`` listed for its objects ending in ``suffix`` (sorted)."""
     if isinstance(shards, str):
         if shards.endswith("/"):
             found = [
                 u
                 for u in _core.list(shards, options=dict(options) if options else None)
-                if u.endswith(".tar")
+                if u.endswith(suffix)
             ]
             if not found:
-                raise _core.ObjectNotFoundError(f"no .tar objects under {shards}")
+                raise _core.ObjectNotFoundError(f"no {suffix} objects under {shards}")
             return found
         return expand(shards)
     out = list(shards)

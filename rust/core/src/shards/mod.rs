@@ -14,6 +14,7 @@
 //! base-256 sizes, checksums) is a few hundred lines over a byte slice.
 
 mod parquet;
+mod parquet_align;
 mod parquet_source;
 mod tar;
 mod tar_header;

@@ -6,7 +6,8 @@
 //! Every row group is read and decoded as a task of its own on the
 //! runtime, [`ROW_GROUPS_IN_FLIGHT`] at a time, so decoding runs on every
 //! runtime worker while the next row groups' chunks arrive; the batches
-//! come back in file order, row group by row group.
+//! come back in file order, row group by row group, every fixed-width
+//! column on a 64-byte boundary ([`super::parquet_align`]).
 
 use std::sync::Arc;
 
@@ -17,6 +18,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use parquet::arrow::ProjectionMask;
 
+use super::parquet_align::align_batch;
 use super::parquet_source::{format_error, from_parquet, ParquetSource};
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
@@ -196,7 +198,8 @@ async fn read_row_group(
         .into_iter()
         .map(|b| {
             b.project(&positions)
-                .map_err(|e| format_error(&uri, format!("cannot order the columns: {e}")))
+                .and_then(align_batch)
+                .map_err(|e| format_error(&uri, format!("cannot order or align the columns: {e}")))
         })
         .collect()
 }

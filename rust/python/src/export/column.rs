@@ -45,6 +45,14 @@ impl AsRef<[u8]> for Owned {
     }
 }
 
+/// True when a column of type `dt` can be a tensor (nulls aside).
+pub fn has_tensor_form(dt: &DataType) -> bool {
+    match dt {
+        DataType::FixedSizeList(item, _) => dtype_name(item.data_type()).is_some(),
+        other => dtype_name(other).is_some(),
+    }
+}
+
 /// The bytes of `buffer` as a `Bytes` that keeps it alive (no copy).
 fn shared(buffer: Buffer) -> Bytes {
     Bytes::from_owner(Owned(buffer))

@@ -11,7 +11,7 @@ use s3dlio_core::Batch as CoreBatch;
 
 use crate::errors::invalid_argument;
 use crate::export::arrow;
-use crate::export::column::{column_tensor, Column};
+use crate::export::column::{column_tensor, has_tensor_form, Column};
 use crate::export::tensor::TensorView;
 
 /// Arrow record batches of one schema. Read it with `pyarrow.table(t)`
@@ -95,6 +95,18 @@ impl Table {
         self.schema
             .fields()
             .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    /// The columns whose type has a tensor form (`tensor`): fixed-width
+    /// numbers, and fixed-size lists of them.
+    #[getter]
+    fn tensor_columns(&self) -> Vec<String> {
+        self.schema
+            .fields()
+            .iter()
+            .filter(|f| has_tensor_form(f.data_type()))
             .map(|f| f.name().clone())
             .collect()
     }
