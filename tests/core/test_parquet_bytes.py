@@ -62,6 +62,11 @@ def test_the_footer_alone_is_one_tail_read(s3_prefix):
     info = s3dlio.parquet_info(uri)
     fetched = _body_bytes() - before
     assert info.num_rows == ROWS and len(info.column_names) == COLUMNS
+    meta = pq.ParquetFile(pa.BufferReader(data)).metadata
+    assert info.row_groups == [
+        (GROUP, sum(meta.row_group(g).column(j).total_compressed_size for j in range(COLUMNS)))
+        for g in range(meta.num_row_groups)
+    ]
     assert 0 < fetched <= TAIL < len(data)
 
 

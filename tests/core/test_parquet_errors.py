@@ -61,6 +61,23 @@ def test_a_truncated_file(prefix, cut):
         _names(err, bad)
 
 
+def test_a_file_cut_before_its_footer(prefix):
+    """The first half of a file and its footer: the footer's last chunks lie
+    past the end (one starts inside the file, one after it)."""
+    table = pa.table({"a": np.random.default_rng(0).random(20_000), "b": np.arange(20_000)})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=5_000)
+    data = sink.getvalue().to_pybytes()
+    footer = int.from_bytes(data[-8:-4], "little") + 8
+    bad = f"{prefix}/data/half.parquet"
+    s3dlio.put(bad, data[: len(data) // 2] + data[-footer:])
+    assert s3dlio.parquet_info(bad).num_rows == 20_000
+    for columns in (["a"], ["b"], None):
+        with pytest.raises(s3dlio.FormatError, match="past the file's end") as err:
+            s3dlio.read_parquet(bad, columns=columns)
+        _names(err, bad)
+
+
 def test_a_file_cut_inside_its_data(file_prefix):
     """Footer intact, a column chunk's bytes garbled: FormatError on reading."""
     data = bytearray(_bytes())

@@ -109,6 +109,12 @@ def test_projections_row_groups_and_batch_sizes(prefix):
     # A batch size larger than a row group: still a batch per row group.
     assert s3dlio.read_parquet(uri, batch_size=10**6, columns=["u8"]).num_batches == 4
     assert s3dlio.read_parquet(uri, row_groups=[], columns=["u8"]).num_rows == 0
+    # No columns: the rows are still counted, as pyarrow counts them.
+    assert (
+        s3dlio.read_parquet(uri, columns=[]).num_rows
+        == ROWS
+        == pq.read_table(pa.BufferReader(data), columns=[]).num_rows
+    )
 
 
 def test_an_empty_table_and_a_file_of_no_row_groups(file_prefix):
@@ -149,11 +155,13 @@ def test_a_prefix_reads_its_parquet_objects_in_name_order(prefix):
     # Written out of name order; not-Parquet objects beside them are ignored.
     for i in (2, 0, 10, 1):
         s3dlio.put(f"{base}part-{i:03d}.parquet", _bytes(_small(i), row_group_size=40))
+    # Objects under the prefix at any depth, by their whole name.
+    s3dlio.put(f"{base}sub/part-005.parquet", _bytes(_small(5)))
     s3dlio.put(f"{base}_SUCCESS", b"")
     s3dlio.put(f"{base}README.txt", b"not parquet")
     s3dlio.put(f"{base}part-x.parquet.crc", b"\x00\x01")
     table = s3dlio.read_parquet(base)
-    want = pa.concat_tables([_small(i) for i in (0, 1, 2, 10)])
+    want = pa.concat_tables([_small(i) for i in (0, 1, 2, 10, 5)])
     _same(table, want)
     # A list of files, in the list's order.
     uris = [f"{base}part-010.parquet", f"{base}part-001.parquet"]
