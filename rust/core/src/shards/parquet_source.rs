@@ -73,6 +73,21 @@ impl ParquetSource {
     /// Every range, in order: from the tail, or read with nearby ones
     /// merged and the merged reads in flight together.
     pub async fn read(&self, ranges: Vec<Range<u64>>) -> Result<Vec<Bytes>> {
+        // The ranges come from the footer: one past the file's end means a
+        // file cut short (or a corrupt footer), a format error, not a bad
+        // argument of the caller's or a truncated transfer.
+        if let Some(r) = ranges.iter().find(|r| r.end > self.size) {
+            return Err(Error::Format {
+                uri: self.uri().to_owned(),
+                format: "parquet",
+                offset: r.start,
+                reason: format!(
+                    "its footer points at bytes {}..{}, past the file's end ({} bytes): \
+                     the file is cut short or its footer is corrupt",
+                    r.start, r.end, self.size
+                ),
+            });
+        }
         let mut out: Vec<Option<Bytes>> = ranges.iter().map(|r| self.in_tail(r)).collect();
         let mut wanted: Vec<usize> = (0..ranges.len()).filter(|&i| out[i].is_none()).collect();
         wanted.sort_by_key(|&i| ranges[i].start);

@@ -159,6 +159,27 @@ pub fn take_rows(tables: Vec<PyRef<'_, Table>>, rows: Vec<(usize, usize)>) -> Py
         ));
     };
     let schema = first.schema();
+    // interleave_record_batch indexes every batch's columns by the first
+    // one's and panics on a batch of fewer: check the columns here (their
+    // fields; schema metadata may differ between files).
+    let names = |b: &RecordBatch| -> Vec<String> {
+        b.schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    };
+    if let Some(t) = batches
+        .iter()
+        .position(|b| b.schema().fields() != schema.fields())
+    {
+        return Err(invalid_argument(format!(
+            "take_rows: table {t} ({}) has columns {:?} of other types or names than table 0's {:?}",
+            tables[t].origin(),
+            names(&batches[t]),
+            names(first)
+        )));
+    }
     for (t, r) in &rows {
         if batches.get(*t).is_none_or(|b| *r >= b.num_rows()) {
             return Err(invalid_argument(format!(
