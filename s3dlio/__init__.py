@@ -53,6 +53,7 @@ from s3dlio._core import (
     stat,
     take_rows,
     tar_index,
+    tar_listing,
 )
 from s3dlio._pinned import HostHold
 from s3dlio._pinned import default_pool as default_pinned_pool
@@ -107,4 +108,5 @@ __all__ = [
     "stat",
     "take_rows",
     "tar_index",
+    "tar_listing",
 ]

@@ -420,6 +420,11 @@ def tar_index(uri: str, *, options: Options = None) -> builtins.list[TarMember]:
     members' data. Errors as ``read_tar``.
     """
 
+def tar_listing(shard: Buffer, uri: str) -> builtins.list[TarMember]:
+    """The regular files of a tar shard already in memory (``shard``, e.g.
+    what ``get(uri)`` returned; ``uri`` names it in errors): their names,
+    data offsets into ``shard`` and sizes. Errors as ``read_tar``."""
+
 def read_parquet(
     uris: Sequence[str] | str,
     *,

@@ -32,7 +32,7 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
     Each epoch the shards are put in an order fixed by ``(seed, epoch)``
     (when ``shuffle``) and dealt to ranks (``rank``/``world_size``, else
     ``torch.distributed``, else ``RANK``/``WORLD_SIZE``) and then to
-    DataLoader workers; each reads its shards whole, one ``read_tar``
+    DataLoader workers; each reads its shards whole, one ``get``
     each, the next in the background. With ``shuffle`` the samples pass a
     buffer of ``shuffle_buffer`` samples seeded by ``(seed, epoch, rank,
     worker)``. Every rank yields the same number of samples: worker ``w``
@@ -94,12 +94,20 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
             yield dict(sample) if self.transform is None else self.transform(dict(sample))
 
     def _fetch(self, shard: int) -> list[dict[str, Any]]:
+        # The shard is one tensor and its fields are views of it: one
+        # storage, which a DataLoader worker moves into shared memory once
+        # per shard, not once per field (a field a tensor of its own made
+        # the samples 2-2.5x slower to cross to the main process than
+        # webdataset's bytes).
         uri = self.uris[shard]
-        members = s3dlio.read_tar(uri, options=self.options)
+        data = s3dlio.get(uri, options=self.options)
+        whole = _tensors.view_tensor(data)
         samples = [
             {"__key__": key, "__url__": uri}
-            | {field: _tensors.view_tensor(view) for field, view in fields}
-            for key, fields in _webdataset.group(members, uri)
+            | {field: whole[m.offset : m.offset + m.size] for field, m in fields}
+            for key, fields in _webdataset.group(
+                ((m.name, m) for m in s3dlio.tar_listing(data, uri)), uri
+            )
         ]
         expected = int(self.plan.counts[shard])
         if len(samples) != expected:

@@ -87,6 +87,13 @@ def _check_index(uri: str, shard: bytes):
     assert [(m.name, m.offset, m.size) for m in index] == expected
 
 
+def _check_listing(uri: str, shard: bytes):
+    """The listing of a shard already fetched, from any buffer, is the index's."""
+    expected = [(name, offset, size) for name, offset, size, _ in _regular(shard)]
+    for data in (s3dlio.get(uri), shard):
+        assert [(m.name, m.offset, m.size) for m in s3dlio.tar_listing(data, uri)] == expected
+
+
 FORMATS = {"ustar": tarfile.USTAR_FORMAT, "gnu": tarfile.GNU_FORMAT, "pax": tarfile.PAX_FORMAT}
 
 
@@ -97,6 +104,7 @@ def test_members_match_tarfile_in_every_format(file_prefix, fmt):
     s3dlio.put(uri, shard)
     _check_read(uri, shard)
     _check_index(uri, shard)
+    _check_listing(uri, shard)
     names = [name for name, _ in s3dlio.read_tar(uri)]
     assert "a" not in names and "a/link.jpg" not in names and "a/hard.jpg" not in names
     assert "__meta__" in names and "nodot" in names
@@ -162,7 +170,11 @@ def _shard_for_errors() -> bytes:
     )
 
 
-@pytest.mark.parametrize("read", [s3dlio.read_tar, s3dlio.tar_index])
+def _listing(uri: str) -> list:
+    return s3dlio.tar_listing(s3dlio.get(uri), uri)
+
+
+@pytest.mark.parametrize("read", [s3dlio.read_tar, s3dlio.tar_index, _listing])
 def test_a_truncated_or_corrupt_shard_names_the_uri_and_the_header(prefix, read):
     shard = _shard_for_errors()
     headers = _headers(shard)

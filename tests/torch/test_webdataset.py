@@ -175,20 +175,25 @@ def test_reads_every_sample_in_order_from_a_pattern(file_prefix):
     assert ids(S3WebDataset(f"{file_prefix}/")) == list(range(N))  # a prefix: its .tar objects
 
 
-def test_fields_share_the_fetched_shard(shards, monkeypatch):
-    original, views = s3dlio.read_tar, {}
+def test_fields_are_views_of_the_fetched_shard(shards, monkeypatch):
+    original, bases = s3dlio.get, {}
 
-    def recording_read_tar(uri, **kwargs):
-        members = original(uri, **kwargs)
-        views.update({(uri, name): view.address for name, view in members})
-        return members
+    def recording_get(uri, **kwargs):
+        view = original(uri, **kwargs)
+        bases[uri] = view.address
+        return view
 
-    monkeypatch.setattr(s3dlio, "read_tar", recording_read_tar)
+    monkeypatch.setattr(s3dlio, "get", recording_get)
     samples = list(S3WebDataset(shards, shuffle=True, seed=4, shuffle_buffer=5))
     assert sorted(ids(samples)) == list(range(N))
+    offsets = {(u, m.name): m.offset for u in shards for m in s3dlio.tar_index(u)}
     for s in samples:
+        base = bases[s["__url__"]]
         for field in ("cls", "bin"):
-            assert s[field].data_ptr() == views[(s["__url__"], f"{s['__key__']}.{field}")]
+            name = f"{s['__key__']}.{field}"
+            assert s[field].data_ptr() == base + offsets[(s["__url__"], name)]
+            # One storage per shard: a worker shares it once, not per field.
+            assert s[field].untyped_storage().data_ptr() == base
 
 
 def test_shuffle_is_deterministic_per_seed_and_epoch(shards):

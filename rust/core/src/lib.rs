@@ -50,8 +50,8 @@ pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
 pub use options::Options;
 pub use shards::{
-    parquet_info, read_parquet, read_tar, tar_index, tar_members, ParquetInfo, ParquetRead,
-    ParquetTable, TarIndex, TarMember,
+    parquet_info, read_parquet, read_tar, tar_index, tar_listing, tar_members, ParquetInfo,
+    ParquetRead, ParquetTable, TarIndex, TarMember,
 };
 #[doc(hidden)]
 pub use stats::split_reads;

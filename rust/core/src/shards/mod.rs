@@ -21,5 +21,5 @@ mod tar_header;
 mod tar_walk;
 
 pub use parquet::{parquet_info, read_parquet, ParquetInfo, ParquetRead, ParquetTable};
-pub use tar::{read_tar, tar_index, tar_members, TarIndex};
+pub use tar::{read_tar, tar_index, tar_listing, tar_members, TarIndex};
 pub use tar_walk::TarMember;

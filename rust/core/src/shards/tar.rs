@@ -36,6 +36,19 @@ pub async fn read_tar(uri: &str, options: &Options) -> Result<Vec<(String, Bytes
 /// The members of the tar shard `shard` (the bytes of the object at `uri`,
 /// which errors name): each one's name and its data, a slice of `shard`.
 pub fn tar_members(uri: &str, shard: &Bytes) -> Result<Vec<(String, Bytes)>> {
+    Ok(tar_listing(uri, shard)?
+        .into_iter()
+        .map(|m| {
+            // In the shard: the walk checks that a member's data fits.
+            let (start, end) = (m.offset as usize, (m.offset + m.size) as usize);
+            (m.name, shard.slice(start..end))
+        })
+        .collect())
+}
+
+/// The members of the tar shard `shard` (the bytes of the object at `uri`,
+/// which errors name), in memory already: names, data offsets and sizes.
+pub fn tar_listing(uri: &str, shard: &[u8]) -> Result<Vec<TarMember>> {
     let window = Window {
         start: 0,
         bytes: shard,
@@ -45,11 +58,7 @@ pub fn tar_members(uri: &str, shard: &Bytes) -> Result<Vec<(String, Bytes)>> {
     let mut members = Vec::new();
     loop {
         match walk.step(&window)? {
-            Step::Member(m) => {
-                // In the window: the walk checks that a member's data fits.
-                let (start, end) = (m.offset as usize, (m.offset + m.size) as usize);
-                members.push((m.name, shard.slice(start..end)));
-            }
+            Step::Member(m) => members.push(m),
             Step::End => return Ok(members),
             Step::Need { offset, .. } => {
                 return Err(walk.error(offset, "the walk asked past a whole shard (a bug)"));

@@ -5,9 +5,10 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyType};
 
+use crate::errors::to_pyerr;
 use crate::export::view::BytesView;
-use crate::input::{options, PyOptions, Uri};
-use crate::wait::wait_for;
+use crate::input::{buffer_bytes, options, PyOptions, Uri};
+use crate::wait::{detached, wait_for};
 
 /// One regular file of a tar shard: `.name`, `.offset` (of its data in the
 /// shard) and `.size` (of its data, in bytes).
@@ -81,6 +82,22 @@ pub fn tar_index(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<Vec<T
     })?;
     Ok(index
         .members
+        .into_iter()
+        .map(|m| TarMember::new(m.name, m.offset, m.size))
+        .collect())
+}
+
+/// The regular files of a tar shard already in memory (`shard`, any
+/// buffer: the object at `uri` as `get` returned it) as `TarMember`s:
+/// offsets into `shard`, so that its members can be sliced out of it.
+#[pyfunction]
+pub fn tar_listing(py: Python<'_>, shard: &Bound<'_, PyAny>, uri: Uri) -> PyResult<Vec<TarMember>> {
+    let Uri(uri) = uri;
+    let bytes = buffer_bytes(shard, &uri)?;
+    let members = detached(py, &uri, || {
+        s3dlio_core::tar_listing(&uri, &bytes).map_err(to_pyerr)
+    })?;
+    Ok(members
         .into_iter()
         .map(|m| TarMember::new(m.name, m.offset, m.size))
         .collect())
