@@ -425,6 +425,9 @@ def tar_listing(shard: Buffer, uri: str) -> builtins.list[TarMember]:
     what ``get(uri)`` returned; ``uri`` names it in errors): their names,
     data offsets into ``shard`` and sizes. Errors as ``read_tar``."""
 
+def crc32c(data: Buffer) -> int:
+    """The CRC32C of ``data`` (any buffer), computed with the GIL released."""
+
 def read_parquet(
     uris: Sequence[str] | str,
     *,

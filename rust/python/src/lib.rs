@@ -59,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::read_tar, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::tar_index, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::checksum::crc32c, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::tar_listing, m)?)?;
     m.add_function(wrap_pyfunction!(ops::parquet::read_parquet, m)?)?;
     m.add_function(wrap_pyfunction!(ops::parquet::parquet_info, m)?)?;

@@ -5,6 +5,7 @@
 
 pub mod aio;
 pub mod batch;
+pub mod checksum;
 pub mod get;
 pub mod objects;
 pub mod parquet;
