@@ -169,7 +169,7 @@ def _result(item: Any, relative: str, offset: int, data: np.ndarray) -> WriteRes
             relative_path=relative,
             offset=offset,
             length=len(data),
-            crc32c=s3dlio.crc32c(memoryview(data)),
+            crc32c=s3dlio.crc32c(data.data),
             dtype=None if tensor is None else dtype_name(tensor.properties.dtype),
             shape=None if tensor is None else tuple(tensor.chunk.sizes),
         ),
