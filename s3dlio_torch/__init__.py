@@ -12,7 +12,7 @@ the GPU from pinned memory, overlapping each copy with the previous step.
 """
 
 from s3dlio_torch.checkpoint import launch_attempt, load_state_dict, save_state_dict
-from s3dlio_torch.collate import collate
+from s3dlio_torch.collate import collate, collate_samples
 from s3dlio_torch.device_loader import DeviceLoader, to_device
 from s3dlio_torch.iterable_dataset import S3IterableDataset
 from s3dlio_torch.map_dataset import S3MapDataset
@@ -28,6 +28,7 @@ __all__ = [
     "S3TarMapDataset",
     "S3WebDataset",
     "collate",
+    "collate_samples",
     "launch_attempt",
     "load_state_dict",
     "save_state_dict",

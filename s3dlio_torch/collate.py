@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch.utils.data import default_collate
 
-from s3dlio_torch import _worker_slots
+from s3dlio_torch import _packed_samples, _worker_slots
 
 
 def collate(samples: Sequence[Any]) -> Any:
@@ -44,3 +44,15 @@ def collate(samples: Sequence[Any]) -> Any:
         if stacked is not None:
             return _worker_slots.ship(stacked)
     return default_collate(list(samples))
+
+
+def collate_samples(samples: Sequence[dict[str, Any]]) -> Any:
+    """``collate_fn`` for samples whose fields vary in size (WebDataset
+    samples of ``S3WebDataset``): the batch is the list of its samples,
+    as they are. In a DataLoader worker every 1-D uint8 tensor of the
+    batch is copied into one reused shared-memory slot and the batch
+    crosses to the main process as that slot (one descriptor, not one per
+    field); there its fields are views of the slot.
+    """
+    packed = _packed_samples.pack(samples)
+    return list(samples) if packed is None else packed

@@ -8,6 +8,7 @@ resumes the exact samples left; an index round-trips.
 from __future__ import annotations
 
 import io
+import os
 import tarfile
 import warnings
 from collections import Counter
@@ -412,3 +413,34 @@ def test_index_round_trip_and_a_global_shuffle(shards, s3_prefix, tmp_path):
     assert sorted(flat) == list(range(N)) and flat != list(range(N))
     shard_of = np.repeat(np.arange(len(COUNTS)), COUNTS)
     assert any(len(set(shard_of[b])) > 2 for b in batches)  # batches mix shards
+
+
+# -- collate_samples: a batch of samples crosses from a worker in one slot -----
+
+
+@pytest.mark.skipif(not hasattr(os, "memfd_create"), reason="slots need memfd")
+def test_worker_sample_batches_cross_in_one_slot(shards):
+    from test_worker_slots import mapping_of
+
+    ds = S3WebDataset(shards, shuffle=True, seed=2, shuffle_buffer=4)
+    loader = DataLoader(
+        ds,
+        batch_size=4,
+        num_workers=2,
+        collate_fn=s3dlio_torch.collate_samples,
+        multiprocessing_context="fork",
+        timeout=60,
+    )
+    held = list(loader)
+    assert sorted(ids(s for batch in held for s in batch)) == list(range(N))
+    slots = set()
+    for batch in held:
+        assert isinstance(batch, list) and all(isinstance(s, dict) for s in batch)
+        storages = {s[f].untyped_storage().data_ptr() for s in batch for f in ("cls", "bin")}
+        assert len(storages) == 1, "every field of a batch in one piece of memory"
+        path, inode = mapping_of(batch[0]["bin"].data_ptr())
+        assert path == "/memfd:s3dlio-slot"
+        slots.add(inode)
+    assert len(slots) == len(held), "batches held at once are never in one slot"
+    in_process = list(DataLoader(ds, batch_size=4, collate_fn=s3dlio_torch.collate_samples))
+    assert all(isinstance(b, list) for b in in_process)  # the samples as they are
