@@ -6,7 +6,8 @@ Every contender hands out raw bytes per field (ours: 1-D uint8 tensors
 over the fetched memory; webdataset: ``bytes``, no decoding; tarfile:
 ``bytes``), batched by a ``collate_fn`` that keeps the batch as the list
 of samples, so nobody stacks, decodes or copies more than its reading
-needs. An epoch is checked, not just timed: every sample exactly once
+needs: ``s3dlio_torch.collate_samples`` for ours (in DataLoader workers it
+sends a batch's fields as one shared slot), a plain list for the others. An epoch is checked, not just timed: every sample exactly once
 (each key once, the count of samples and the bytes of their fields as
 written), else the worker fails and the contender has no figure.
 """
@@ -103,11 +104,12 @@ def _loader(spec: dict):
         data = s3dlio_torch.S3WebDataset(
             uris(spec), shuffle=True, seed=0, shuffle_buffer=spec["buffer"]
         )
+        kw["collate_fn"] = s3dlio_torch.collate_samples
     elif who == "ours_tarmap":
         import s3dlio_torch
 
         data = s3dlio_torch.S3TarMapDataset(uris(spec))
-        kw["shuffle"] = True
+        kw.update(shuffle=True, collate_fn=s3dlio_torch.collate_samples)
     elif who == "webdataset":
         import webdataset as wds
 
