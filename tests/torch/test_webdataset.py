@@ -134,8 +134,10 @@ TRICKY = [
 ]
 
 
+@pytest.mark.parametrize("scheme", ["file", "s3", "az"])
 @pytest.mark.parametrize("writer", ["tarfile", "TarWriter"])
-def test_samples_are_webdatasets(prefix, tmp_path, writer):
+def test_samples_are_webdatasets(request, tmp_path, writer, scheme):
+    prefix = request.getfixturevalue(f"{scheme}_prefix")
     local = tmp_path / "ref.tar"
     if writer == "tarfile":
         local.write_bytes(tar_bytes(TRICKY, dirs=("a", "x")))
