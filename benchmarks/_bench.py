@@ -32,8 +32,20 @@ PEERS = [
     "numpy",
     "torch",
     "matplotlib",
+    "pyarrow",  # with s3fs: suite 10's read_table over s3fs
+    "s3fs",
 ]
-VERSIONS = ["s3dlio", "obstore", "s3torchconnector", "boto3", "numpy", "torch", "jax"]
+VERSIONS = [
+    "s3dlio",
+    "obstore",
+    "s3torchconnector",
+    "boto3",
+    "numpy",
+    "torch",
+    "jax",
+    "pyarrow",
+    "s3fs",
+]
 GUARD = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ACCESS_KEY_ID": "test",
@@ -73,6 +85,9 @@ OURS = {
     "ours_jax",
     "ours_web",
     "ours_tarmap",
+    "ours_parquet",
+    "ours_pq_epoch",
+    "ours_pq_shuffle",
 }
 
 
@@ -96,6 +111,8 @@ class Config:
     batch: int
     timeout: int
     shards: tuple[int, int, int]  # suite 9: shards, samples each, bytes of a sample's jpg
+    # suite 10: files, rows each, embedding width, rows per row group, rows per batch
+    parquet: tuple[int, int, int, int, int]
 
     @staticmethod
     def make(quick: bool, runs: int | None) -> Config:
@@ -112,6 +129,7 @@ class Config:
                 batch=16,
                 timeout=40,
                 shards=(4, 16, 4 * KIB),
+                parquet=(2, 2000, 16, 500, 128),
             )
         return Config(
             quick=False,
@@ -125,6 +143,7 @@ class Config:
             batch=64,
             timeout=240,
             shards=(64, 256, 100 * KIB),
+            parquet=(16, 20480, 768, 5120, 1024),  # about 1 GB, 4 row groups a file
         )
 
 
@@ -247,6 +266,9 @@ class Runner:
             "dataloader_pin",
             "webdataset",  # in the project's .venv (requirements-test.txt), as torch is
             "tarfile",
+            "pyarrow_pq",  # pyarrow is in the project's .venv too
+            "pyarrow_ds",
+            "pyarrow_iter",
         }
 
     def python_for(self, contender: str) -> str:
