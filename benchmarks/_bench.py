@@ -32,8 +32,11 @@ PEERS = [
     "numpy",
     "torch",
     "matplotlib",
-    "pyarrow",  # with s3fs: suite 10's read_table over s3fs
-    "s3fs",
+    # Suite 10's read_table over s3fs. Unpinned, pip keeps the newest boto3
+    # by going back to s3fs 0.4 (2020); pinned, it takes the boto3 release
+    # that matches aiobotocore's botocore.
+    "pyarrow",
+    "s3fs>=2024.2",
 ]
 VERSIONS = [
     "s3dlio",

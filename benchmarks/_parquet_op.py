@@ -41,11 +41,19 @@ def _endpoint() -> str:
     return os.environ["AWS_ENDPOINT_URL"]
 
 
+def pyarrow_paths(spec: dict) -> list[str]:
+    """The files as a pyarrow filesystem names them: local paths, or
+    ``bucket/key``."""
+    if spec["scheme"] != "s3":
+        return [str(Path(spec["root"], n)) for n in spec["names"]]
+    return [f"{spec['bucket']}/{spec['prefix']}/{n}" for n in spec["names"]]
+
+
 def pyarrow_fs(spec: dict):
     """``(filesystem, paths)`` for pyarrow: local paths, or pyarrow's own
     S3 client against the endpoint (path-style, plain HTTP)."""
     if spec["scheme"] != "s3":
-        return None, [str(Path(spec["root"], n)) for n in spec["names"]]
+        return None, pyarrow_paths(spec)
     from pyarrow import fs
 
     s3 = fs.S3FileSystem(
@@ -55,7 +63,7 @@ def pyarrow_fs(spec: dict):
         secret_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         region=REGION,
     )
-    return s3, [f"{spec['bucket']}/{spec['prefix']}/{n}" for n in spec["names"]]
+    return s3, pyarrow_paths(spec)
 
 
 def _s3fs(spec: dict):
@@ -66,7 +74,7 @@ def _s3fs(spec: dict):
         secret=os.environ["AWS_SECRET_ACCESS_KEY"],
         client_kwargs={"endpoint_url": _endpoint(), "region_name": REGION},
     )
-    return s3, [f"{spec['bucket']}/{spec['prefix']}/{n}" for n in spec["names"]]
+    return s3, pyarrow_paths(spec)
 
 
 # --------------------------------------------------------------------------- checks
@@ -219,10 +227,11 @@ def _arrow_batches(spec: dict, files: list[str]) -> Iterator[dict]:
 def _arrow_dataset(spec: dict):
     """An ``IterableDataset`` over the peer's loop, the files dealt to
     DataLoader workers (``files[worker::workers]``), as an iterable
-    dataset over files has to be for every file to be read once."""
+    dataset over files has to be for every file to be read once. Each
+    reader makes its own S3 client (none is made before the fork)."""
     from torch.utils.data import IterableDataset, get_worker_info
 
-    _, paths = pyarrow_fs(spec)
+    paths = pyarrow_paths(spec)
 
     class ArrowFiles(IterableDataset):
         def __iter__(self) -> Iterator[dict]:
