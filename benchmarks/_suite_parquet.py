@@ -257,7 +257,7 @@ def _bytes_md(fetched: dict, data: ParquetSet) -> tuple[str, float | None]:
         lines.append(
             f"- {READ[who]}: {got['requests']} GETs, {got['server_bytes']:,} body bytes sent "
             f"by nginx, {ratio:.3f}x the bound ({got['server_bytes'] / data.chunk_bytes:.3f}x "
-            "the chunks alone)" + ("" if client is None else f" (the client counted {client:,})")
+            "the chunks alone)" + ("" if client is None else f"; the client counted {client:,}")
         )
     head = (
         f"Bytes fetched for {COLUMNS} over s3:// (nginx's log): the columns' compressed "
