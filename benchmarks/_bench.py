@@ -32,8 +32,23 @@ PEERS = [
     "numpy",
     "torch",
     "matplotlib",
+    # Suite 10's read_table over s3fs. Unpinned, pip keeps the newest boto3
+    # by going back to s3fs 0.4 (2020); pinned, it takes the boto3 release
+    # that matches aiobotocore's botocore.
+    "pyarrow",
+    "s3fs>=2024.2",
 ]
-VERSIONS = ["s3dlio", "obstore", "s3torchconnector", "boto3", "numpy", "torch", "jax"]
+VERSIONS = [
+    "s3dlio",
+    "obstore",
+    "s3torchconnector",
+    "boto3",
+    "numpy",
+    "torch",
+    "jax",
+    "pyarrow",
+    "s3fs",
+]
 GUARD = {
     "AWS_EC2_METADATA_DISABLED": "true",
     "AWS_ACCESS_KEY_ID": "test",
@@ -73,6 +88,9 @@ OURS = {
     "ours_jax",
     "ours_web",
     "ours_tarmap",
+    "ours_parquet",
+    "ours_pq_epoch",
+    "ours_pq_shuffle",
 }
 
 
@@ -96,6 +114,8 @@ class Config:
     batch: int
     timeout: int
     shards: tuple[int, int, int]  # suite 9: shards, samples each, bytes of a sample's jpg
+    # suite 10: files, rows each, embedding width, rows per row group, rows per batch
+    parquet: tuple[int, int, int, int, int]
 
     @staticmethod
     def make(quick: bool, runs: int | None) -> Config:
@@ -112,6 +132,7 @@ class Config:
                 batch=16,
                 timeout=40,
                 shards=(4, 16, 4 * KIB),
+                parquet=(2, 2000, 16, 500, 128),
             )
         return Config(
             quick=False,
@@ -125,6 +146,7 @@ class Config:
             batch=64,
             timeout=240,
             shards=(64, 256, 100 * KIB),
+            parquet=(16, 20480, 768, 5120, 1024),  # about 1 GB, 4 row groups a file
         )
 
 
@@ -247,6 +269,9 @@ class Runner:
             "dataloader_pin",
             "webdataset",  # in the project's .venv (requirements-test.txt), as torch is
             "tarfile",
+            "pyarrow_pq",  # pyarrow is in the project's .venv too
+            "pyarrow_ds",
+            "pyarrow_iter",
         }
 
     def python_for(self, contender: str) -> str:

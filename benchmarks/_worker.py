@@ -520,6 +520,27 @@ def op_shard_index(spec: dict) -> dict:
     return shard_index(spec)
 
 
+def op_parquet_read(spec: dict) -> dict:
+    """The chosen columns of every Parquet file as a table (suite 10, ``_parquet_op``)."""
+    from _parquet_op import parquet_read
+
+    return parquet_read(spec, measure)
+
+
+def op_parquet_epoch(spec: dict) -> dict:
+    """One DataLoader epoch over Parquet columns (suite 10, ``_parquet_op``)."""
+    from _parquet_op import parquet_epoch
+
+    return parquet_epoch(spec, measure)
+
+
+def op_parquet_bytes(spec: dict) -> dict:
+    """One read of Parquet columns through a logging nginx (suite 10, ``_parquet_op``)."""
+    from _parquet_op import parquet_bytes
+
+    return parquet_bytes(spec)
+
+
 def op_versions(spec: dict) -> dict:
     from importlib import metadata
 
@@ -556,6 +577,9 @@ OPS = {
     "gpu_probe": op_gpu_probe,
     "shard_epoch": op_shard_epoch,
     "shard_index": op_shard_index,
+    "parquet_read": op_parquet_read,
+    "parquet_epoch": op_parquet_epoch,
+    "parquet_bytes": op_parquet_bytes,
     "versions": op_versions,
     "upload": op_upload,
 }
@@ -566,7 +590,9 @@ def main() -> None:
     result = OPS[spec["op"]](spec)
     expect = spec.get("expect")
     if expect is not None and result.get("bytes") != expect:
-        unit = "samples" if spec["op"] == "epoch" else "bytes"
+        unit = {"epoch": "samples", "parquet_read": "rows", "parquet_epoch": "rows"}.get(
+            spec["op"], "bytes"
+        )
         raise SystemExit(f"an epoch gave {result.get('bytes')} {unit}, not {expect}")
     sys.stdout.flush()
     print(json.dumps(result))

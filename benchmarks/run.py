@@ -3,7 +3,7 @@
 1. Makes (or reuses) ``.venv-peers``, a virtualenv with the peers: PyPI's
    ``s3dlio==0.10.0`` (it shares our import name, so it is only ever
    imported there), ``obstore``, ``s3torchconnector``, ``boto3``, numpy,
-   torch and matplotlib (for the charts).
+   torch, matplotlib (for the charts), pyarrow and ``s3fs``.
 2. Generates the data under a temporary directory and, when a suite that
    reads s3:// runs, starts moto on a free 127.0.0.1 port (all traffic
    stays on loopback), uploading the S3 copies with our ``put_many``.
@@ -13,7 +13,8 @@
    CUDA memory as a fraction of the pinned host-to-device bandwidth
    measured in the same run; skipped, saying so, without a CUDA device),
    7 S3 against nginx, 8 cold reads, 9 tar shards (our WebDataset
-   datasets against ``webdataset`` and a ``tarfile`` loop).
+   datasets against ``webdataset`` and a ``tarfile`` loop), 10 Parquet
+   columns (``read_parquet`` and ``S3ParquetDataset`` against pyarrow).
    Each measurement is one fresh worker process (``_worker.py``) under the
    contender's virtualenv: ours under this interpreter, the peers under
    ``.venv-peers``. Contenders are interleaved round by round (the order
@@ -58,6 +59,7 @@ from _bench import (
     targets_md,
 )
 from _common import RESULTS
+from _suite_parquet import suite_parquet
 from _suite_shards import suite_shards
 from _suites import (
     suite_get_many,
@@ -81,6 +83,7 @@ SUITES = {
     "nginx": ("7. S3 GETs against nginx, plain HTTP and HTTPS", suite_nginx),
     "cold": ("8. cold reads, page cache evicted (file://, direct://)", suite_cold),
     "shards": ("9. tar shards (WebDataset): iterable and map datasets vs webdataset", suite_shards),
+    "parquet": ("10. Parquet columns: read_parquet and S3ParquetDataset vs pyarrow", suite_parquet),
 }
 # What a suite needs beyond the small and large sets, made only when it runs:
 # moto (started, the data uploaded), and the sets of 4 KiB files.

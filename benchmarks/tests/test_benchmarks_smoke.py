@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold", "shards"]
+SUITES.append("parquet")
 
 
 @pytest.mark.slow
@@ -57,3 +58,10 @@ def test_run_quick_writes_every_suite(tmp_path):
     for case in shards["cases"]:
         assert all("median_s" in r for r in case["results"].values()), case["results"]
     assert shards["index"]["server_bytes"] > 0, shards["index"]
+    # Parquet: every contender's table and epoch (each checked) on file://
+    # and s3:// (nginx), and the bytes nginx sent for ours' read.
+    parquet = json.loads((out / "parquet.json").read_text())
+    assert {case["backend"] for case in parquet["cases"]} == {"file", "s3"}
+    for case in parquet["cases"]:
+        assert all("median_s" in r for r in case["results"].values()), case["results"]
+    assert parquet["fetched"]["ours_parquet"]["server_bytes"] > 0, parquet["fetched"]
