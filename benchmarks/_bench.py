@@ -27,7 +27,8 @@ ROOT = BENCH.parent
 PEERS = [
     "s3dlio==0.10.0",
     "obstore",
-    "s3torchconnector",
+    "s3torchconnector[dcp]",  # dcp: its S3StorageWriter/Reader need tenacity
+    "s3fs",  # torch's FsspecWriter/Reader over s3:// (checkpoint_dcp.py)
     "boto3",
     "numpy",
     "torch",
