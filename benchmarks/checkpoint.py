@@ -1,7 +1,9 @@
 """Checkpoint save/load throughput: a 1 GiB checkpoint in 4 shards through
 CheckpointStore on file:// (and s3:// when AWS_ENDPOINT_URL points at a
 server), vs torch.save/torch.load of the same tensors to a local file.
-Median of ``--runs``; writes ``results/checkpoint.{json,md}``."""
+Median of ``--runs``; writes ``results/checkpoint.{json,md}``. ``--dcp``
+then runs ``checkpoint_dcp.py`` (torch.distributed.checkpoint over 2 ranks,
+ours against torch's and s3torchconnector's storage)."""
 
 from __future__ import annotations
 

@@ -128,7 +128,7 @@ def remove(uri: str) -> None:
     if uri.startswith("s3://"):
         import s3dlio
 
-        for obj in s3dlio.list(uri):
+        for obj in s3dlio.list(uri + "/"):
             s3dlio.delete(obj)
     else:
         shutil.rmtree(uri.removeprefix("file://"), ignore_errors=True)
