@@ -27,13 +27,14 @@ ROOT = BENCH.parent
 PEERS = [
     "s3dlio==0.10.0",
     "obstore",
-    "s3torchconnector",
+    "s3torchconnector[dcp]",  # dcp: its S3StorageWriter/Reader need tenacity
     "boto3",
     "numpy",
     "torch",
     "matplotlib",
-    # Suite 10's read_table over s3fs. Unpinned, pip keeps the newest boto3
-    # by going back to s3fs 0.4 (2020); pinned, it takes the boto3 release
+    # Suite 10's read_table over s3fs, and torch's FsspecWriter/Reader over
+    # s3:// (checkpoint_dcp.py). Unpinned, pip keeps the newest boto3 by
+    # going back to s3fs 0.4 (2020); pinned, it takes the boto3 release
     # that matches aiobotocore's botocore.
     "pyarrow",
     "s3fs>=2024.2",

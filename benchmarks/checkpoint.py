@@ -1,7 +1,9 @@
 """Checkpoint save/load throughput: a 1 GiB checkpoint in 4 shards through
 CheckpointStore on file:// (and s3:// when AWS_ENDPOINT_URL points at a
 server), vs torch.save/torch.load of the same tensors to a local file.
-Median of ``--runs``; writes ``results/checkpoint.{json,md}``."""
+Median of ``--runs``; writes ``results/checkpoint.{json,md}``. ``--dcp``
+then runs ``checkpoint_dcp.py`` (torch.distributed.checkpoint over 2 ranks,
+ours against torch's and s3torchconnector's storage)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import argparse
 import os
 import shutil
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +36,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--s3", help="s3://bucket/prefix to include (needs a server)")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--dcp", action="store_true", help="then checkpoint_dcp.py (DCP, 2 ranks, with peers)"
+    )
     args = parser.parse_args()
     total = (16 << 20) if args.quick else (1 << 30)
     world = 4
@@ -100,6 +107,10 @@ def main() -> None:
             f"{r['load_s']:.2f} | {r['load_gb_s']:.2f} |"
         )
     write(args.out, "checkpoint_quick" if args.quick else "checkpoint", results, "\n".join(lines))
+    if args.dcp:
+        dcp = [sys.executable, str(Path(__file__).with_name("checkpoint_dcp.py"))]
+        dcp += ["--out", str(args.out), "--runs", str(args.runs)]
+        subprocess.run(dcp + (["--quick"] if args.quick else []), check=True)
 
 
 if __name__ == "__main__":

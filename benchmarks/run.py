@@ -2,8 +2,9 @@
 
 1. Makes (or reuses) ``.venv-peers``, a virtualenv with the peers: PyPI's
    ``s3dlio==0.10.0`` (it shares our import name, so it is only ever
-   imported there), ``obstore``, ``s3torchconnector``, ``boto3``, numpy,
-   torch, matplotlib (for the charts), pyarrow and ``s3fs``.
+   imported there), ``obstore``, ``s3torchconnector`` (with its DCP
+   extra), ``boto3``, numpy, torch, matplotlib (for the charts), pyarrow
+   and ``s3fs`` (suite 10's read_table, and ``checkpoint_dcp.py``).
 2. Generates the data under a temporary directory and, when a suite that
    reads s3:// runs, starts moto on a free 127.0.0.1 port (all traffic
    stays on loopback), uploading the S3 copies with our ``put_many``.

@@ -15,6 +15,7 @@
 
 mod parquet;
 mod parquet_align;
+mod parquet_chunks;
 mod parquet_source;
 mod tar;
 mod tar_header;
