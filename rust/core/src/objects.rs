@@ -8,7 +8,7 @@ use crate::fetch::check_in_flight;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::Options;
 use crate::runtime;
-use crate::store::{Resolver, Target};
+use crate::store::{ObjectWriter, Resolver, Target};
 
 /// Store `data` as the object at `uri` (replacing it). Readers see either
 /// the old object or the whole new one, never a part.
@@ -65,6 +65,14 @@ pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()
         runtime::blocking(move || source.head()).await?.size
     };
     target.put_from(&source, size).await
+}
+
+/// A writer of the object at `uri` that streams what it is given (a
+/// multipart upload to a cloud store, a temporary file locally) and
+/// publishes the object only on [`ObjectWriter::finish`]; dropped or
+/// aborted before that, or failed, it leaves nothing under `uri`.
+pub async fn open_writer(uri: &str, options: &Options) -> Result<ObjectWriter> {
+    ObjectWriter::new(Target::resolve_object(uri, options)?).await
 }
 
 /// Size, modification time and etag of the object at `uri`.
