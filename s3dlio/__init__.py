@@ -24,6 +24,7 @@ from s3dlio._core import (
     InvalidUriError,
     ObjectMeta,
     ObjectNotFoundError,
+    ObjectWriter,
     OutOfMemoryError,
     ParquetInfo,
     PinnedPool,
@@ -42,10 +43,12 @@ from s3dlio._core import (
     get_object,
     get_range,
     get_ranges,
+    get_to_file,
     list,
     list_meta,
     parquet_info,
     put,
+    put_from_file,
     put_many,
     read_parquet,
     read_table,
@@ -74,6 +77,7 @@ __all__ = [
     "InvalidUriError",
     "ObjectMeta",
     "ObjectNotFoundError",
+    "ObjectWriter",
     "OutOfMemoryError",
     "ParquetInfo",
     "PinnedPool",
@@ -96,10 +100,12 @@ __all__ = [
     "get_object",
     "get_range",
     "get_ranges",
+    "get_to_file",
     "list",
     "list_meta",
     "parquet_info",
     "put",
+    "put_from_file",
     "put_many",
     "read_parquet",
     "read_table",
@@ -110,3 +116,12 @@ __all__ = [
     "tar_index",
     "tar_listing",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `s3dlio.fsspec` on first use: it imports fsspec, which `import s3dlio` does not.
+    if name == "fsspec":
+        import importlib
+
+        return importlib.import_module("s3dlio.fsspec")
+    raise AttributeError(f"module 's3dlio' has no attribute {name!r}")
