@@ -75,9 +75,14 @@ def test_a_with_block_that_raises_leaves_nothing(request, scheme, moto_server):
     prefix = request.getfixturevalue(f"{scheme}_prefix")
     fs = S3dlioFileSystem(options=PARTS)
     uri = f"{prefix}/failed.bin"
-    with pytest.raises(KeyError), fs.open(uri, "wb") as f:
-        _write_in_pieces(f, DATA)
-        raise KeyError("the producer failed")
+
+    def produce() -> None:
+        with fs.open(uri, "wb") as f:
+            _write_in_pieces(f, DATA)
+            raise KeyError("the producer failed")
+
+    with pytest.raises(KeyError):
+        produce()
     assert not fs.exists(uri)
     assert fs.find(prefix) == []
     if scheme == "s3":
@@ -105,10 +110,14 @@ def test_a_failed_part_aborts_the_object_and_closes_the_writer(s3_bucket, moto_s
         options = {"AWS_ENDPOINT_URL": proxy.url, "S3DLIO_MAX_RETRIES": "0", **PARTS}
         proxy.inject([PASS, INTERNAL_ERROR], method="PUT", path=f"/{s3_bucket}/bad.bin")
         writer = s3dlio.ObjectWriter(f"s3://{s3_bucket}/bad.bin", options=options)
-        with pytest.raises(s3dlio.S3dlioError, match="bad.bin"):
+
+        def write_all() -> None:
             for start in range(0, len(DATA), MiB):
                 writer.write(DATA[start : start + MiB])
             writer.close()
+
+        with pytest.raises(s3dlio.S3dlioError, match=r"bad\.bin"):
+            write_all()
         assert writer.closed
         with pytest.raises(ValueError, match=r"bad\.bin: the writer is closed"):
             writer.write(b"more")
