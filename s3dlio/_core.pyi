@@ -625,6 +625,14 @@ def exists(uri: str, *, options: Options = None) -> bool:
 def list(uri: str, recursive: bool = True, *, options: Options = None) -> builtins.list[str]:
     """Full URIs of the objects under a prefix (a directory for file://), sorted."""
 
+def list_dir(
+    uri: str, *, options: Options = None
+) -> tuple[builtins.list[ObjectMeta], builtins.list[str]]:
+    """The direct children of the prefix ``uri``: the objects directly under
+    it and the prefixes one level below (local: subdirectories), as URIs
+    without a trailing ``/``, each sorted. One delimited listing on a cloud
+    store: a prefix over many objects costs its direct children only."""
+
 def list_meta(
     uri: str, recursive: bool = True, *, options: Options = None
 ) -> builtins.list[ObjectMeta]:

@@ -48,7 +48,7 @@ pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range, get_ranges, get_to_file};
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{
-    delete, exists, list, list_meta, open_writer, put, put_from_file, put_many, stat,
+    delete, exists, list, list_dir, list_meta, open_writer, put, put_from_file, put_many, stat,
 };
 pub use options::Options;
 pub use shards::{

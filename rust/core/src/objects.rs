@@ -98,6 +98,18 @@ pub async fn list_meta(uri: &str, recursive: bool, options: &Options) -> Result<
     Ok(metas)
 }
 
+/// The direct children of the prefix `uri`: the objects directly under it
+/// and the prefixes one level below (local: subdirectories), as URIs
+/// without a trailing `/`, both sorted. One delimited listing on a cloud
+/// store: a prefix over many objects costs its direct children, not all
+/// the objects below it.
+pub async fn list_dir(uri: &str, options: &Options) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    let (mut objects, mut prefixes) = Target::resolve(uri, options)?.list_dir().await?;
+    objects.sort_unstable_by(|a, b| a.uri.cmp(&b.uri));
+    prefixes.sort_unstable();
+    Ok((objects, prefixes))
+}
+
 /// The URIs of every object under the prefix `uri`, sorted.
 pub async fn list(uri: &str, recursive: bool, options: &Options) -> Result<Vec<String>> {
     Ok(list_meta(uri, recursive, options)

@@ -59,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::objects::exists, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::list_objects, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::list_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::list_dir, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::read_tar, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::tar_index, m)?)?;
