@@ -22,6 +22,7 @@ from s3dlio.fsspec import _paths
 from s3dlio.fsspec._files import S3dlioReadFile, S3dlioWriteFile
 
 Info = dict[str, Any]
+s3dlio_error = _core.S3dlioError
 
 
 def _file_info(meta: _core.ObjectMeta) -> Info:
@@ -81,7 +82,7 @@ class S3dlioFileSystem(AbstractFileSystem):  # type: ignore[misc]
             if os.path.isdir(_paths.local_path(uri)):
                 return _dir_info(uri)
         elif _paths.is_root(uri):
-            _core.list(_paths.prefix_of(uri), recursive=False, options=self.options)
+            _core.list_dir(_paths.prefix_of(uri), options=self.options)  # the bucket exists
             return _dir_info(uri)
         try:
             return _file_info(_core.stat(uri, options=self.options))
@@ -92,12 +93,11 @@ class S3dlioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         raise FileNotFoundError(f"no such object or prefix: {uri}")
 
     def _has_children(self, uri: str) -> bool:
-        # A listing of direct children holds no prefixes, only objects:
-        # the recursive one sees an object at any depth.
         try:
-            return bool(_core.list(_paths.prefix_of(uri), recursive=True, options=self.options))
+            objects, prefixes = _core.list_dir(_paths.prefix_of(uri), options=self.options)
         except FileNotFoundError:
             return False
+        return bool(objects or prefixes)
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         """False only for "not found"; other errors raise."""
@@ -115,23 +115,13 @@ class S3dlioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
         uri = self._strip_protocol(path)
-        info = self.info(uri)
-        if info["type"] == "file":
-            return [info] if detail else [uri]
-        entries: dict[str, Info] = {}
-        if _paths.is_local(uri):
-            for name in sorted(os.listdir(_paths.local_path(uri))):
-                child = f"{uri.rstrip('/')}/{name}"
-                if os.path.isdir(_paths.local_path(child)):
-                    entries[child] = _dir_info(child)
-        prefix = _paths.prefix_of(uri)
-        for meta in _core.list_meta(prefix, recursive=True, options=self.options):
-            head, _, rest = meta.uri[len(prefix) :].partition("/")
-            child = prefix + head
-            if rest:
-                entries.setdefault(child, _dir_info(child))
-            else:
-                entries[child] = _file_info(meta)
+        objects, prefixes = _core.list_dir(_paths.prefix_of(uri), options=self.options)
+        if not objects and not prefixes:  # a file, an empty directory, or nothing
+            info = self.info(uri)
+            listed = [info] if info["type"] == "file" else []
+            return listed if detail else [e["name"] for e in listed]
+        entries = {p: _dir_info(p) for p in prefixes}
+        entries.update((m.uri, _file_info(m)) for m in objects)
         listed = [entries[k] for k in sorted(entries)]
         return listed if detail else [e["name"] for e in listed]
 
@@ -283,11 +273,13 @@ class S3dlioFileSystem(AbstractFileSystem):  # type: ignore[misc]
         if not isinstance(lpath, str | os.PathLike):  # a file-like object
             lpath.write(self.cat_file(uri))
             return
-        if self.isdir(uri):
-            os.makedirs(lpath, exist_ok=True)
-            return
         dest = _paths.to_uri(os.fspath(lpath), None)
-        _core.get_to_file(uri, dest, options=self.options)
+        try:
+            _core.get_to_file(uri, dest, options=self.options)
+        except (FileNotFoundError, IsADirectoryError, s3dlio_error):
+            if not self.isdir(uri):
+                raise
+            os.makedirs(lpath, exist_ok=True)  # a directory, as a local one
 
     # -- writing -------------------------------------------------------
 
@@ -308,10 +300,14 @@ class S3dlioFileSystem(AbstractFileSystem):  # type: ignore[misc]
 
     def cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         src, dst = self._strip_protocol(path1), self._strip_protocol(path2)
-        if self.isdir(src):
-            self.makedirs(dst, exist_ok=True)
+        try:
+            data = _core.get(src, options=self.options)
+        except (FileNotFoundError, IsADirectoryError, s3dlio_error):
+            if not self.isdir(src):
+                raise
+            self.makedirs(dst, exist_ok=True)  # a directory: made locally, else nothing
             return
-        _core.put(dst, _core.get(src, options=self.options), options=self.options)
+        _core.put(dst, data, options=self.options)
 
     def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         """Locally, make the directory; object stores have none (no-op)."""

@@ -181,3 +181,19 @@ def test_register_makes_fsspec_use_s3dlio(registered_s3, s3_prefix):
 def test_register_refuses_a_scheme_s3dlio_cannot_serve():
     with pytest.raises(ValueError, match="hdfs"):
         s3dlio.fsspec.register("hdfs")
+
+
+def test_a_prefix_is_a_directory_from_one_delimited_listing(fs, s3_prefix, monkeypatch):
+    s3dlio.put_many([(f"{s3_prefix}/big/{i // 10}/{i}", b"x") for i in range(40)])
+    calls = []
+    for name in ("list", "list_meta", "list_dir"):
+        real = getattr(_core, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(_core, name, counted)
+    assert fs.info(f"{s3_prefix}/big")["type"] == "directory"
+    assert fs.ls(f"{s3_prefix}/big", detail=False) == [f"{s3_prefix}/big/{d}" for d in range(4)]
+    assert calls == ["list_dir", "list_dir"]  # no listing of the 40 objects below
