@@ -49,7 +49,13 @@ enum State {
 struct LocalWrite {
     staged: Staged,
     file: Option<std::fs::File>,
+    /// Small writes gathered into one (a write per piece would cost a
+    /// blocking thread round trip each).
+    pending: BytesMut,
 }
+
+/// Local writes smaller than this are gathered before they are written.
+const LOCAL_GATHER: usize = 1 << 20;
 
 struct RemoteWrite {
     uri: String,
@@ -80,6 +86,7 @@ impl ObjectWriter {
                     Ok::<_, Error>(State::Local(LocalWrite {
                         staged,
                         file: Some(file),
+                        pending: BytesMut::new(),
                     }))
                 })
                 .await?
@@ -123,7 +130,7 @@ impl ObjectWriter {
     /// failure nothing is published.
     pub async fn finish(&mut self) -> Result<()> {
         match std::mem::replace(&mut self.state, State::Closed) {
-            State::Local(w) => w.finish().await,
+            State::Local(w) => w.finish(&self.uri).await,
             State::Remote(w) => w.finish().await,
             State::Closed => Err(self.closed()),
         }
@@ -158,9 +165,33 @@ impl ObjectWriter {
 }
 
 impl LocalWrite {
-    /// `data` appended to the temporary file on a blocking thread, from the
-    /// caller's buffer (no copy of ours).
+    /// `data` appended to the temporary file: a large piece written on a
+    /// blocking thread from the caller's buffer (no copy of ours), small
+    /// ones gathered first (one copy) into writes of [`LOCAL_GATHER`].
     async fn write(&mut self, uri: &str, data: Bytes) -> Result<()> {
+        if data.len() < LOCAL_GATHER {
+            if self.pending.len() + data.len() > LOCAL_GATHER {
+                self.flush(uri).await?;
+            }
+            if self.pending.capacity() == 0 {
+                self.pending.reserve(LOCAL_GATHER);
+            }
+            self.pending.extend_from_slice(&data);
+            return Ok(());
+        }
+        self.flush(uri).await?;
+        self.write_now(uri, data).await
+    }
+
+    async fn flush(&mut self, uri: &str) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let gathered = self.pending.split().freeze();
+        self.write_now(uri, gathered).await
+    }
+
+    async fn write_now(&mut self, uri: &str, data: Bytes) -> Result<()> {
         let Some(mut file) = self.file.take() else {
             return Err(Error::InvalidArgument(format!(
                 "{uri}: an earlier write was cancelled"
@@ -177,8 +208,9 @@ impl LocalWrite {
         Ok(())
     }
 
-    async fn finish(self) -> Result<()> {
-        let LocalWrite { staged, file } = self;
+    async fn finish(mut self, uri: &str) -> Result<()> {
+        self.flush(uri).await?;
+        let LocalWrite { staged, file, .. } = self;
         runtime::blocking(move || {
             drop(file); // closed before the rename
             staged.publish()
@@ -316,12 +348,18 @@ mod tests {
         let mut writer = block_on(crate::objects::open_writer(&uri, &opts)).unwrap();
         block_on(writer.write(bytes::Bytes::from_static(b"hello "))).unwrap();
         block_on(writer.write(bytes::Bytes::from(vec![b'x'; 1 << 17]))).unwrap();
-        assert_eq!(writer.written(), 6 + (1 << 17));
+        block_on(writer.write(bytes::Bytes::from(vec![b'y'; 3 << 20]))).unwrap();
+        block_on(writer.write(bytes::Bytes::from_static(b"end"))).unwrap();
+        let len = 6 + (1 << 17) + (3 << 20) + 3;
+        assert_eq!(writer.written(), len as u64);
         assert!(!dir.path().join("sub/obj.bin").exists());
         block_on(writer.finish()).unwrap();
         let data = std::fs::read(dir.path().join("sub/obj.bin")).unwrap();
         assert_eq!(&data[..6], b"hello ");
-        assert_eq!(data.len(), 6 + (1 << 17));
+        assert_eq!(data.len(), len);
+        assert!(data[6..6 + (1 << 17)].iter().all(|&b| b == b'x'));
+        assert!(data[6 + (1 << 17)..len - 3].iter().all(|&b| b == b'y'));
+        assert_eq!(&data[len - 3..], b"end");
         assert_eq!(entries(&dir.path().join("sub")), ["obj.bin"]);
         assert!(block_on(writer.write(bytes::Bytes::from_static(b"more"))).is_err());
     }
