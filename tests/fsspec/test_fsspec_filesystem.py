@@ -197,3 +197,16 @@ def test_a_prefix_is_a_directory_from_one_delimited_listing(fs, s3_prefix, monke
     assert fs.info(f"{s3_prefix}/big")["type"] == "directory"
     assert fs.ls(f"{s3_prefix}/big", detail=False) == [f"{s3_prefix}/big/{d}" for d in range(4)]
     assert calls == ["list_dir", "list_dir"]  # no listing of the 40 objects below
+
+
+def test_import_s3dlio_does_not_import_fsspec_until_asked():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, s3dlio\n"
+        "assert 'fsspec' not in sys.modules\n"
+        "assert s3dlio.fsspec.S3dlioFileSystem.protocol == ('s3dlio',)\n"
+        "assert 'fsspec' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

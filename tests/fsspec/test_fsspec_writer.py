@@ -8,11 +8,13 @@ from __future__ import annotations
 import gc
 import os
 import re
+import threading
+import time
 import urllib.request
 
 import numpy as np
 import pytest
-from fault_proxy import INTERNAL_ERROR, PASS, FaultProxy
+from fault_proxy import INTERNAL_ERROR, PASS, FaultProxy, stall
 
 import s3dlio
 from s3dlio.fsspec import S3dlioFileSystem
@@ -148,3 +150,27 @@ def test_a_bad_destination_fails_at_open_naming_it(tmp_path):
         s3dlio.ObjectWriter(f"file://{tmp_path}/f/under")
     with pytest.raises(TypeError, match="buffer"):
         s3dlio.ObjectWriter(f"file://{tmp_path}/g").write("text")  # type: ignore[arg-type]
+
+
+def test_the_gil_is_released_while_a_writer_waits_for_its_parts(s3_bucket, moto_server):
+    with FaultProxy(upstream=moto_server) as proxy:
+        proxy.inject([stall(1.0)], method="PUT", path=f"/{s3_bucket}/slow.bin")
+        options = {"AWS_ENDPOINT_URL": proxy.url, **PARTS}
+        writer = s3dlio.ObjectWriter(f"s3://{s3_bucket}/slow.bin", options=options)
+        writer.write(DATA[: 5 * MiB])  # one full part, sent (and stalled) in the background
+        ticks, done = [0], threading.Event()
+
+        def count() -> None:
+            while not done.is_set():
+                ticks[0] += 1
+                time.sleep(0.001)
+
+        counter = threading.Thread(target=count)
+        counter.start()
+        start = time.monotonic()
+        writer.close()  # waits for the stalled part
+        done.set()
+        counter.join()
+        assert time.monotonic() - start >= 0.9
+        assert ticks[0] > 100, "another thread ran while close() waited"
+    assert s3dlio.get(f"s3://{s3_bucket}/slow.bin").to_bytes() == DATA[: 5 * MiB].tobytes()
