@@ -24,6 +24,7 @@ from s3dlio._core import (
     InvalidUriError,
     ObjectMeta,
     ObjectNotFoundError,
+    ObjectWriter,
     OutOfMemoryError,
     ParquetInfo,
     PinnedPool,
@@ -43,10 +44,13 @@ from s3dlio._core import (
     get_object,
     get_range,
     get_ranges,
+    get_to_file,
     list,
+    list_dir,
     list_meta,
     parquet_info,
     put,
+    put_from_file,
     put_many,
     read_parquet,
     read_table,
@@ -75,6 +79,7 @@ __all__ = [
     "InvalidUriError",
     "ObjectMeta",
     "ObjectNotFoundError",
+    "ObjectWriter",
     "OutOfMemoryError",
     "ParquetInfo",
     "PinnedPool",
@@ -98,10 +103,13 @@ __all__ = [
     "get_object",
     "get_range",
     "get_ranges",
+    "get_to_file",
     "list",
+    "list_dir",
     "list_meta",
     "parquet_info",
     "put",
+    "put_from_file",
     "put_many",
     "read_parquet",
     "read_table",
@@ -112,3 +120,12 @@ __all__ = [
     "tar_index",
     "tar_listing",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `s3dlio.fsspec` on first use: it imports fsspec, which `import s3dlio` does not.
+    if name == "fsspec":
+        import importlib
+
+        return importlib.import_module("s3dlio.fsspec")
+    raise AttributeError(f"module 's3dlio' has no attribute {name!r}")

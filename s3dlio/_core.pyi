@@ -3,6 +3,7 @@
 import builtins
 import datetime
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import TracebackType
 from typing import Any, Self, TypeAlias, final, overload
 
 from typing_extensions import Buffer
@@ -528,6 +529,53 @@ def buffer_stats() -> dict[str, int]:
     A buffer lives until the last view, array, tensor or capsule sharing it is gone.
     """
 
+def get_to_file(
+    uri: str, dest: str, *, offset: int = 0, length: int | None = None, options: Options = None
+) -> int:
+    """Save ``length`` bytes of ``uri`` from ``offset`` (all by default) as the
+    local file ``dest`` (a ``file://`` or ``direct://`` URI), streamed in
+    ranged parts: never whole in memory; ``dest`` appears whole or not at
+    all. Returns the bytes written."""
+
+def put_from_file(src: str, uri: str, *, options: Options = None) -> None:
+    """Store the local file ``src`` (a ``file://`` or ``direct://`` URI) as the
+    object ``uri``: a large file goes up as a multipart upload whose parts
+    are read as they are sent. Readers see the old object or the whole new one."""
+
+@final
+class ObjectWriter:
+    """One object written in pieces: streamed (a multipart upload in parts
+    of the configured size, or a temporary file beside a local one) and
+    published only by :meth:`close`. A writer that fails, is aborted, or is
+    collected unclosed leaves nothing under ``uri``. As a context manager
+    it closes on a clean exit and aborts when the block raises."""
+
+    def __new__(cls, uri: str, *, options: Options = None) -> Self: ...
+    def write(self, data: Buffer) -> int:
+        """Append any buffer-protocol object (copied once, into the part
+        being filled, with the GIL released); returns its length. A
+        failure aborts the object and closes the writer."""
+    def close(self) -> None:
+        """Publish the object; closing a closed writer does nothing."""
+    def abort(self) -> None:
+        """Discard everything written: nothing appears under ``uri``."""
+    @property
+    def uri(self) -> str:
+        """The URI being written."""
+    @property
+    def written(self) -> int:
+        """Bytes written so far."""
+    @property
+    def closed(self) -> bool:
+        """Whether the writer is closed, aborted or failed."""
+    def __enter__(self) -> Self: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        _exc: BaseException | None = None,
+        _tb: TracebackType | None = None,
+    ) -> bool: ...
+
 def put(uri: str, data: Buffer, *, options: Options = None) -> None:
     """Store any contiguous buffer-protocol object at ``uri`` without copying it.
 
@@ -579,6 +627,14 @@ def exists(uri: str, *, options: Options = None) -> bool:
 
 def list(uri: str, recursive: bool = True, *, options: Options = None) -> builtins.list[str]:
     """Full URIs of the objects under a prefix (a directory for file://), sorted."""
+
+def list_dir(
+    uri: str, *, options: Options = None
+) -> tuple[builtins.list[ObjectMeta], builtins.list[str]]:
+    """The direct children of the prefix ``uri``: the objects directly under
+    it and the prefixes one level below (local: subdirectories), as URIs
+    without a trailing ``/``, each sorted. One delimited listing on a cloud
+    store: a prefix over many objects costs its direct children only."""
 
 def list_meta(
     uri: str, recursive: bool = True, *, options: Options = None

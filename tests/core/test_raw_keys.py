@@ -53,3 +53,10 @@ def test_keys_with_empty_segments_are_not_written(s3_bucket):
     with pytest.raises(s3dlio.InvalidUriError, match="empty segment"):
         s3dlio.put(f"s3://{s3_bucket}/x//y.bin", b"y")
     assert s3dlio.list(f"s3://{s3_bucket}") == []
+
+
+def test_a_directory_listing_holds_keys_with_empty_segments(raw_prefix):
+    objects, prefixes = s3dlio.list_dir(f"{raw_prefix}/")
+    assert [m.uri for m in objects] == [f"{raw_prefix}/a.bin"]
+    # `wk//top.bin` sits under the prefix `wk/` + "" (as S3's own `wk//`).
+    assert prefixes == [f"{raw_prefix}/", f"{raw_prefix}/dbl"]

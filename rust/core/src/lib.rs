@@ -47,7 +47,9 @@ pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range, get_ranges, get_to_file};
 pub use meta::{ByteRange, ObjectMeta};
-pub use objects::{delete, exists, list, list_meta, put, put_from_file, put_many, stat};
+pub use objects::{
+    delete, exists, list, list_dir, list_meta, open_writer, put, put_from_file, put_many, stat,
+};
 pub use options::Options;
 pub use shards::{
     parquet_info, read_parquet, read_tar, tar_index, tar_listing, tar_members, ParquetInfo,
@@ -55,7 +57,7 @@ pub use shards::{
 };
 #[doc(hidden)]
 pub use stats::split_reads;
-pub use store::remove_stale_temporaries;
+pub use store::{remove_stale_temporaries, ObjectWriter};
 pub use uri::{ObjectUri, Scheme};
 
 /// Check the process-wide variables, which are read where no call can

@@ -8,7 +8,7 @@ use crate::fetch::check_in_flight;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::options::Options;
 use crate::runtime;
-use crate::store::{Resolver, Target};
+use crate::store::{ObjectWriter, Resolver, Target};
 
 /// Store `data` as the object at `uri` (replacing it). Readers see either
 /// the old object or the whole new one, never a part.
@@ -67,6 +67,14 @@ pub async fn put_from_file(src: &str, dst: &str, options: &Options) -> Result<()
     target.put_from(&source, size).await
 }
 
+/// A writer of the object at `uri` that streams what it is given (a
+/// multipart upload to a cloud store, a temporary file locally) and
+/// publishes the object only on [`ObjectWriter::finish`]; dropped or
+/// aborted before that, or failed, it leaves nothing under `uri`.
+pub async fn open_writer(uri: &str, options: &Options) -> Result<ObjectWriter> {
+    ObjectWriter::new(Target::resolve_object(uri, options)?).await
+}
+
 /// Size, modification time and etag of the object at `uri`.
 pub async fn stat(uri: &str, options: &Options) -> Result<ObjectMeta> {
     Target::resolve_object(uri, options)?.head().await
@@ -88,6 +96,18 @@ pub async fn list_meta(uri: &str, recursive: bool, options: &Options) -> Result<
     let mut metas = Target::resolve(uri, options)?.list(recursive).await?;
     metas.sort_unstable_by(|a, b| a.uri.cmp(&b.uri));
     Ok(metas)
+}
+
+/// The direct children of the prefix `uri`: the objects directly under it
+/// and the prefixes one level below (local: subdirectories), as URIs
+/// without a trailing `/`, both sorted. One delimited listing on a cloud
+/// store: a prefix over many objects costs its direct children, not all
+/// the objects below it.
+pub async fn list_dir(uri: &str, options: &Options) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    let (mut objects, mut prefixes) = Target::resolve(uri, options)?.list_dir().await?;
+    objects.sort_unstable_by(|a, b| a.uri.cmp(&b.uri));
+    prefixes.sort_unstable();
+    Ok((objects, prefixes))
 }
 
 /// The URIs of every object under the prefix `uri`, sorted.

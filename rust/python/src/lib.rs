@@ -41,6 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ops::parquet::ParquetInfo>()?;
     m.add_class::<ops::parquet::ArrowSchema>()?;
     m.add_class::<export::column::Column>()?;
+    m.add_class::<ops::writer::ObjectWriter>()?;
+    m.add_function(wrap_pyfunction!(ops::files::get_to_file, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::files::put_from_file, m)?)?;
     m.add_function(wrap_pyfunction!(ops::batch::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(stats::buffer_stats, m)?)?;
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
@@ -56,6 +59,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::objects::exists, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::list_objects, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::list_meta, m)?)?;
+    m.add_function(wrap_pyfunction!(ops::objects::list_dir, m)?)?;
     m.add_function(wrap_pyfunction!(ops::objects::delete, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::read_tar, m)?)?;
     m.add_function(wrap_pyfunction!(ops::tar::tar_index, m)?)?;

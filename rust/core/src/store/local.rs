@@ -416,6 +416,29 @@ pub(super) fn list(uri: &str, prefix: &ObjectUri, recursive: bool) -> Result<Vec
     Ok(listing.out)
 }
 
+/// The URIs of the directories directly in the directory `prefix` names
+/// (none if it is missing or not a directory).
+pub(super) fn subdirectories(uri: &str, prefix: &ObjectUri) -> Result<Vec<String>> {
+    let root = prefix.key.trim_end_matches('/');
+    let root = if root.is_empty() { "/" } else { root };
+    let entries = match fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory) => {
+            return Ok(Vec::new())
+        }
+        Err(e) => return Err(Error::from_io(uri, e)),
+    };
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::from_io(uri, e))?;
+        if entry.path().is_dir() {
+            let path = Path::new(root).join(entry.file_name());
+            dirs.push(prefix.sibling(&path.to_string_lossy()));
+        }
+    }
+    Ok(dirs)
+}
+
 /// One listing in progress: the objects found so far, and the directories
 /// (device, inode) being listed above the current one.
 struct Listing<'a> {

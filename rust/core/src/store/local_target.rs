@@ -97,6 +97,13 @@ impl LocalTarget {
         local::list(&self.uri, &self.parsed, recursive)
     }
 
+    /// The files directly in this directory and its subdirectories (as URIs).
+    pub fn list_dir(&self) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+        let files = local::list(&self.uri, &self.parsed, false)?;
+        let dirs = local::subdirectories(&self.uri, &self.parsed)?;
+        Ok((files, dirs))
+    }
+
     /// Remove the folder and all it holds; `false` if there was none.
     pub fn remove_folder(&self) -> Result<bool> {
         local::remove_folder(&self.uri, self.path())

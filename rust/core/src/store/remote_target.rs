@@ -191,6 +191,22 @@ impl RemoteTarget {
         }
     }
 
+    /// The objects directly under this prefix and the prefixes one level
+    /// below it (one delimited listing; through a whole listing for keys
+    /// object_store cannot name).
+    pub async fn list_dir(&self) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+        if let Reach::Object(client, path) = &self.reach {
+            let listed =
+                listing::list_dir(client.store.as_ref(), path, &self.uri, &self.parsed).await;
+            match listed {
+                Err(Error::InvalidUri { .. }) if client.raw_keys.is_some() => {}
+                listed => return listed.map_err(|e| client.redact(e)),
+            }
+        }
+        let all = self.list_raw(self.client(), true).await?;
+        Ok(split_children(&self.parsed, all))
+    }
+
     /// [`RemoteTarget::list`] through [`s3_raw_keys`].
     async fn list_raw(&self, client: &Client, recursive: bool) -> Result<Vec<ObjectMeta>> {
         let key = &self.parsed.key;
@@ -226,4 +242,26 @@ impl RemoteTarget {
                 .map_err(|e| client.redact(e)),
         }
     }
+}
+
+/// The objects of a recursive listing under `prefix` split into those
+/// directly under it and the prefixes one level below (as URIs).
+fn split_children(prefix: &ObjectUri, all: Vec<ObjectMeta>) -> (Vec<ObjectMeta>, Vec<String>) {
+    let key = prefix.key.trim_end_matches('/');
+    let base = match key.is_empty() {
+        true => String::new(),
+        false => format!("{key}/"),
+    };
+    let (mut objects, mut prefixes) = (Vec::new(), std::collections::BTreeSet::new());
+    let under = prefix.sibling(&base);
+    for meta in all {
+        let rest = meta.uri.strip_prefix(&under).unwrap_or(&meta.uri);
+        match rest.split_once('/') {
+            Some((dir, _)) => {
+                prefixes.insert(prefix.sibling(&format!("{base}{dir}")));
+            }
+            None => objects.push(meta),
+        }
+    }
+    (objects, prefixes.into_iter().collect())
 }

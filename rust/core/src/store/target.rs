@@ -141,6 +141,18 @@ impl Target {
         }
     }
 
+    /// The objects directly under this prefix and the prefixes (local
+    /// directories) one level below it.
+    pub async fn list_dir(&self) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+        match self {
+            Target::Local(t) => {
+                let t = t.clone();
+                runtime::blocking(move || t.list_dir()).await
+            }
+            Target::Remote(t) => t.list_dir().await,
+        }
+    }
+
     /// For a local prefix, remove its folder and everything in it (see
     /// `objects::remove_local_folder`); `false` if there was none, and for
     /// every other scheme, which has no folders.

@@ -1,4 +1,4 @@
-//! `stat`, `exists`, `list`, `list_meta` and `delete`: one object's
+//! `stat`, `exists`, `list`, `list_meta`, `list_dir` and `delete`: one object's
 //! metadata, a prefix's listing, a removal.
 
 use pyo3::prelude::*;
@@ -61,4 +61,20 @@ pub fn delete(py: Python<'_>, uri: Uri, options: PyOptions) -> PyResult<()> {
     let Uri(uri) = uri;
     let opts = self::options(options);
     wait_for(py, &uri, s3dlio_core::delete(&uri, &opts))
+}
+
+/// The direct children of a prefix: its objects' metadata and the
+/// prefixes one level below (directories), each sorted; one delimited
+/// listing on a cloud store.
+#[pyfunction]
+#[pyo3(signature = (uri, *, options = None))]
+pub fn list_dir(
+    py: Python<'_>,
+    uri: Uri,
+    options: PyOptions,
+) -> PyResult<(Vec<ObjectMeta>, Vec<String>)> {
+    let Uri(uri) = uri;
+    let opts = self::options(options);
+    let (objects, prefixes) = wait_for(py, &uri, s3dlio_core::list_dir(&uri, &opts))?;
+    Ok((objects.into_iter().map(Into::into).collect(), prefixes))
 }

@@ -61,6 +61,33 @@ pub(crate) async fn list(
         .collect())
 }
 
+/// The direct children of `prefix`: its objects and the prefixes one
+/// level below it (as URIs, without the trailing `/`), from one delimited
+/// listing.
+pub(crate) async fn list_dir(
+    store: &dyn ObjectStore,
+    prefix: &Path,
+    uri: &str,
+    parsed: &ObjectUri,
+) -> Result<(Vec<ObjectMeta>, Vec<String>)> {
+    let prefix = (!prefix.as_ref().is_empty()).then_some(prefix);
+    let listed = store
+        .list_with_delimiter(prefix)
+        .await
+        .map_err(|e| Error::from_store(uri, e))?;
+    let metas = without_folder_markers(store, listed.objects, uri).await?;
+    let objects = metas
+        .into_iter()
+        .map(|m| to_meta(parsed.sibling(m.location.as_ref()), m))
+        .collect();
+    let prefixes = listed
+        .common_prefixes
+        .iter()
+        .map(|p| parsed.sibling(p.as_ref().trim_end_matches('/')))
+        .collect();
+    Ok((objects, prefixes))
+}
+
 /// Delete one object; a missing object is `NotFound` (as on every backend).
 pub(crate) async fn delete(store: &dyn ObjectStore, path: &Path, uri: &str) -> Result<()> {
     store
