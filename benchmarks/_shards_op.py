@@ -7,9 +7,10 @@ over the fetched memory; webdataset: ``bytes``, no decoding; tarfile:
 ``bytes``), batched by a ``collate_fn`` that keeps the batch as the list
 of samples, so nobody stacks, decodes or copies more than its reading
 needs: ``s3dlio_torch.collate_samples`` for ours (in DataLoader workers it
-sends a batch's fields as one shared slot), a plain list for the others. An epoch is checked, not just timed: every sample exactly once
-(each key once, the count of samples and the bytes of their fields as
-written), else the worker fails and the contender has no figure.
+sends a batch's fields as one shared slot), a plain list for the others.
+An epoch is checked, not just timed: every sample exactly once (each key
+once, the count of samples and the bytes of their fields as written),
+else the worker fails and the contender has no figure.
 """
 
 from __future__ import annotations
