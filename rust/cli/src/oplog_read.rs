@@ -6,6 +6,8 @@
 //! input is an error naming the file and the line. A last line cut short
 //! (no `\n`, as a killed process leaves it) that does not parse is
 //! skipped with a warning: everything before it is still the job's I/O.
+//! So is a compressed log whose stream ends early (never finished): the
+//! lines it holds are read, with a warning.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
@@ -110,10 +112,24 @@ pub fn parse(name: &str, mut reader: impl BufRead) -> Result<Vec<Record>> {
     let mut line = 0;
     loop {
         buf.clear();
-        let n = reader.read_line(&mut buf).map_err(|e| {
-            let why = format!("line {}: {e}", line + 1);
-            Error::from_io(name, std::io::Error::new(e.kind(), why))
-        })?;
+        let n = match reader.read_line(&mut buf) {
+            Ok(n) => n,
+            // A compressed log that a killed process never finished: its
+            // lines up to the last flush are still the job's I/O.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && line > 0 => {
+                eprintln!(
+                    "s3dlio: warning: {name}:{}: the compressed log ends early ({e}); \
+                     read the {} requests before",
+                    line + 1,
+                    records.len()
+                );
+                break;
+            }
+            Err(e) => {
+                let why = format!("line {}: {e}", line + 1);
+                return Err(Error::from_io(name, std::io::Error::new(e.kind(), why)));
+            }
+        };
         if n == 0 {
             break;
         }
@@ -332,5 +348,21 @@ mod tests {
             missing.to_string().contains("/nonexistent/ops.tsv"),
             "{missing}"
         );
+    }
+
+    #[test]
+    fn an_unfinished_zstd_log_gives_the_lines_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let packed = dir.path().join("ops.tsv.zst");
+        let mut enc = zstd::stream::write::Encoder::new(File::create(&packed).unwrap(), 3).unwrap();
+        write!(enc, "{HEADER}\n{LINE}\n{LINE}\n{}", &LINE[..30]).unwrap();
+        enc.flush().unwrap();
+        drop(enc); // never finished, as by a killed process
+        let records = read_log(&packed).unwrap();
+        assert_eq!(records.len(), 2);
+        // Garbage is not taken for a short stream.
+        std::fs::write(&packed, b"not zstd at all").unwrap();
+        let garbage = read_log(&packed).unwrap_err().to_string();
+        assert!(garbage.contains("ops.tsv.zst: line 1:"), "{garbage}");
     }
 }

@@ -229,14 +229,27 @@ pub async fn replay(
             .unwrap_or(0),
     );
     let bar = crate::output::count_progress(steps.len() as u64, "requests", quiet);
-    let done: Vec<watch::Sender<bool>> = steps.iter().map(|_| watch::channel(false).0).collect();
+    // A completion signal only for the steps another one waits for.
+    let mut waited = vec![false; steps.len()];
+    for before in steps.iter().filter_map(|s| s.after) {
+        waited[before] = true;
+    }
+    let done: Vec<Option<watch::Sender<bool>>> = waited
+        .iter()
+        .map(|&w| w.then(|| watch::channel(false).0))
+        .collect();
+    let mut outcome = Outcome {
+        requests: steps.len(),
+        skipped_parts,
+        logged_s,
+        ..Outcome::default()
+    };
     let start = Instant::now();
-    let results = futures::stream::iter(steps.iter().enumerate().map(|(i, step)| {
+    let mut results = futures::stream::iter(steps.iter().enumerate().map(|(i, step)| {
         let (done, fill, bar) = (&done, &fill, &bar);
         async move {
-            if let Some(before) = step.after {
-                let mut rx = done[before].subscribe();
-                let _ = rx.wait_for(|finished| *finished).await;
+            if let Some(before) = step.after.and_then(|b| done[b].as_ref()) {
+                let _ = before.subscribe().wait_for(|finished| *finished).await;
             }
             let due = match speed {
                 Speed::Max => start,
@@ -245,40 +258,35 @@ pub async fn replay(
             tokio::time::sleep_until(due).await;
             let late = Instant::now().saturating_duration_since(due);
             let result = issue(step, fill, options).await;
-            done[i].send_replace(true);
+            if let Some(sender) = &done[i] {
+                sender.send_replace(true);
+            }
             bar.inc(1);
-            (i, late, result)
+            (step, late, result)
         }
     }))
-    .buffer_unordered(jobs.max(1))
-    .collect::<Vec<_>>()
-    .await;
-    bar.finish_and_clear();
-    let mut outcome = Outcome {
-        requests: steps.len(),
-        skipped_parts,
-        logged_s,
-        replayed_s: start.elapsed().as_secs_f64(),
-        ..Outcome::default()
-    };
-    for (i, late, result) in results {
+    .buffer_unordered(jobs.max(1));
+    while let Some((step, late, result)) = results.next().await {
         outcome.late_max_s = outcome.late_max_s.max(late.as_secs_f64());
         match result {
             Ok(n) => outcome.bytes += n,
-            Err(_) if steps[i].logged_error => outcome.logged_errors_repeated += 1,
+            Err(_) if step.logged_error => outcome.logged_errors_repeated += 1,
             Err(e) => {
                 outcome.new_errors += 1;
                 if outcome.first_errors.len() < ERRORS_SHOWN {
                     outcome.first_errors.push(format!(
                         "{} {}: {}",
-                        steps[i].op.as_str(),
-                        steps[i].uri,
+                        step.op.as_str(),
+                        step.uri,
                         e.full_message()
                     ));
                 }
             }
         }
     }
+    drop(results);
+    outcome.replayed_s = start.elapsed().as_secs_f64();
+    bar.finish_and_clear();
     Ok(outcome)
 }
 
