@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 from terminal import run_on_terminal
 
+import s3dlio
+
 EXE = shutil.which("s3dlio", path=str(Path(sys.executable).parent)) or "s3dlio"
 
 
@@ -261,3 +263,12 @@ def test_replay_draws_a_progress_bar_on_a_terminal(tmp_path):
         [EXE, "replay", "-q", str(log), "--target", f"file://{tmp_path}/q"], tmp_path
     )
     assert quiet_status == 0 and b"/11 requests" not in quiet
+
+
+def test_replay_onto_any_backend(prefix, tmp_path):
+    # The same job's I/O onto file:// and onto S3 (moto).
+    log = write_log(tmp_path / "ops.tsv", job_log())
+    out = run("replay", str(log), "--target", f"{prefix}/r", "--speed", "max", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    sizes = {m.uri.removeprefix(f"{prefix}/r/"): m.size for m in s3dlio.list_meta(f"{prefix}/r")}
+    assert sizes == {"train/a.bin": 1000, "train/sub/b.bin": 20_000, "train/c.bin": 10_000}
