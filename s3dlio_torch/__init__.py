@@ -9,11 +9,13 @@ WebDataset tar shards, streamed shard by shard or by index;
 hands equal-size rows of one batch buffer on as the
 ``[B, size]`` tensor without stacking. ``DeviceLoader`` moves batches to
 the GPU from pinned memory, overlapping each copy with the previous step.
+``io_report`` times a loader per epoch: how long the loop waited for data.
 """
 
 from s3dlio_torch.checkpoint import launch_attempt, load_state_dict, save_state_dict
 from s3dlio_torch.collate import collate, collate_samples
 from s3dlio_torch.device_loader import DeviceLoader, to_device
+from s3dlio_torch.epoch_io import EpochIO, IOReport, io_report
 from s3dlio_torch.iterable_dataset import S3IterableDataset
 from s3dlio_torch.map_dataset import S3MapDataset
 from s3dlio_torch.parquet_dataset import S3ParquetDataset
@@ -22,6 +24,8 @@ from s3dlio_torch.webdataset import S3WebDataset
 
 __all__ = [
     "DeviceLoader",
+    "EpochIO",
+    "IOReport",
     "S3IterableDataset",
     "S3MapDataset",
     "S3ParquetDataset",
@@ -29,6 +33,7 @@ __all__ = [
     "S3WebDataset",
     "collate",
     "collate_samples",
+    "io_report",
     "launch_attempt",
     "load_state_dict",
     "save_state_dict",

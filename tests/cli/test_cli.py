@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import select
 import shutil
 import signal
 import subprocess
@@ -14,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from terminal import run_on_terminal
 
 import s3dlio
 
@@ -146,41 +145,18 @@ def test_upload_cp_and_rm(prefix, tmp_path):
     assert run("rm", f"{prefix}/back.txt", cwd=tmp_path).returncode == 1
 
 
-def _run_on_terminal(args: list[str], cwd: Path) -> tuple[int, bytes]:
-    """Run with stdin/stdout/stderr on a pseudo-terminal; return (status, output)."""
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen([EXE, *args], cwd=cwd, stdin=follower, stdout=follower, stderr=follower)
-    os.close(follower)
-    output = b""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            output += chunk
-        elif proc.poll() is not None:
-            break
-    os.close(leader)
-    return proc.wait(timeout=30), output
-
-
 @pytest.mark.timeout(120)
 def test_progress_bar_on_a_terminal_only(file_prefix, tmp_path):
     s3dlio.put_many([(f"{file_prefix}/big/{i:03d}", os.urandom(1 << 20)) for i in range(200)])
-    status, output = _run_on_terminal(
-        ["download", f"{file_prefix}/big", str(tmp_path / "dl"), "-j", "2"], tmp_path
+    status, output = run_on_terminal(
+        [EXE, "download", f"{file_prefix}/big", str(tmp_path / "dl"), "-j", "2"], tmp_path
     )
     assert status == 0
     assert b"objects" in output and b"/200 objects" in output, output[-500:]
     piped = run("download", f"{file_prefix}/big", str(tmp_path / "dl2"), cwd=tmp_path)
     assert piped.returncode == 0 and piped.stderr == b""
-    quiet_status, quiet = _run_on_terminal(
-        ["download", "-q", f"{file_prefix}/big", str(tmp_path / "dl3")], tmp_path
+    quiet_status, quiet = run_on_terminal(
+        [EXE, "download", "-q", f"{file_prefix}/big", str(tmp_path / "dl3")], tmp_path
     )
     assert quiet_status == 0 and b"objects" not in quiet
 

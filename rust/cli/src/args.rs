@@ -11,6 +11,8 @@ Examples:
   s3dlio upload ./data s3://bucket/train/
   s3dlio cp file:///data/x.bin az://container/x.bin
   s3dlio rm s3://bucket/tmp/ -r --yes
+  s3dlio stats ops.tsv ops.tsv.*
+  s3dlio replay ops.tsv.zst --target file:///scratch/replay/ --speed 2
 
 URIs: file:///abs/path, direct:///abs/path, s3://bucket/key, az://container/blob,
 gs://bucket/object. Credentials and endpoints come from the standard AWS_*,
@@ -30,7 +32,7 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Args, Debug, Clone)]
 pub struct Global {
-    /// Machine-readable JSON output (ls, stat).
+    /// Machine-readable JSON output (ls, stat, stats, replay).
     #[arg(long, global = true)]
     pub json: bool,
     /// No progress bars.
@@ -116,5 +118,35 @@ pub enum Command {
         /// Do not ask before a recursive delete.
         #[arg(short, long)]
         yes: bool,
+    },
+    /// Summarise op-logs (S3DLIO_OPLOG files, plain or .zst; many are
+    /// merged): per operation requests, errors, bytes, GB/s over the
+    /// span, latency and first-byte percentiles.
+    Stats {
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<String>,
+    },
+    /// Replay op-logs' requests against another store on the logged
+    /// timeline: each logged URI moves from under the source prefix to
+    /// under --target. GET reads, GET_RANGE reads the logged bytes from
+    /// offset 0, PUT writes the logged bytes (a fixed pattern), HEAD
+    /// stats, DELETE deletes, LIST lists; PUT_PART lines are skipped.
+    Replay {
+        #[arg(required = true, value_name = "LOG")]
+        logs: Vec<String>,
+        /// Where the logged objects go (a URI prefix).
+        #[arg(long, value_name = "URI")]
+        target: String,
+        /// The logged prefix --target replaces (default: the longest
+        /// prefix of the logged URIs, cut back to a '/').
+        #[arg(long, value_name = "PREFIX")]
+        source: Option<String>,
+        /// Times the logged pace (2: twice as fast); 0 or max: as fast as
+        /// possible.
+        #[arg(long, default_value = "1", value_parser = crate::replay::parse_speed)]
+        speed: crate::replay::Speed,
+        /// Requests in flight at most.
+        #[arg(short = 'j', long, default_value_t = 256)]
+        jobs: usize,
     },
 }

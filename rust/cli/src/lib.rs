@@ -1,10 +1,14 @@
-//! The `s3dlio` command line: ls, stat, get, download, upload, cp, rm.
+//! The `s3dlio` command line: ls, stat, get, download, upload, cp, rm,
+//! and stats / replay of op-logs.
 //! A library (the Python package's `s3dlio` command calls [`run`]) and a
 //! standalone binary.
 
 mod args;
+mod oplog_read;
 mod output;
+mod replay;
 mod signals;
+mod stats;
 mod transfer;
 mod walk;
 
@@ -131,6 +135,48 @@ async fn execute(cli: &Cli, options: &Options) -> Result<()> {
             recursive,
             yes,
         } => remove(uri, *recursive, *yes, options).await,
+        Command::Stats { logs } => {
+            let records = oplog_read::read_logs(logs)?;
+            if cli.global.json {
+                print_json(&stats::json(&records, logs));
+            } else {
+                print!("{}", stats::table(&records));
+            }
+            Ok(())
+        }
+        Command::Replay {
+            logs,
+            target,
+            source,
+            speed,
+            jobs,
+        } => {
+            let records = oplog_read::read_logs(logs)?;
+            let source = source
+                .clone()
+                .unwrap_or_else(|| replay::common_prefix(records.iter().map(|r| r.file.as_str())));
+            let outcome =
+                replay::replay(&records, &source, target, *speed, *jobs, quiet, options).await?;
+            for e in &outcome.first_errors {
+                eprintln!("s3dlio: replay: {e}");
+            }
+            if outcome.new_errors > outcome.first_errors.len() {
+                let more = outcome.new_errors - outcome.first_errors.len();
+                eprintln!("s3dlio: replay: ... and {more} more errors");
+            }
+            if cli.global.json {
+                print_json(&outcome.json(&source, target));
+            } else {
+                println!("{}", outcome.line());
+            }
+            if outcome.new_errors > 0 {
+                return Err(Error::InvalidArgument(format!(
+                    "replay: {} of {} requests failed against {target}",
+                    outcome.new_errors, outcome.requests
+                )));
+            }
+            Ok(())
+        }
     }
 }
 

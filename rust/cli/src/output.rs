@@ -24,6 +24,23 @@ pub fn progress(total_bytes: u64, objects: usize, quiet: bool) -> ProgressBar {
     bar
 }
 
+/// A progress bar counting `total` things (`unit`: "requests"), drawn
+/// like [`progress`] only on a terminal and without `--quiet`.
+pub fn count_progress(total: u64, unit: &str, quiet: bool) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{pos}}/{{len}} {unit} {{wide_bar}} {{per_sec}} ETA {{eta}}"
+        ))
+        .expect("valid progress template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}
+
 /// Seconds since the epoch, for JSON.
 fn unix_seconds(t: Option<SystemTime>) -> Option<f64> {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())

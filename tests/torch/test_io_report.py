@@ -1,0 +1,96 @@
+"""s3dlio_torch.io_report: the share of an epoch spent waiting for data."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+import s3dlio
+from s3dlio_torch import S3MapDataset, io_report
+from s3dlio_torch.epoch_io import batch_bytes
+
+SIZE = 1024
+COUNT = 32
+BATCH = 4
+
+
+@pytest.fixture
+def dataset_prefix(file_prefix: str) -> str:
+    s3dlio.put_many([(f"{file_prefix}/{i:03d}.bin", bytes([i]) * SIZE) for i in range(COUNT)])
+    return file_prefix
+
+
+def slow(tensor: torch.Tensor) -> torch.Tensor:
+    time.sleep(0.02)
+    return tensor
+
+
+def test_a_slow_step_waits_little(dataset_prefix):
+    loader = DataLoader(S3MapDataset(dataset_prefix), batch_size=BATCH)
+    report = io_report(loader)
+    assert len(report) == COUNT // BATCH
+    for batch in report:
+        assert batch.shape == (BATCH, SIZE)
+        time.sleep(0.05)
+    epoch = report.last
+    assert (epoch.epoch, epoch.batches, epoch.bytes) == (0, COUNT // BATCH, COUNT * SIZE)
+    assert epoch.epoch_s >= 0.05 * COUNT // BATCH
+    assert 0 < epoch.waiting_s < epoch.epoch_s
+    assert epoch.waiting_share < 0.5, str(epoch)
+    as_dict = epoch.to_dict()
+    for key in ("epoch_s", "waiting_s", "waiting_share", "batches", "bytes"):
+        assert key in as_dict
+    assert as_dict["waiting_share"] == epoch.waiting_share
+
+
+def test_a_slow_dataset_waits_most(dataset_prefix):
+    loader = DataLoader(S3MapDataset(dataset_prefix, transform=slow), batch_size=BATCH)
+    report = io_report(loader)
+    for _ in range(2):
+        for _batch in report:
+            pass
+    assert [e.epoch for e in report.epochs] == [0, 1]
+    epoch = report.last
+    assert epoch.waiting_s >= 0.02 * COUNT
+    assert epoch.waiting_share > 0.5, str(epoch)
+    line = str(epoch)
+    assert line.startswith("epoch 1: ") and "waiting for data" in line and "\n" not in line
+    assert f"{COUNT // BATCH} batches" in line
+
+
+def test_an_epoch_stopped_early_is_reported_so_far(dataset_prefix):
+    report = io_report(DataLoader(S3MapDataset(dataset_prefix), batch_size=BATCH))
+    with pytest.raises(RuntimeError, match="no epoch"):
+        _ = report.last
+    for i, _batch in enumerate(report):
+        if i == 2:
+            break
+    assert report.last.batches == 3 and report.last.bytes == 3 * BATCH * SIZE
+
+
+def test_batch_bytes_counts_nested_payloads():
+    batch: Any = {
+        "x": torch.zeros(4, 8, dtype=torch.float32),
+        "meta": [b"abc", ("k", bytearray(5))],
+    }
+    assert batch_bytes(batch) == 4 * 8 * 4 + 3 + 5
+
+
+def test_request_counts_come_from_metrics_when_the_library_has_them(dataset_prefix, monkeypatch):
+    counts = {"requests": 0}
+
+    def metrics(reset: bool = False) -> dict[str, Any]:
+        counts["requests"] += 5
+        return {"GET": {"file": {"requests": counts["requests"]}}}
+
+    report = io_report([torch.zeros(2)])
+    list(report)
+    assert report.last.requests is None or hasattr(s3dlio, "metrics")
+    monkeypatch.setattr(s3dlio, "metrics", metrics, raising=False)
+    list(report)
+    assert report.last.requests == {"GET": 5}
+    assert "requests GET=5" in str(report.last)
