@@ -15,8 +15,9 @@ background, and hands out batches of ``batch_size`` rows as one-batch
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import numpy as np
 
@@ -110,6 +111,17 @@ class ParquetReader(ShardReader):
                 "(the file changed)"
             )
         return table
+
+    def _batches(self, from_dlpack: Callable[[Any], Any]) -> Iterator[Any]:
+        """This pass's batches: dicts of the columns, the tensor ones made
+        with ``from_dlpack``, then ``self.transform``."""
+        transform = getattr(self, "transform", None)
+        for table in self._tables():
+            batch = {
+                name: from_dlpack(value) if kind == "tensor" else value
+                for name, (kind, value) in self._columns_of(table).items()
+            }
+            yield batch if transform is None else transform(batch)
 
     def _columns_of(self, table: _core.Table) -> dict[str, tuple[str, object]]:
         """Each column of a batch: ``("tensor", TensorView)`` for the

@@ -20,15 +20,18 @@ taken at an epoch's start resumes anywhere.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
+from s3dlio import _tar_index, _webdataset
 from s3dlio._epoch_clock import NO_OWNER
 from s3dlio._epochs import READ_IN_WORKERS, EpochReader, _in_process_owner, _Loaded
 from s3dlio._sampling import Pass, Progress, epoch_order
 from s3dlio._shard_plan import Plan
+
+T = TypeVar("T")
 
 
 class ShardReader(EpochReader):
@@ -44,6 +47,41 @@ class ShardReader(EpochReader):
     @property
     def _drop_tail(self) -> bool:
         return False  # shards are never cut; samples are (see _shard_plan)
+
+    def _init_tar_shards(
+        self,
+        shards: Sequence[str] | str,
+        *,
+        index: str | None,
+        shuffle: bool,
+        seed: int,
+        shuffle_buffer: int,
+        drop_last: bool,
+        options: Mapping[str, str] | None,
+    ) -> None:
+        """Set up over WebDataset tar shards (a list, a brace pattern or a
+        prefix ending in ``/``), their samples counted from their headers
+        (or the saved ``index``)."""
+        if shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be at least 1, got {shuffle_buffer}")
+        self.options = dict(options) if options else None
+        self.uris = _webdataset.shards_of(shards, self.options)
+        self.plan = Plan(_tar_index.obtain(self.uris, index, self.options).counts())
+        self.shuffle = shuffle
+        self.seed = seed
+        self.shuffle_buffer = shuffle_buffer
+        self.drop_last = drop_last
+        self._init_epochs()
+
+    def _as_indexed(self, shard: int, samples: list[T]) -> list[T]:
+        """``samples`` of ``shard``, checked against its count in the index."""
+        expected = int(self.plan.counts[shard])
+        if len(samples) != expected:
+            raise RuntimeError(
+                f"{self.uris[shard]}: {len(samples)} samples, but {expected} when it was "
+                "indexed (the shard changed: index it again)"
+            )
+        return samples
 
     @property
     def samples(self) -> int:

@@ -79,12 +79,7 @@ class ParquetLoader(ParquetReader):
         return self.batches_per_epoch()
 
     def __iter__(self) -> Iterator[Any]:
-        for table in self._tables():
-            batch = {
-                name: jnp.from_dlpack(value) if kind == "tensor" else value
-                for name, (kind, value) in self._columns_of(table).items()
-            }
-            yield batch if self.transform is None else self.transform(batch)
+        return self._batches(jnp.from_dlpack)
 
 
 __all__ = ["ParquetLoader"]

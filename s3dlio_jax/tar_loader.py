@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import s3dlio
-from s3dlio import _shard_plan, _tar_index, _webdataset
+from s3dlio import _shard_plan, _webdataset
 from s3dlio._shard_epochs import ShardReader
 
 Sample = dict[str, Any]
@@ -67,22 +67,22 @@ class TarLoader(ShardReader):
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if shuffle_buffer < 1:
-            raise ValueError(f"shuffle_buffer must be at least 1, got {shuffle_buffer}")
-        self.options = dict(options) if options else None
-        self.uris = _webdataset.shards_of(shards, self.options)
-        self.plan = _shard_plan.Plan(_tar_index.obtain(self.uris, index, self.options).counts())
         self.batch_size = batch_size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.shuffle_buffer = shuffle_buffer
-        self.drop_last = self.drop_remainder = drop_remainder
+        self.drop_remainder = drop_remainder
         self.transform = transform
         self.batch_transform = batch_transform
         self.stack = stack
         self.process_index = process_index
         self.process_count = process_count
-        self._init_epochs()
+        self._init_tar_shards(
+            shards,
+            index=index,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer=shuffle_buffer,
+            drop_last=drop_remainder,
+            options=options,
+        )
 
     def _world(self) -> tuple[int, int]:
         index = jax.process_index() if self.process_index is None else self.process_index
@@ -139,13 +139,7 @@ class TarLoader(ShardReader):
             | {field: jnp.from_dlpack(view) for field, view in fields}
             for key, fields in _webdataset.group(members, uri)
         ]
-        expected = int(self.plan.counts[shard])
-        if len(samples) != expected:
-            raise RuntimeError(
-                f"{uri}: {len(samples)} samples, but {expected} when it was indexed "
-                "(the shard changed: index it again)"
-            )
-        return samples
+        return self._as_indexed(shard, samples)
 
 
 __all__ = ["TarLoader"]

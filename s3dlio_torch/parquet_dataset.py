@@ -79,9 +79,4 @@ class S3ParquetDataset(IterableDataset[Any], ParquetReader):
         return _sharding.worker()
 
     def __iter__(self) -> Iterator[Any]:
-        for table in self._tables():
-            batch = {
-                name: torch.from_dlpack(value) if kind == "tensor" else value
-                for name, (kind, value) in self._columns_of(table).items()
-            }
-            yield batch if self.transform is None else self.transform(batch)
+        return self._batches(torch.from_dlpack)

@@ -10,7 +10,7 @@ from typing import Any
 from torch.utils.data import IterableDataset
 
 import s3dlio
-from s3dlio import _shard_plan, _tar_index, _webdataset
+from s3dlio import _shard_plan, _webdataset
 from s3dlio._shard_epochs import ShardReader
 from s3dlio_torch import _sharding, _tensors
 
@@ -58,19 +58,18 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
         options: Mapping[str, str] | None = None,
         index: str | None = None,
     ) -> None:
-        if shuffle_buffer < 1:
-            raise ValueError(f"shuffle_buffer must be at least 1, got {shuffle_buffer}")
-        self.options = dict(options) if options else None
-        self.uris = _webdataset.shards_of(shards, self.options)
-        self.plan = _shard_plan.Plan(_tar_index.obtain(self.uris, index, self.options).counts())
-        self.shuffle = shuffle
-        self.seed = seed
-        self.shuffle_buffer = shuffle_buffer
         self.transform = transform
         self.rank = rank
         self.world_size = world_size
-        self.drop_last = drop_last
-        self._init_epochs()
+        self._init_tar_shards(
+            shards,
+            index=index,
+            shuffle=shuffle,
+            seed=seed,
+            shuffle_buffer=shuffle_buffer,
+            drop_last=drop_last,
+            options=options,
+        )
 
     def _world(self) -> tuple[int, int]:
         return _sharding.world(self.rank, self.world_size)
@@ -109,13 +108,7 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
                 ((m.name, m) for m in s3dlio.tar_listing(data, uri)), uri
             )
         ]
-        expected = int(self.plan.counts[shard])
-        if len(samples) != expected:
-            raise RuntimeError(
-                f"{uri}: {len(samples)} samples, but {expected} when it was indexed "
-                "(the shard changed: index it again)"
-            )
-        return samples
+        return self._as_indexed(shard, samples)
 
 
 def _raising(error: Exception) -> Iterator[Any]:
