@@ -10,7 +10,7 @@
 //! (`tests/layers.rs` checks it):
 //!
 //! - L0 what things are: [`error`], `redact`, [`uri`], [`meta`], [`options`], [`env`]
-//! - L1 the process: `process`, [`runtime`], `stats`
+//! - L1 the process: `process`, [`runtime`], `stats`, [`metrics`], [`oplog`]
 //! - L2 memory: `span`, [`pool`], [`buffer`]
 //! - L3 running work and talking HTTP: `exec`, [`checksum`], `http`
 //! - L4 backends: `store`
@@ -30,7 +30,9 @@ mod exec;
 pub mod fetch;
 mod http;
 pub mod meta;
+pub mod metrics;
 pub mod objects;
+pub mod oplog;
 pub mod options;
 pub mod pool;
 mod process;
