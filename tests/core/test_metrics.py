@@ -180,3 +180,25 @@ def test_prometheus_text_is_well_formed(file_prefix):
     types = re.findall(r"^# TYPE (\S+) (\S+)$", text, re.MULTILINE)
     assert ("s3dlio_request_seconds", "summary") in types
     assert ("s3dlio_requests_total", "counter") in types
+
+
+def test_a_multipart_put_and_a_split_get_count_their_parts(s3_prefix):
+    mib = 1 << 20
+    options = {
+        "S3DLIO_MULTIPART_THRESHOLD": str(5 * mib),
+        "S3DLIO_MULTIPART_PART_SIZE": str(5 * mib),
+        "S3DLIO_RANGE_PART_SIZE": str(1 * mib),
+    }
+    uri, size = f"{s3_prefix}/big.bin", 11 * mib + 7
+    s3dlio.metrics(reset=True)
+    s3dlio.put(uri, os.urandom(size), options=options)
+    assert len(s3dlio.get(uri, options=options)) == size
+    m = s3dlio.metrics()
+    counts = {
+        op: (m[op]["s3"]["requests"], m[op]["s3"]["bytes"]) for op in ("put", "put_part", "get")
+    }
+    # One put of the whole object and its three parts; one get, its twelve
+    # ranged parts not retries of each other.
+    assert counts == {"put": (1, size), "put_part": (3, size), "get": (1, size)}
+    assert m["get"]["s3"]["retries"] == 0
+    assert m["put_part"]["s3"]["in_flight_peak"] >= 1

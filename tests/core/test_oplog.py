@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import warnings
 from pathlib import Path
@@ -208,3 +209,46 @@ def test_workers_write_their_own_logs(tmp_path, file_prefix, method):
     assert sorted(p.name for p in log.parent.iterdir()) == sorted(
         [log.name, f"{log.name}.{proc.pid}"]
     )
+
+
+SCRIPT = """
+import multiprocessing, os, sys
+import s3dlio
+
+def work(uri):
+    s3dlio.get(uri)
+
+if __name__ == "__main__":
+    s3dlio.get(sys.argv[1])
+    child = multiprocessing.get_context("spawn").Process(target=work, args=(sys.argv[1],))
+    child.start()
+    child.join(60)
+    print(child.pid, child.exitcode)
+"""
+
+
+def test_the_environment_starts_the_log_for_a_process_and_its_children(tmp_path, file_prefix):
+    """`S3DLIO_OPLOG` set before start: the process reading it first writes
+    the file itself (finished at its normal exit), a spawned child, which
+    inherits the variable, writes `<path>.<pid>`."""
+    log = _log_dir(tmp_path) / "env.tsv.zst"
+    uri = f"{file_prefix}/e.bin"
+    s3dlio.put(uri, b"e" * 5)
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "S3DLIO_OPLOG": str(log)}
+    env.pop("S3DLIO_OPLOG_OWNER", None)
+    done = subprocess.run(
+        [sys.executable, str(script), uri],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=JOIN_TIMEOUT_S,
+        check=True,
+    )
+    child_pid, exitcode = done.stdout.split()
+    assert exitcode == "0"
+    parent, child = _rows(log), _rows(Path(f"{log}.{child_pid}"))
+    assert [(r["op"], r["bytes"], r["file"]) for r in parent] == [("GET", "5", uri)]
+    assert [(r["op"], r["client_id"]) for r in child] == [("GET", f"s3dlio-{child_pid}")]
+    assert parent[0]["client_id"] != child[0]["client_id"]
