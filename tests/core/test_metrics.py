@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 import time
 import warnings
 
+import nginx_server
 import pytest
 from fault_proxy import SLOW_DOWN, FaultProxy
 
@@ -64,6 +66,13 @@ def test_counts_and_bytes_are_exact(prefix):
         assert 0 < fb["p50"] <= fb["max"] <= total["max"]
     else:
         assert m["get"][scheme]["first_byte_s"]["max"] == 0
+
+
+def test_counts_and_bytes_are_exact_on_azure(az_prefix):
+    s3dlio.metrics(reset=True)
+    expected = _workload(az_prefix)
+    m = s3dlio.metrics()
+    assert {op: (m[op]["az"]["requests"], m[op]["az"]["bytes"]) for op in expected} == expected
 
 
 def test_errors_are_counted_by_kind(file_prefix):
@@ -130,6 +139,30 @@ def test_retries_and_503s_are_counted(proxy, s3_bucket):
     counts = (entry["requests"], entry["errors"], entry["retries"], entry["throttled"])
     assert counts == (1, 1, 0, 1)
     assert entry["errors_by_kind"] == {"backend": 1}
+
+
+@pytest.mark.timeout(60)
+def test_retries_and_503s_are_counted_over_https(moto_server, s3_bucket, tmp_path):
+    """HTTPS goes through object_store's own HTTP client, under the same
+    connector, so its attempts are seen as well."""
+    nginx_server._make_certificate(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    uri, path = f"s3://{s3_bucket}/tls/m.bin", f"/{s3_bucket}/tls/m.bin"
+    s3dlio.put(uri, b"t" * 3000)
+    with FaultProxy(moto_server, tls=tls) as proxy:
+        assert proxy.url.startswith("https://")
+        options = {
+            "AWS_ENDPOINT_URL": proxy.url,
+            "S3DLIO_CA_BUNDLE": str(nginx_server.certificate(tmp_path)),
+            "S3DLIO_MAX_RETRIES": "3",
+        }
+        proxy.inject([SLOW_DOWN, SLOW_DOWN, SLOW_DOWN], method="GET", path=path)
+        s3dlio.metrics(reset=True)
+        assert len(s3dlio.get(uri, options=options)) == 3000
+        assert len(proxy.requests_to("GET", path)) == 4
+    entry = s3dlio.metrics()["get"]["s3"]
+    assert (entry["requests"], entry["retries"], entry["throttled"]) == (1, 3, 3)
 
 
 def test_a_forked_child_starts_from_zero(file_prefix):
