@@ -252,3 +252,37 @@ def test_the_environment_starts_the_log_for_a_process_and_its_children(tmp_path,
     assert [(r["op"], r["bytes"], r["file"]) for r in parent] == [("GET", "5", uri)]
     assert [(r["op"], r["client_id"]) for r in child] == [("GET", f"s3dlio-{child_pid}")]
     assert parent[0]["client_id"] != child[0]["client_id"]
+
+
+def test_dataloader_workers_write_their_own_logs(tmp_path, file_prefix):
+    torch = pytest.importorskip("torch", reason="torch is an optional framework")
+    from s3dlio_torch import S3MapDataset
+
+    log = _log_dir(tmp_path) / "ops.tsv"
+    uris = [f"{file_prefix}/t{i}.bin" for i in range(8)]
+    for uri in uris:
+        s3dlio.put(uri, b"t" * 16)
+    s3dlio.start_oplog(str(log))
+    loader = torch.utils.data.DataLoader(
+        S3MapDataset(uris),
+        batch_size=2,
+        num_workers=2,
+        multiprocessing_context="fork",
+        collate_fn=list,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message=r".*multi-threaded.*fork.*", category=DeprecationWarning
+        )
+        assert sum(len(batch) for batch in loader) == len(uris)
+    s3dlio.stop_oplog()
+    assert _rows(log) == []  # the parent fetched nothing itself
+    workers = sorted(log.parent.glob(f"{log.name}.*"))
+    assert len(workers) == 2
+    fetched = []
+    for path in workers:
+        rows = _rows(path)
+        pid = path.name.rsplit(".", 1)[1]
+        assert rows and {r["client_id"] for r in rows} == {f"s3dlio-{pid}"}
+        fetched += [r["file"] for r in rows if r["op"] == "GET"]
+    assert sorted(fetched) == sorted(uris)
