@@ -22,6 +22,12 @@ from fault_proxy import SLOW_DOWN, FaultProxy
 
 import s3dlio
 
+# JAX, when another test imported it into this process, warns at every
+# fork that *JAX* is not fork-safe; that says nothing about s3dlio.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
+)
+
 SIZES = [1, 1000, 4096, 70_000, 123_457]
 
 

@@ -21,6 +21,12 @@ import pytest
 
 import s3dlio
 
+# JAX, when another test imported it into this process, warns at every
+# fork that *JAX* is not fork-safe; that says nothing about s3dlio.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
+)
+
 HEADER = (
     "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint\tfile\terror"
     "\tstart\tfirst_byte\tend\tduration_ns"

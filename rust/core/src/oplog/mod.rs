@@ -3,6 +3,15 @@
 //! bytes endpoint file error start first_byte end duration_ns`), zstd-
 //! compressed when the file name ends in `.zst`.
 //!
+//! A line is one operation on one object as the caller asked for it: a
+//! large GET fetched as parallel ranged parts is one `GET` line (its
+//! parts' retries counted in it); a multipart upload is one `PUT` line of
+//! the whole size and, inside it, one `PUT_PART` line per part (so summing
+//! `bytes` over both counts an upload twice). `first_byte` is when the
+//! response head arrived (empty for local files); `endpoint` the server's
+//! `scheme://host:port` as requested, `scheme://bucket` when no request
+//! reached the HTTP client, `file://` or `direct://` for local files.
+//!
 //! Off, it costs a request one relaxed atomic load. On, a request's line
 //! goes into a bounded queue with `try_send`: a full queue drops the line
 //! and counts it, it never blocks I/O. A thread of its own ([`writer`])
