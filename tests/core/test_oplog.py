@@ -125,6 +125,14 @@ def test_the_log_is_parsed_back_in_order(tmp_path, file_prefix):
     )
 
 
+def test_a_log_that_cannot_be_created_is_an_error_naming_it(tmp_path):
+    path = tmp_path / "no-such-folder" / "ops.tsv"
+    with pytest.raises(s3dlio.S3dlioError) as excinfo:
+        s3dlio.start_oplog(str(path))
+    assert str(path) in str(excinfo.value)
+    assert s3dlio.metrics()["oplog"]["active"] is False
+
+
 def test_a_zst_log_is_compressed_and_names_the_endpoint(tmp_path, s3_prefix, moto_server):
     log = tmp_path / "ops.tsv.zst"
     uris = [f"{s3_prefix}/z{i}.bin" for i in range(3)]

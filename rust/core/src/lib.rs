@@ -82,5 +82,13 @@ pub fn check_env() -> Result<()> {
     if let Some(key) = set(HUGE_PAGES_ENV) {
         env.bool(&key)?;
     }
+    if let Some(key) = set(oplog::QUEUE_ENV) {
+        if env.usize(&key)? == Some(0) {
+            return Err(Error::InvalidArgument(format!(
+                "{}=0: the operation log's queue needs room for a line at least",
+                oplog::QUEUE_ENV
+            )));
+        }
+    }
     Ok(())
 }
