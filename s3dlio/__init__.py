@@ -6,8 +6,9 @@ Every function releases the GIL for its whole I/O. See ``_core.pyi`` for
 the typed API.
 """
 
-# First: finds the compiled extension when imported from a source checkout.
-from s3dlio import _find_core  # noqa: F401
+# First: finds the compiled extension when imported from a source checkout;
+# then the hooks that finish the operation log when a process exits.
+from s3dlio import _find_core, _oplog  # noqa: F401
 from s3dlio._aio import get_async, get_many_async
 from s3dlio._batch import get_batch
 from s3dlio._core import (
@@ -48,6 +49,8 @@ from s3dlio._core import (
     list,
     list_dir,
     list_meta,
+    metrics,
+    metrics_prometheus,
     parquet_info,
     put,
     put_from_file,
@@ -55,7 +58,9 @@ from s3dlio._core import (
     read_parquet,
     read_table,
     read_tar,
+    start_oplog,
     stat,
+    stop_oplog,
     take_rows,
     tar_index,
     tar_listing,
@@ -107,6 +112,8 @@ __all__ = [
     "list",
     "list_dir",
     "list_meta",
+    "metrics",
+    "metrics_prometheus",
     "parquet_info",
     "put",
     "put_from_file",
@@ -115,7 +122,9 @@ __all__ = [
     "read_table",
     "read_tar",
     "set_default_pinned_pool",
+    "start_oplog",
     "stat",
+    "stop_oplog",
     "take_rows",
     "tar_index",
     "tar_listing",

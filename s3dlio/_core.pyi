@@ -576,6 +576,40 @@ class ObjectWriter:
         _tb: TracebackType | None = None,
     ) -> bool: ...
 
+def metrics(reset: bool = False) -> dict[str, Any]:
+    """What this process's requests did: ``{op: {scheme: {...}}}`` for every
+    operation (``get``, ``get_range``, ``put``, ``put_part``, ``list``,
+    ``head``, ``delete``) and scheme with requests, each with ``requests``,
+    ``bytes`` (payload moved by the requests that succeeded), ``errors``,
+    ``errors_by_kind`` (``{kind: n}``), ``retries`` (HTTP attempts repeated),
+    ``throttled`` (503/429 answers), ``in_flight_peak``, and ``latency_s`` and
+    ``first_byte_s`` (``{"p50", "p90", "p99", "max"}`` in seconds; a
+    percentile is within 25 % of the true value and at most ``max``). The key
+    ``"oplog"`` is the operation log's ``{"path", "lines", "dropped",
+    "active", "error"}``.
+
+    With ``reset``, counting starts a new interval. Counted per process: a
+    forked child starts from zero. A ``put`` sent as a multipart upload is
+    one ``put`` with its whole size and a ``put_part`` per part.
+    """
+
+def metrics_prometheus() -> str:
+    """The metrics in the Prometheus text exposition format
+    (``s3dlio_requests_total{op="get",scheme="s3"}``, ...)."""
+
+def start_oplog(path: str) -> None:
+    """Write one line per request of this process to ``path`` (13 tab-separated
+    columns after a header line; zstd-compressed when ``path`` ends in
+    ``.zst``), and of its child processes (DataLoader workers, forked or
+    spawned) to ``path.<pid>``. Lines go through a bounded queue
+    (``S3DLIO_OPLOG_QUEUE`` lines, default 65536); when it is full a line is
+    dropped and counted (``metrics()["oplog"]["dropped"]``), never waited for.
+    ``S3DLIO_OPLOG=path`` in the environment does the same at import."""
+
+def stop_oplog() -> None:
+    """Stop the operation log: every line accepted is written and the file
+    closed. Also done when the process (or a multiprocessing worker) exits."""
+
 def put(uri: str, data: Buffer, *, options: Options = None) -> None:
     """Store any contiguous buffer-protocol object at ``uri`` without copying it.
 

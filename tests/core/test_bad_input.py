@@ -416,6 +416,8 @@ BAD_PROCESS_ENV = [
     ("S3DLIO_POOL_BYTES", "lots"),
     ("S3DLIO_POOL_IDLE_MS", "10s"),
     ("S3DLIO_HUGE_PAGES", "maybe"),
+    ("S3DLIO_OPLOG_QUEUE", "lots"),
+    ("S3DLIO_OPLOG_QUEUE", "0"),
 ]
 
 

@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[2] / "rust" / "python" / "src"
 # Bottom up; a top-level module may use only those of earlier layers.
 LAYERS = [
     {"errors"},
-    {"export", "meta", "stats"},
+    {"export", "meta", "stats", "metrics"},
     {"pinned"},
     {"input", "wait"},
     {"ops", "checkpoint", "cli"},

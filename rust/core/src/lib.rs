@@ -10,7 +10,7 @@
 //! (`tests/layers.rs` checks it):
 //!
 //! - L0 what things are: [`error`], `redact`, [`uri`], [`meta`], [`options`], [`env`]
-//! - L1 the process: `process`, [`runtime`], `stats`
+//! - L1 the process: `process`, [`runtime`], `stats`, [`metrics`], [`oplog`]
 //! - L2 memory: `span`, [`pool`], [`buffer`]
 //! - L3 running work and talking HTTP: `exec`, [`checksum`], `http`
 //! - L4 backends: `store`
@@ -30,7 +30,9 @@ mod exec;
 pub mod fetch;
 mod http;
 pub mod meta;
+pub mod metrics;
 pub mod objects;
+pub mod oplog;
 pub mod options;
 pub mod pool;
 mod process;
@@ -81,6 +83,14 @@ pub fn check_env() -> Result<()> {
     }
     if let Some(key) = set(HUGE_PAGES_ENV) {
         env.bool(&key)?;
+    }
+    if let Some(key) = set(oplog::QUEUE_ENV) {
+        if env.usize(&key)? == Some(0) {
+            return Err(Error::InvalidArgument(format!(
+                "{}=0: the operation log's queue needs room for a line at least",
+                oplog::QUEUE_ENV
+            )));
+        }
     }
     Ok(())
 }

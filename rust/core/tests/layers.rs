@@ -34,6 +34,8 @@ const LAYERS: &[(&str, u8)] = &[
     ("process", 1),
     ("runtime", 1),
     ("stats", 1),
+    ("metrics", 1),
+    ("oplog", 1),
     // L2: memory: the span every in-place fill writes, buffers, the pool.
     ("span", 2),
     ("pool", 2),

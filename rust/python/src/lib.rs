@@ -2,7 +2,8 @@
 //! extraction, the GIL-free wait, zero-copy views and error mapping.
 //!
 //! Modules, bottom up (a module uses only those above it in this list):
-//! `errors`; `export` (views, DLPack, Arrow), `meta`, `stats`, `pinned`;
+//! `errors`; `export` (views, DLPack, Arrow), `meta`, `stats`, `metrics`,
+//! `pinned`;
 //! `input`, `wait`; `ops` (one file per kind of operation), `checkpoint`,
 //! `cli`.
 
@@ -12,6 +13,7 @@ mod errors;
 mod export;
 mod input;
 mod meta;
+mod metrics;
 mod ops;
 mod pinned;
 mod stats;
@@ -29,6 +31,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // A malformed process-wide variable fails the import, naming it,
     // rather than being ignored.
     s3dlio_core::check_env().map_err(errors::to_pyerr)?;
+    // S3DLIO_OPLOG is read now, so the processes this one spawns know
+    // whose log is the file itself.
+    s3dlio_core::oplog::init_from_env();
     m.add_class::<export::view::BytesView>()?;
     m.add_class::<meta::ObjectMeta>()?;
     m.add_class::<export::tensor::TensorView>()?;
@@ -46,6 +51,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ops::files::put_from_file, m)?)?;
     m.add_function(wrap_pyfunction!(ops::batch::get_batch, m)?)?;
     m.add_function(wrap_pyfunction!(stats::buffer_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::metrics_prometheus, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::start_oplog, m)?)?;
+    m.add_function(wrap_pyfunction!(metrics::stop_oplog, m)?)?;
     m.add_function(wrap_pyfunction!(cli::cli_main, m)?)?;
     m.add_function(wrap_pyfunction!(ops::batch::read_table, m)?)?;
     m.add_function(wrap_pyfunction!(ops::get::get, m)?)?;

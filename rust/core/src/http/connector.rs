@@ -12,6 +12,8 @@ use object_store::client::{
 use object_store::{ClientConfigKey, ClientOptions};
 use tokio::time::Instant;
 
+use crate::metrics;
+
 use super::connections::{open, Idle};
 use super::exchange::{exchange, AnswerEarly};
 use super::later::Early;
@@ -72,11 +74,42 @@ struct Service {
 #[async_trait]
 impl HttpService for Service {
     async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
-        match self.route(&req) {
+        // Every attempt passes here, object_store's retries included.
+        let seen = metrics::attempt(attempt_key(&req), || endpoint(&req));
+        let answer = match self.route(&req) {
             Some(peer) => self.get(&req, &peer).await,
             None => self.others.execute(req).await,
+        };
+        if let Some(seen) = seen {
+            metrics::answered(&seen, answer.as_ref().ok().map(|a| a.status().as_u16()));
         }
+        answer
     }
+}
+
+/// What tells one HTTP request of an operation from its others (its
+/// method, path, query and range): an attempt with the key of one made
+/// before is a retry.
+fn attempt_key(req: &HttpRequest) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    req.method().hash(&mut h);
+    req.uri().path_and_query().map(|p| p.as_str()).hash(&mut h);
+    req.headers()
+        .get(http::header::RANGE)
+        .map(|r| r.as_bytes())
+        .hash(&mut h);
+    h.finish()
+}
+
+/// `scheme://host:port` of the request.
+fn endpoint(req: &HttpRequest) -> String {
+    let uri = req.uri();
+    format!(
+        "{}://{}",
+        uri.scheme_str().unwrap_or("http"),
+        uri.authority().map_or("", |a| a.as_str())
+    )
 }
 
 /// Where a request answered here goes.

@@ -10,6 +10,7 @@ use crate::buffer::{Region, Span};
 use crate::error::{Error, Result};
 use crate::exec::Worker;
 use crate::meta::{ByteRange, ObjectMeta};
+use crate::metrics::{self, Op};
 use crate::runtime;
 use crate::uri::ObjectUri;
 
@@ -39,11 +40,12 @@ impl LocalTarget {
     /// this thread.
     pub fn get(&self, range: ByteRange, worker: &Worker) -> Result<Bytes> {
         let (uri, path) = (&self.uri, self.path());
-        match (self.direct, self.mmap) {
+        let read = || match (self.direct, self.mmap) {
             (true, _) => direct::get(uri, path, range, self.fallback, worker),
             (false, true) => mapped::get(uri, path, range, worker),
             (false, false) => local::get(uri, path, range, worker),
-        }
+        };
+        metrics::local(Op::read(range), uri, read, |b| (b.len() as u64, 1))
     }
 
     /// [`LocalTarget::get`] on a blocking thread of the runtime.
@@ -56,20 +58,24 @@ impl LocalTarget {
     /// it (a size mismatch is an error), on this thread.
     pub fn read_into_place(&self, mut region: Region, worker: &Worker) -> Result<Region> {
         let (uri, path) = (&self.uri, self.path());
-        let filled = if self.direct {
-            // O_DIRECT needs 4096-aligned destinations; a batch row is
-            // not, so read aligned and place it.
-            direct::get(uri, path, ByteRange::FULL, self.fallback, worker)
-                .and_then(|bytes| place(uri, &bytes, &mut region))
-        } else {
-            local::read_into_place(uri, path, &mut region, worker)
+        let len = region.len() as u64;
+        let read = || {
+            if self.direct {
+                // O_DIRECT needs 4096-aligned destinations; a batch row is
+                // not, so read aligned and place it.
+                direct::get(uri, path, ByteRange::FULL, self.fallback, worker)
+                    .and_then(|bytes| place(uri, &bytes, &mut region))
+            } else {
+                local::read_into_place(uri, path, &mut region, worker)
+            }
         };
-        filled.map(|()| region)
+        metrics::local(Op::Get, uri, read, |()| (len, 1)).map(|()| region)
     }
 
     /// Size and time of the file.
     pub fn head(&self) -> Result<ObjectMeta> {
-        local::head(&self.uri, self.path())
+        let head = || local::head(&self.uri, self.path());
+        metrics::local(Op::Head, &self.uri, head, |_| (0, 1))
     }
 
     /// True for a file on a network filesystem (NFS, SMB, FUSE), where a
@@ -81,20 +87,23 @@ impl LocalTarget {
 
     /// Write the whole file; readers never see a partial one.
     pub fn put(&self, data: &[u8]) -> Result<()> {
-        match self.direct {
+        let put = || match self.direct {
             true => direct::put(&self.uri, self.path(), data, self.fallback),
             false => local::put(&self.uri, self.path(), data),
-        }
+        };
+        metrics::local(Op::Put, &self.uri, put, |()| (data.len() as u64, 1))
     }
 
     /// `range` copied into `file` from its start by the kernel.
     pub fn write_to(&self, range: ByteRange, file: &mut std::fs::File) -> Result<u64> {
-        local::copy_range(&self.uri, self.path(), range, file)
+        let copy = || local::copy_range(&self.uri, self.path(), range, file);
+        metrics::local(Op::read(range), &self.uri, copy, |n| (*n, 1))
     }
 
     /// Every file under this directory (not sorted).
     pub fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
-        local::list(&self.uri, &self.parsed, recursive)
+        let list = || local::list(&self.uri, &self.parsed, recursive);
+        metrics::local(Op::List, &self.uri, list, |l| (0, l.len() as u64))
     }
 
     /// The files directly in this directory and its subdirectories (as URIs).
@@ -111,7 +120,8 @@ impl LocalTarget {
 
     /// Remove the file.
     pub fn delete(&self) -> Result<()> {
-        local::delete(&self.uri, self.path())
+        let delete = || local::delete(&self.uri, self.path());
+        metrics::local(Op::Delete, &self.uri, delete, |()| (0, 1))
     }
 }
 

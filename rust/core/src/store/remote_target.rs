@@ -12,6 +12,7 @@ use super::s3_raw_keys;
 use crate::buffer::Region;
 use crate::error::{Error, Result};
 use crate::meta::{ByteRange, ObjectMeta};
+use crate::metrics::{self, Op};
 use crate::runtime;
 use crate::uri::ObjectUri;
 
@@ -56,18 +57,26 @@ impl RemoteTarget {
     /// requested as `whole` says.
     pub async fn get(&self, range: ByteRange, whole: Whole) -> Result<Bytes> {
         let client = self.client();
-        let got = match &self.reach {
-            Reach::Object(client, path) => read::get(self.object(client, path), range, whole).await,
-            Reach::RawKey(client, key) => raw(client).get(&self.uri, key, range).await,
+        let got = async {
+            match &self.reach {
+                Reach::Object(client, path) => {
+                    read::get(self.object(client, path), range, whole).await
+                }
+                Reach::RawKey(client, key) => raw(client).get(&self.uri, key, range).await,
+            }
+            .map_err(|e| client.redact(e))
         };
-        got.map_err(|e| client.redact(e))
+        metrics::remote(Op::read(range), &self.uri, got, |b| (b.len() as u64, 1)).await
     }
 
     /// The last `len` bytes of the object (all of it when smaller) and its size.
     pub async fn get_tail(&self, len: u64) -> Result<(Bytes, u64)> {
         let client = self.client();
         let got = match &self.reach {
-            Reach::Object(client, path) => read::get_tail(self.object(client, path), len).await,
+            Reach::Object(client, path) => {
+                let tail = read::get_tail(self.object(client, path), len);
+                metrics::remote(Op::GetRange, &self.uri, tail, |(b, _)| (b.len() as u64, 1)).await
+            }
             Reach::RawKey(..) => {
                 async {
                     let size = self.head().await?.size;
@@ -87,9 +96,12 @@ impl RemoteTarget {
     /// `range` written into `file` from its start in ranged parts.
     pub async fn write_to(&self, range: ByteRange, mut file: std::fs::File) -> Result<u64> {
         match &self.reach {
-            Reach::Object(client, path) => read::write_to(self.object(client, path), range, file)
-                .await
-                .map_err(|e| client.redact(e)),
+            Reach::Object(client, path) => {
+                let written = read::write_to(self.object(client, path), range, file);
+                metrics::remote(Op::read(range), &self.uri, written, |n| (*n, 1))
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
             Reach::RawKey(..) => {
                 let data = self.get(range, Whole::InParts).await?;
                 let uri = self.uri.clone();
@@ -108,9 +120,13 @@ impl RemoteTarget {
     /// it (a size mismatch is an error). Returns the filled region.
     pub async fn read_into_place(&self, mut region: Region) -> Result<Region> {
         match &self.reach {
-            Reach::Object(client, path) => read::read_into_place(self.object(client, path), region)
-                .await
-                .map_err(|e| client.redact(e)),
+            Reach::Object(client, path) => {
+                let len = region.len() as u64;
+                let read = read::read_into_place(self.object(client, path), region);
+                metrics::remote(Op::Get, &self.uri, read, |_| (len, 1))
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
             Reach::RawKey(..) => {
                 let data = self.get(ByteRange::FULL, Whole::InParts).await?;
                 place(&self.uri, &data, &mut region).map(|()| region)
@@ -130,9 +146,13 @@ impl RemoteTarget {
     /// Write the whole object; readers never see a partial object.
     pub async fn put(&self, data: Bytes) -> Result<()> {
         match &self.reach {
-            Reach::Object(client, path) => write::put(self.object(client, path), data)
-                .await
-                .map_err(|e| client.redact(e)),
+            Reach::Object(client, path) => {
+                let len = data.len() as u64;
+                let put = write::put(self.object(client, path), data);
+                metrics::remote(Op::Put, &self.uri, put, |()| (len, 1))
+                    .await
+                    .map_err(|e| client.redact(e))
+            }
             Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
         }
     }
@@ -143,7 +163,8 @@ impl RemoteTarget {
         match &self.reach {
             Reach::Object(client, path) => {
                 let read = |range| source.get_detached(range);
-                write::put_from(self.object(client, path), size, read)
+                let put = write::put_from(self.object(client, path), size, read);
+                metrics::remote(Op::Put, &self.uri, put, |()| (size, 1))
                     .await
                     .map_err(|e| client.redact(e))
             }
@@ -153,6 +174,11 @@ impl RemoteTarget {
 
     /// Size, time and etag of the object.
     pub async fn head(&self) -> Result<ObjectMeta> {
+        let head = self.head_uncounted();
+        metrics::remote(Op::Head, &self.uri, head, |_| (0, 1)).await
+    }
+
+    async fn head_uncounted(&self) -> Result<ObjectMeta> {
         match &self.reach {
             Reach::Object(client, path) => {
                 listing::head(client.store.as_ref(), path, &self.uri, &self.parsed)
@@ -169,6 +195,11 @@ impl RemoteTarget {
 
     /// Every object under this prefix (not sorted).
     pub async fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
+        let list = self.list_uncounted(recursive);
+        metrics::remote(Op::List, &self.uri, list, |l| (0, l.len() as u64)).await
+    }
+
+    async fn list_uncounted(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
         match &self.reach {
             Reach::Object(client, path) => {
                 let listed = listing::list(
@@ -232,6 +263,11 @@ impl RemoteTarget {
 
     /// Remove the object.
     pub async fn delete(&self) -> Result<()> {
+        let delete = self.delete_uncounted();
+        metrics::remote(Op::Delete, &self.uri, delete, |()| (0, 1)).await
+    }
+
+    async fn delete_uncounted(&self) -> Result<()> {
         match &self.reach {
             Reach::Object(client, path) => listing::delete(client.store.as_ref(), path, &self.uri)
                 .await

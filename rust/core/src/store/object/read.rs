@@ -14,6 +14,7 @@ use crate::buffer::{AlignedBuf, Region, Regions, Span};
 use crate::error::{Error, Result};
 use crate::http;
 use crate::meta::ByteRange;
+use crate::metrics;
 use crate::runtime;
 use crate::stats;
 
@@ -273,7 +274,7 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
     let first_part = drain_into(first, uri, head);
     let other_parts = stream::iter(rest.into_iter().map(|region| {
         let (store, path, uri, etag) = (store.clone(), path.clone(), uri.to_owned(), etag.clone());
-        runtime::spawn(async move {
+        runtime::spawn(metrics::carry(async move {
             let start = region.offset() as u64;
             let span = start..start + region.len() as u64;
             let options = ranged(GetRange::Bounded(span.clone()));
@@ -288,7 +289,7 @@ async fn get_in_parts(object: Object<'_>, first: GetResult) -> Result<Bytes> {
             })
             .await?;
             Ok(region)
-        })
+        }))
     }))
     .buffered(PARTS_IN_FLIGHT)
     .try_collect::<Vec<Region>>();
@@ -336,7 +337,7 @@ pub(crate) async fn write_to(
         let part = start..(start + part as u64).min(span.end);
         let (store, path, uri) = (store.clone(), path.clone(), uri.to_owned());
         let (etag, file, at) = (meta.e_tag.clone(), file.clone(), start - span.start);
-        runtime::spawn(async move {
+        runtime::spawn(metrics::carry(async move {
             let bytes = get_part(store.as_ref(), &path, &uri, part, etag).await?;
             runtime::blocking(move || {
                 use std::os::unix::fs::FileExt;
@@ -345,7 +346,7 @@ pub(crate) async fn write_to(
                     .map_err(|e| Error::from_io(&uri, e))
             })
             .await
-        })
+        }))
     });
     stream::iter(parts)
         .buffer_unordered(PARTS_IN_FLIGHT)

@@ -9,6 +9,7 @@ use super::config::PARTS_IN_FLIGHT;
 use super::handle::Object;
 use crate::error::{Error, Result};
 use crate::meta::ByteRange;
+use crate::metrics::{self, Op};
 use crate::store::pending_upload::PendingUpload;
 
 /// Upload the whole object: one request, or a multipart upload (parts sent
@@ -64,15 +65,19 @@ where
                     actual: offset + data.len() as u64,
                 });
             }
-            in_flight.push(upload.put_part(data.into()));
+            let part = upload.put_part(data.into());
+            let sent = async move { part.await.map_err(fail) };
+            in_flight.push(metrics::remote(Op::PutPart, uri, sent, move |()| {
+                (length, 1)
+            }));
             if in_flight.len() >= PARTS_IN_FLIGHT {
                 if let Some(done) = in_flight.next().await {
-                    done.map_err(fail)?;
+                    done?;
                 }
             }
         }
         while let Some(done) = in_flight.next().await {
-            done.map_err(fail)?;
+            done?;
         }
         Ok(())
     }

@@ -1,0 +1,85 @@
+//! `metrics`, `metrics_prometheus`, `start_oplog` and `stop_oplog`: what
+//! this process's requests did, and the log of every request.
+
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::to_pyerr;
+
+fn quantiles<'py>(
+    py: Python<'py>,
+    q: s3dlio_core::metrics::Quantiles,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("p50", q.p50)?;
+    d.set_item("p90", q.p90)?;
+    d.set_item("p99", q.p99)?;
+    d.set_item("max", q.max)?;
+    Ok(d)
+}
+
+/// `{op: {scheme: {...}}}` for every operation and scheme with requests,
+/// and `"oplog"`: what the operation log has written. With `reset`, the
+/// counters start a new interval.
+#[pyfunction]
+#[pyo3(signature = (reset = false))]
+pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
+    let all = PyDict::new(py);
+    for m in s3dlio_core::metrics::snapshot(reset) {
+        let by_scheme = match all.get_item(m.op)? {
+            Some(d) => d.cast_into::<PyDict>()?,
+            None => {
+                let d = PyDict::new(py);
+                all.set_item(m.op, &d)?;
+                d
+            }
+        };
+        let d = PyDict::new(py);
+        d.set_item("requests", m.requests)?;
+        d.set_item("bytes", m.bytes)?;
+        d.set_item("errors", m.errors)?;
+        d.set_item("retries", m.retries)?;
+        d.set_item("throttled", m.throttled)?;
+        d.set_item("in_flight_peak", m.in_flight_peak)?;
+        let kinds = PyDict::new(py);
+        for (kind, n) in &m.errors_by_kind {
+            kinds.set_item(kind, n)?;
+        }
+        d.set_item("errors_by_kind", kinds)?;
+        d.set_item("latency_s", quantiles(py, m.latency_s)?)?;
+        d.set_item("first_byte_s", quantiles(py, m.first_byte_s)?)?;
+        by_scheme.set_item(m.scheme, d)?;
+    }
+    let log = PyDict::new(py);
+    let stats = s3dlio_core::oplog::stats().unwrap_or_default();
+    let path = (!stats.path.is_empty()).then_some(stats.path);
+    log.set_item("path", path)?;
+    log.set_item("lines", stats.lines)?;
+    log.set_item("dropped", stats.dropped)?;
+    log.set_item("active", stats.active)?;
+    log.set_item("error", stats.error)?;
+    all.set_item("oplog", log)?;
+    Ok(all)
+}
+
+/// The metrics in the Prometheus text format.
+#[pyfunction]
+pub fn metrics_prometheus() -> String {
+    s3dlio_core::metrics::prometheus_text()
+}
+
+/// Log every request of this process to `path` (`.zst`: compressed), and
+/// of its child processes to `path.<pid>`.
+#[pyfunction]
+pub fn start_oplog(py: Python<'_>, path: &str) -> PyResult<()> {
+    py.detach(|| s3dlio_core::oplog::start(path))
+        .map_err(to_pyerr)
+}
+
+/// Stop the log: every line accepted is written and the file closed.
+#[pyfunction]
+pub fn stop_oplog(py: Python<'_>) {
+    py.detach(|| {
+        s3dlio_core::oplog::stop();
+    });
+}
