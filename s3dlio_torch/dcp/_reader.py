@@ -39,7 +39,9 @@ class StorageReader(_StorageReader):
     CRC32C recorded for them (``validate``; a mismatch raises
     ``ChecksumError`` naming the file and the range), then copied into the
     destination tensor (the part of the stored chunk it asks for, so a
-    checkpoint loads at any world size).
+    checkpoint loads at any world size). A ``file://`` checkpoint is read
+    as views of its mapped pages (``file_mmap``, unless ``options`` say
+    otherwise), so its bytes are copied once, into the tensors.
     """
 
     def __init__(
@@ -119,7 +121,7 @@ class StorageReader(_StorageReader):
         views = s3dlio.get_ranges(
             [(f"{self.uri}/{s.relative_path}", s.offset, s.length) for s in items],
             self.max_in_flight,
-            options=self.options,
+            options=self._read_options(),
         )
         for stored, view in zip(items, views, strict=True):
             self._check(stored, view)
@@ -138,6 +140,17 @@ class StorageReader(_StorageReader):
                     )
                 target.copy_(source)
                 planner.commit_tensor(req, target)
+
+    def _read_options(self) -> dict[str, str] | None:
+        """A local checkpoint is read as views of its mapped pages: its
+        bytes are checked and copied into the destination tensors at once,
+        so a copy into fresh memory (and the faults of its new pages) would
+        be one pass more than the load needs."""
+        if not self.uri.startswith("file://"):
+            return self.options
+        options = dict(self.options or {})
+        options.setdefault("file_mmap", "true")
+        return options
 
     def _check(self, stored: StoredItem, view: s3dlio.BytesView) -> None:
         uri = f"{self.uri}/{stored.relative_path}"

@@ -156,3 +156,22 @@ def test_a_checkpoint_id_must_be_a_uri(file_prefix):
         StorageReader(missing).read_metadata()
     with pytest.raises(CheckpointException, match=f"object not found: {missing}/.metadata"):
         dcp.load(_blank(), storage_reader=StorageReader(missing), no_dist=True)
+
+
+def test_a_local_checkpoint_is_read_from_its_mapped_pages(prefix, monkeypatch):
+    uri = f"{prefix}/mapped"
+    saved = _state(5)
+    dcp.save(saved, storage_writer=StorageWriter(uri), no_dist=True)
+    seen = []
+    real = s3dlio.get_ranges
+
+    def recording(requests, *args, options=None, **kwargs):
+        seen.append(options)
+        return real(requests, *args, options=options, **kwargs)
+
+    monkeypatch.setattr(s3dlio, "get_ranges", recording)
+    loaded = _blank()
+    dcp.load(loaded, storage_reader=StorageReader(uri), no_dist=True)
+    assert _same(saved, loaded)
+    local = uri.startswith("file://")
+    assert all((o or {}).get("file_mmap") == ("true" if local else None) for o in seen), seen

@@ -86,19 +86,20 @@ def test_every_row_in_order_in_batches(prefix):
 
 
 def test_a_batch_within_a_row_group_is_its_arrow_buffer(files, monkeypatch):
-    decoded = []
+    decoded = {}
     real = s3dlio._core.read_parquet
 
     def recording(uris, **kwargs):
         table = real(uris, **kwargs)
-        decoded.append((table.tensor("id").address, table.tensor("vec").address))
+        key = (uris[0], tuple(kwargs["row_groups"]))
+        decoded[key] = (table.tensor("id").address, table.tensor("vec").address)
         return table
 
     monkeypatch.setattr(s3dlio._core, "read_parquet", recording)
     ds = S3ParquetDataset(files, columns=["id", "vec"], batch_size=8)
     it = iter(ds)
     first, second = next(it), next(it)
-    ids, vec = decoded[0]  # the first row group's columns, fetched first
+    ids, vec = decoded[(files[0], (0,))]  # the first row group's columns
     assert first["id"].data_ptr() == ids and second["id"].data_ptr() == ids + 8 * 8
     assert first["vec"].data_ptr() == vec and second["vec"].data_ptr() == vec + 8 * WIDTH * 4
 
