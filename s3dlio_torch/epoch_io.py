@@ -77,8 +77,12 @@ def _requests() -> dict[str, int] | None:
     metrics = getattr(s3dlio, "metrics", None)
     if metrics is None:
         return None
-    by_op: Mapping[str, Mapping[str, Mapping[str, Any]]] = metrics()
-    return {op: sum(int(s["requests"]) for s in schemes.values()) for op, schemes in by_op.items()}
+    by_op: Mapping[str, Mapping[str, Any]] = metrics()
+    return {
+        op: sum(int(s["requests"]) for s in schemes.values())
+        for op, schemes in by_op.items()
+        if op != "oplog"  # the operation log's own state, not an operation
+    }
 
 
 def _body_bytes() -> int:
