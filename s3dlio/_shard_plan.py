@@ -5,9 +5,10 @@ background, held only while samples of it are still to come.
 
 A reader (worker ``w`` of rank ``r``) reads the shards its pass deals it,
 in the epoch's shard order, sample after sample; when shuffling, the
-samples go through a buffer of ``buffer`` samples (each new one takes the
-place of a random one, which is handed out; the rest leave in a random
-order at the end), its random choices seeded by ``(seed, epoch, r, w)``.
+samples go through a buffer of up to ``buffer`` samples (a random one of
+those it holds is handed out at each step; it starts with ``RAMP`` and
+takes two per step until full, as WebDataset's does; the rest leave in a
+random order at the end), its random choices seeded by ``(seed, epoch, r, w)``.
 Worker ``w`` of every rank then hands out the same number of samples: the
 most any rank's worker ``w`` has, the short ones wrapping around to the
 start of their own samples (as ``DistributedSampler`` pads), or with
@@ -19,6 +20,7 @@ without reading it.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
@@ -26,6 +28,15 @@ from typing import TypeVar
 import numpy as np
 
 T = TypeVar("T")
+
+# Shards fetched ahead of the one being read, each on a thread of its own:
+# with one, a shard's fetch (the read, GIL released) and its samples'
+# making (Python) ran back to back and bounded a file:// epoch; with two,
+# one shard's read overlaps the other's samples.
+AHEAD = 2
+# Samples a shuffle buffer holds before it hands out the first (WebDataset's
+# ``initial``).
+RAMP = 100
 
 
 class Plan:
@@ -82,19 +93,30 @@ class Plan:
 
 
 def shuffle_buffer(ids: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """``ids`` through a shuffle buffer of ``size`` (see the module's docstring)."""
+    """``ids`` through a shuffle buffer of ``size`` (see the module's docstring).
+
+    As WebDataset's ``shuffle`` does, the buffer starts handing out samples
+    once it holds ``RAMP`` of them and takes in two for each one it hands
+    out until it is full: a reader's first batch needs the first shard or
+    so, not the ``size`` samples of several shards."""
     if len(ids) <= 1:
         return ids
     size = min(size, len(ids))
+    start = min(RAMP, size)
     items: list[int] = ids.tolist()
-    buf = items[:size]
-    draws: list[int] = rng.integers(0, size, len(items) - size).tolist()
+    draws: list[float] = rng.random(len(items)).tolist()
+    buf: list[int] = []
     out: list[int] = []
-    for k, item in zip(draws, items[size:], strict=True):
-        out.append(buf[k])
-        buf[k] = item
-    tail = np.asarray(buf, np.int64)[rng.permutation(size)]
-    return np.concatenate([np.asarray(out, np.int64), tail])
+    taken = 0
+    for u in draws:
+        want = start if not out else min(len(buf) + 2, size)
+        while len(buf) < want and taken < len(items):
+            buf.append(items[taken])
+            taken += 1
+        k = int(u * len(buf))
+        buf[k], buf[-1] = buf[-1], buf[k]
+        out.append(buf.pop())
+    return np.asarray(out, np.int64)
 
 
 def read(
@@ -105,30 +127,35 @@ def read(
 ) -> Iterator[T]:
     """The samples ``ids`` in order: ``fetch(shard)`` gives a shard's
     samples. The samples before ``pad_start`` and the padding after it are
-    read apart, each shard once in each; the next shard is fetched in a
-    background thread while the current ones are consumed."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3dlio-shard") as pool:
+    read apart, each shard once in each; the next ``AHEAD`` shards are
+    fetched in background threads while the current ones are consumed."""
+    with ThreadPoolExecutor(max_workers=AHEAD, thread_name_prefix="s3dlio-shard") as pool:
         for a, b in ((0, pad_start), (pad_start, len(ids))):
             if a < b:
                 yield from _read_part(plan, ids[a:b], fetch, pool)
 
 
 def _read_part(
-    plan: Plan, ids: np.ndarray, fetch: Callable[[int], Sequence[T]], pool: ThreadPoolExecutor
+    plan: Plan,
+    ids: np.ndarray,
+    fetch: Callable[[int], Sequence[T]],
+    pool: ThreadPoolExecutor,
 ) -> Iterator[T]:
     shards, within = plan.locate(ids)
     firsts = np.unique(shards, return_index=True)[1]
     order = shards[np.sort(firsts)].tolist()  # shards by first use: the fetch order
     last = {int(s): int(i) for i, s in enumerate(shards.tolist())}  # last use of each
     loaded: dict[int, Sequence[T]] = {}
-    nxt = 0
-    pending: Future[Sequence[T]] | None = pool.submit(fetch, order[0])
+    pending: deque[Future[Sequence[T]]] = deque(
+        pool.submit(fetch, shard) for shard in order[:AHEAD]
+    )
+    nxt = len(pending)  # the next shard of ``order`` to submit
     for i, (s, j) in enumerate(zip(shards.tolist(), within.tolist(), strict=True)):
         if s not in loaded:
-            assert pending is not None and order[nxt] == s
-            loaded[s] = pending.result()
-            nxt += 1
-            pending = pool.submit(fetch, order[nxt]) if nxt < len(order) else None
+            loaded[s] = pending.popleft().result()
+            if nxt < len(order):
+                pending.append(pool.submit(fetch, order[nxt]))
+                nxt += 1
         yield loaded[s][j]
         if last[s] == i:
             del loaded[s]

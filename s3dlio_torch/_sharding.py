@@ -8,6 +8,8 @@ import os
 import torch.distributed as dist
 from torch.utils.data import get_worker_info
 
+from s3dlio_torch import _worker_gc
+
 
 def world(rank: int | None, world_size: int | None) -> tuple[int, int]:
     """``(rank, world_size)``: explicit values, else torch.distributed when
@@ -28,8 +30,10 @@ def world(rank: int | None, world_size: int | None) -> tuple[int, int]:
 
 def worker() -> tuple[int, int, bool]:
     """``(worker_id, num_workers, in_a_worker)`` of the current DataLoader
-    worker; ``(0, 1, False)`` in-process."""
+    worker; ``(0, 1, False)`` in-process. A worker's inherited objects are
+    frozen here, as it begins reading (see ``_worker_gc``)."""
     info = get_worker_info()
     if info is None:
         return 0, 1, False
+    _worker_gc.settle()
     return info.id, info.num_workers, True

@@ -9,7 +9,7 @@ from torch.utils.data import Dataset
 
 import s3dlio
 from s3dlio import _sampling
-from s3dlio_torch import _tensors
+from s3dlio_torch import _tensors, _worker_gc
 
 
 class S3MapDataset(Dataset[Any]):
@@ -52,10 +52,12 @@ class S3MapDataset(Dataset[Any]):
         return len(self.uris)
 
     def __getitem__(self, index: int) -> Any:
+        _worker_gc.settle()
         view = s3dlio.get(self.uris[index], options=self.options)
         return _tensors.apply(self.transform, [_tensors.view_tensor(view)])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        _worker_gc.settle()
         uris = [self.uris[i] for i in indices]
         sizes = [self.sizes[i] for i in indices] if self.sizes is not None else None
         tensors = _tensors.fetch_rows(

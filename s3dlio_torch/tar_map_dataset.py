@@ -9,7 +9,7 @@ from typing import Any
 from torch.utils.data import Dataset
 
 from s3dlio import _tar_index, _tar_samples
-from s3dlio_torch import _tensors
+from s3dlio_torch import _tensors, _worker_gc
 
 
 class S3TarMapDataset(Dataset[Any]):
@@ -65,6 +65,7 @@ class S3TarMapDataset(Dataset[Any]):
         return self.__getitems__([index])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[Any]:
+        _worker_gc.settle()
         out = []
         for key, url, fields in self.samples.fetch(indices):
             sample: dict[str, Any] = {"__key__": key, "__url__": url}

@@ -7,6 +7,7 @@ resumes the exact samples left; an index round-trips.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import tarfile
@@ -446,3 +447,27 @@ def test_worker_sample_batches_cross_in_one_slot(shards):
     assert len(slots) == len(held), "batches held at once are never in one slot"
     in_process = list(DataLoader(ds, batch_size=4, collate_fn=s3dlio_torch.collate_samples))
     assert all(isinstance(b, list) for b in in_process)  # the samples as they are
+
+
+def _freeze_count(sample: dict) -> int:
+    return gc.get_freeze_count()
+
+
+def test_a_worker_freezes_what_it_inherited(shards, tmp_path):
+    # In a DataLoader worker the objects inherited from the main process
+    # are kept out of the garbage collector's walks; the main process is
+    # left alone.
+    before = gc.get_freeze_count()
+    loader = DataLoader(
+        S3WebDataset(shards, transform=_freeze_count), batch_size=None, num_workers=1
+    )
+    counts = list(loader)
+    assert len(counts) == N and min(counts) > 10_000
+    assert (
+        list(DataLoader(S3WebDataset(shards, transform=_freeze_count), batch_size=None))
+        == [before] * N
+    )
+    assert gc.get_freeze_count() == before
+    tar_map = S3TarMapDataset(shards, transform=_freeze_count)
+    batches = DataLoader(tar_map, batch_size=4, num_workers=1, collate_fn=list)
+    assert all(count > 10_000 for batch in batches for count in batch)
