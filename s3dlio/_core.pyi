@@ -586,7 +586,11 @@ def metrics(reset: bool = False) -> dict[str, Any]:
     ``first_byte_s`` (``{"p50", "p90", "p99", "max"}`` in seconds; a
     percentile is within 25 % of the true value and at most ``max``). The key
     ``"oplog"`` is the operation log's ``{"path", "lines", "dropped",
-    "active", "error"}``.
+    "active", "error"}``; ``"storage"`` is ``{"busy_s", "busy_tree_s"}``:
+    seconds this process had at least one request in flight (overlapping
+    requests counted once), and the same summed over it and the processes
+    forked from it after its first request or ``metrics()`` call (DataLoader
+    workers; never reset: take differences).
 
     With ``reset``, counting starts a new interval. Counted per process: a
     forked child starts from zero. A ``put`` sent as a multipart upload is

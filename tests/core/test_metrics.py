@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import subprocess
+import sys
 import time
 import warnings
 
@@ -194,6 +196,36 @@ def test_a_forked_child_starts_from_zero(file_prefix):
     finally:
         os.close(read)
         os.waitpid(pid, 0)
+
+
+OFF_CHILD = """
+import os, sys, s3dlio
+uri, log = sys.argv[1], sys.argv[2]
+s3dlio.put(uri, b"z" * 10)
+s3dlio.get(uri)
+print("get" in s3dlio.metrics())
+s3dlio.start_oplog(log)
+s3dlio.get(uri)
+s3dlio.stop_oplog()
+print(s3dlio.metrics()["get"]["file"]["requests"])
+"""
+
+
+@pytest.mark.parametrize("value", ["false", "0", "off"])
+def test_counting_can_be_turned_off_but_not_under_the_oplog(file_prefix, tmp_path, value):
+    # S3DLIO_METRICS=false (what the overhead benchmark compares against)
+    # counts nothing; the op-log, which needs the timing, counts again.
+    env = {**os.environ, "S3DLIO_METRICS": value}
+    out = subprocess.run(
+        [sys.executable, "-c", OFF_CHILD, f"{file_prefix}/off.bin", str(tmp_path / "ops.tsv")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out == ["False", "1"]
 
 
 PROM_LINE = re.compile(

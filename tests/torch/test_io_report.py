@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import torch
+from fault_proxy import FaultProxy, stall
 from torch.utils.data import DataLoader
 
 import s3dlio
@@ -94,3 +95,30 @@ def test_request_counts_come_from_metrics_when_the_library_has_them(dataset_pref
     list(report)
     assert report.last.requests == {"GET": 5}
     assert "requests GET=5" in str(report.last)
+
+
+@pytest.mark.timeout(60)
+def test_storage_time_tells_slow_storage_from_slow_work(moto_server, s3_bucket, dataset_prefix):
+    # Two DataLoader workers: the main process makes no request, so what
+    # storage_s counts is the workers' time with GETs in flight.
+    uris = [f"s3://{s3_bucket}/slow/{i}.bin" for i in range(8)]
+    s3dlio.put_many([(u, bytes([i]) * SIZE) for i, u in enumerate(uris)])
+    with FaultProxy(moto_server) as proxy:
+        proxy.inject([stall(0.15)] * len(uris), method="GET", path=f"/{s3_bucket}/slow/*")
+        data = S3MapDataset(uris, options={"AWS_ENDPOINT_URL": proxy.url})
+        report = io_report(DataLoader(data, batch_size=2, num_workers=2))
+        assert sum(len(b) for b in report) == len(uris)
+    slow_storage = report.last
+    # Four batches, each one stalled request pair: 0.15 s of storage each.
+    assert slow_storage.readers == 2
+    assert slow_storage.storage_s is not None and slow_storage.storage_s >= 0.55, slow_storage
+    assert "storage busy" in str(slow_storage) and "of 2 readers" in str(slow_storage)
+
+    files = S3MapDataset(dataset_prefix, transform=slow)  # 20 ms of work per sample
+    report = io_report(DataLoader(files, batch_size=BATCH, num_workers=2))
+    list(report)
+    slow_work = report.last
+    assert slow_work.waiting_share > 0.5, slow_work
+    assert slow_work.storage_share is not None and slow_work.storage_share < 0.1, slow_work
+    assert slow_storage.storage_share is not None
+    assert slow_storage.storage_share > 4 * slow_work.storage_share

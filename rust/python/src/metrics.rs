@@ -19,8 +19,10 @@ fn quantiles<'py>(
 }
 
 /// `{op: {scheme: {...}}}` for every operation and scheme with requests,
-/// and `"oplog"`: what the operation log has written. With `reset`, the
-/// counters start a new interval.
+/// `"oplog"`: what the operation log has written, and `"storage"`: the
+/// seconds this process had a request in flight (`busy_s`) and the same
+/// summed over it and the processes forked from it (`busy_tree_s`, never
+/// reset). With `reset`, the counters start a new interval.
 #[pyfunction]
 #[pyo3(signature = (reset = false))]
 pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
@@ -59,6 +61,10 @@ pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
     log.set_item("active", stats.active)?;
     log.set_item("error", stats.error)?;
     all.set_item("oplog", log)?;
+    let storage = PyDict::new(py);
+    storage.set_item("busy_s", s3dlio_core::metrics::busy::process_busy_s(reset))?;
+    storage.set_item("busy_tree_s", s3dlio_core::metrics::busy::tree_busy_s())?;
+    all.set_item("storage", storage)?;
     Ok(all)
 }
 

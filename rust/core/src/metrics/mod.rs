@@ -6,12 +6,14 @@
 //! on a fixed table (no allocation, no lock); percentiles are computed
 //! when read. Counted per process: a forked child starts from zero.
 //!
-//! One concern per file: [`histogram`] (the buckets), `op` (the
+//! One concern per file: [`busy`] (the time with requests in flight, for
+//! this process and its forked children), [`histogram`] (the buckets), `op` (the
 //! operations), `request` (timing
 //! one request, and the retries the HTTP client reports for it),
 //! `table` (the counters of every operation and scheme), `prometheus`
 //! (the text format).
 
+pub mod busy;
 pub(crate) mod histogram;
 mod op;
 mod prometheus;
@@ -21,5 +23,6 @@ mod table;
 pub use histogram::Quantiles;
 pub(crate) use op::Op;
 pub use prometheus::prometheus_text;
+pub use request::METRICS_ENV;
 pub(crate) use request::{answered, attempt, carry, local, remote};
 pub use table::{snapshot, OpMetrics};

@@ -9,16 +9,37 @@
 //! answer is throttling, and the first answer that is not an error marks
 //! the time to first byte. Parts of one request that run as tasks of their
 //! own carry its scope ([`carry`]).
+//!
+//! `S3DLIO_METRICS=false` (read once per process) skips all of it while
+//! the operation log is off: what the overhead benchmark measures against.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
+use super::busy;
 use super::op::Op;
 use super::table::{cell, kind, register_fork_handler, SCHEMES};
 use crate::error::{Error, Result};
 use crate::oplog;
+
+/// Environment variable: `false` (`0`, `no`, `off`) stops the counting.
+pub const METRICS_ENV: &str = "S3DLIO_METRICS";
+
+/// Whether requests are timed and counted: unless `S3DLIO_METRICS` says
+/// not to, and always while the operation log is on (it uses the timing).
+fn counting() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    let on = *ON.get_or_init(|| {
+        crate::options::Options::from_env()
+            .bool(&METRICS_ENV.to_ascii_lowercase())
+            .ok()
+            .flatten()
+            .unwrap_or(true)
+    });
+    on || oplog::on()
+}
 
 /// The table column of the scheme `uri` names (its text before `://`,
 /// any case); unknown ones count as `file`.
@@ -107,6 +128,7 @@ impl Started {
         let scheme = scheme_index(uri);
         let c = cell(op, scheme);
         let now = c.in_flight.fetch_add(1, Relaxed) + 1;
+        busy::enter();
         c.in_flight_peak.fetch_max(now, Relaxed);
         Started {
             op,
@@ -168,6 +190,7 @@ impl Started {
 impl Drop for Started {
     fn drop(&mut self) {
         cell(self.op, self.scheme).in_flight.fetch_sub(1, Relaxed);
+        busy::leave();
     }
 }
 
@@ -179,6 +202,9 @@ pub(crate) fn local<T>(
     f: impl FnOnce() -> Result<T>,
     size: impl FnOnce(&T) -> (u64, u64),
 ) -> Result<T> {
+    if !counting() {
+        return f();
+    }
     let started = Started::new(op, uri);
     let result = f();
     started.end(uri, result.as_ref().map(size), None);
@@ -194,6 +220,9 @@ pub(crate) async fn remote<T>(
     fut: impl Future<Output = Result<T>>,
     size: impl FnOnce(&T) -> (u64, u64),
 ) -> Result<T> {
+    if !counting() {
+        return fut.await;
+    }
     let started = Started::new(op, uri);
     let attempts = Arc::new(Attempts::default());
     let result = CURRENT.scope(attempts.clone(), fut).await;

@@ -5,7 +5,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
@@ -32,6 +32,8 @@ pub(crate) const HEADER: &str =
 
 /// How long the writer waits with unflushed lines before flushing them.
 const IDLE_FLUSH: Duration = Duration::from_millis(200);
+/// How often the writer takes the lines queued while lines keep coming.
+const POLL: Duration = Duration::from_millis(10);
 
 enum Msg {
     Line(u32, Line),
@@ -127,28 +129,60 @@ impl Sink {
 
 /// The writer thread: lines from `rx` into `sink` until told to stop (or
 /// every sender is gone).
+///
+/// While lines come, it takes them every [`POLL`] (all that queued
+/// meanwhile) instead of waiting on the queue: a writer waiting there is
+/// woken by each line, a futex wake per request and a context switch on
+/// the cores doing the I/O (24% of a file:// `get_many` of 4000 x 256 KiB
+/// on 2 cores). After [`IDLE_FLUSH`] without a line it flushes and waits
+/// on the queue again, so an idle log costs nothing.
 fn write(rx: Receiver<Msg>, mut sink: Sink) -> io::Result<()> {
     let clock = Clock::now();
     let client = format!("s3dlio-{}", process_id());
     let mut text = String::with_capacity(512);
     let mut idx = 0u64;
     let mut dirty = true;
-    loop {
-        match rx.recv_timeout(IDLE_FLUSH) {
-            Ok(Msg::Line(thread, line)) => {
+    let mut last_line = Instant::now();
+    let mut put = |msg: Msg, sink: &mut Sink| -> io::Result<bool> {
+        match msg {
+            Msg::Line(thread, line) => {
                 text.clear();
                 format_line(&mut text, idx, thread, &client, &line, &clock);
                 sink.write_all(text.as_bytes())?;
                 idx += 1;
-                dirty = true;
+                Ok(true)
             }
-            Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => return sink.finish(),
-            Err(RecvTimeoutError::Timeout) if dirty => {
-                sink.flush()?;
-                dirty = false;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
+            Msg::Stop => Ok(false),
         }
+    };
+    loop {
+        let mut got = false;
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => match put(msg, &mut sink)? {
+                    true => got = true,
+                    false => return sink.finish(),
+                },
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => return sink.finish(),
+            }
+        }
+        if got {
+            (dirty, last_line) = (true, Instant::now());
+        } else if last_line.elapsed() >= IDLE_FLUSH {
+            if dirty {
+                sink.flush()?;
+            }
+            match rx.recv() {
+                Ok(msg) => match put(msg, &mut sink)? {
+                    true => (dirty, last_line) = (true, Instant::now()),
+                    false => return sink.finish(),
+                },
+                Err(_) => return sink.finish(),
+            }
+            continue;
+        }
+        std::thread::sleep(POLL);
     }
 }
 
@@ -176,8 +210,7 @@ impl Clock {
     /// `at` as RFC 3339 UTC with nanoseconds.
     fn rfc3339(&self, at: Instant) -> String {
         chrono::DateTime::<chrono::Utc>::from(self.wall(at))
-            .format("%Y-%m-%dT%H:%M:%S%.9fZ")
-            .to_string()
+            .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
     }
 }
 
