@@ -60,6 +60,7 @@ from _bench import (
     targets_md,
 )
 from _common import RESULTS
+from _suite_overhead import suite_overhead
 from _suite_parquet import suite_parquet
 from _suite_shards import suite_shards
 from _suites import (
@@ -85,10 +86,11 @@ SUITES = {
     "cold": ("8. cold reads, page cache evicted (file://, direct://)", suite_cold),
     "shards": ("9. tar shards (WebDataset): iterable and map datasets vs webdataset", suite_shards),
     "parquet": ("10. Parquet columns: read_parquet and S3ParquetDataset vs pyarrow", suite_parquet),
+    "overhead": ("11. the cost of metrics and of the operation log", suite_overhead),
 }
 # What a suite needs beyond the small and large sets, made only when it runs:
 # moto (started, the data uploaded), and the sets of 4 KiB files.
-S3_SUITES = {"get_many", "loader", "memory"}
+S3_SUITES = {"get_many", "loader", "memory", "overhead"}
 SMALL_FILE_SUITES = {"get_latency", "scaling"}
 
 
