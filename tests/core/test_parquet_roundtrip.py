@@ -257,3 +257,44 @@ def test_more_arrow_types(file_prefix):
     (batch, *_) = s3dlio.read_parquet(uri, columns=["u64", "f16"]).batches()
     assert np.array_equal(np.from_dlpack(batch.tensor("u64")), table["u64"][:100])
     assert np.from_dlpack(batch.tensor("f16")).dtype == np.float16
+
+
+def _fixed(values: np.ndarray, width: int, mask: np.ndarray | None = None) -> pa.Array:
+    return pa.FixedSizeListArray.from_arrays(pa.array(values), width, mask=mask)
+
+
+def test_fixed_size_lists_with_and_without_nulls(prefix):
+    # Fixed-size lists of numbers with no null are decoded flat (their
+    # values as one buffer); a row group holding a null list or a null
+    # item, and lists inside lists, go through the crate's list reader.
+    rng = np.random.default_rng(3)
+    null_list = np.zeros(ROWS, bool)
+    null_list[5] = True  # row group 0 only
+    items: list = rng.integers(-9, 9, ROWS * 3).astype(np.int32).tolist()
+    items[GROUP * 3 + 4] = None  # an item of a list of row group 1
+    table = pa.table(
+        {
+            "f32x4": _fixed(rng.random(ROWS * 4).astype(np.float32), 4),
+            "f64x2_null_list": _fixed(rng.random(ROWS * 2), 2, pa.array(null_list)),
+            "i32x3_null_item": pa.FixedSizeListArray.from_arrays(pa.array(items, pa.int32()), 3),
+            "i64x2": _fixed(rng.integers(0, 1 << 40, ROWS * 2), 2),
+            "nested": pa.array(
+                [[[float(i), 1.0]] * (i % 3) for i in range(ROWS)],
+                pa.list_(pa.list_(pa.float32(), 2)),
+            ),
+            "u8": pa.array(rng.integers(0, 255, ROWS).astype(np.uint8)),
+        }
+    )
+    for dictionary in (True, False):
+        data = _bytes(table, row_group_size=GROUP, use_dictionary=dictionary)
+        uri = f"{prefix}/fixed-{dictionary}.parquet"
+        s3dlio.put(uri, data)
+        _same(s3dlio.read_parquet(uri), _expected(data))
+        columns = ["i64x2", "u8", "f32x4", "i32x3_null_item", "nested", "f64x2_null_list"]
+        got = s3dlio.read_parquet(uri, columns=columns, row_groups=[1, 0], batch_size=300)
+        assert [b.num_rows for b in got.batches()] == [300, 300, 100, 300, 300, 100]
+        want = pq.ParquetFile(pa.BufferReader(data)).read_row_groups([1, 0], columns=columns)
+        _same(got, want)
+        flat_only = s3dlio.read_parquet(uri, columns=["f32x4"], batch_size=1000)
+        assert [b.num_rows for b in flat_only.batches()] == [700, 700, 700, 400]
+        _same(flat_only, _expected(data, columns=["f32x4"]))

@@ -15,7 +15,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::SchemaRef;
 use futures::{stream, StreamExt, TryStreamExt};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -24,6 +24,7 @@ use parquet::arrow::ProjectionMask;
 
 use super::parquet_align::align_batch;
 use super::parquet_chunks::FetchedChunks;
+use super::parquet_flat_list;
 use super::parquet_source::{format_error, from_parquet, ParquetSource};
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
@@ -184,7 +185,6 @@ async fn read_row_group(
 ) -> Result<Vec<RecordBatch>> {
     let uri = source.uri().to_owned();
     let row_group = metadata.metadata().row_group(group);
-    let rows = row_group.num_rows().max(1) as usize;
     let ranges: Vec<Range<u64>> = row_group
         .columns()
         .iter()
@@ -198,32 +198,100 @@ async fn read_row_group(
     let fetched = source.read(ranges.clone()).await?;
     let chunks = FetchedChunks::new(source.size, &ranges, fetched);
     runtime::blocking(move || {
-        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, metadata)
-            .with_projection(mask)
-            .with_row_groups(vec![group])
-            .with_batch_size(batch_size.unwrap_or(rows))
-            .build()
-            .map_err(|e| from_parquet(&uri, e))?;
-        // The reader gives the chosen columns in file order; put them in `order`'s.
-        let mut in_file = order.clone();
-        in_file.sort_unstable();
-        let positions: Vec<usize> = order
-            .iter()
-            .map(|c| in_file.binary_search(c).expect("a chosen column"))
-            .collect();
-        reader
-            .map(|batch| {
-                let batch = batch.map_err(|e| from_parquet(&uri, e.into()))?;
-                batch
-                    .project(&positions)
-                    .and_then(align_batch)
-                    .map_err(|e| {
-                        format_error(&uri, format!("cannot order or align the columns: {e}"))
-                    })
-            })
-            .collect()
+        decode_row_group(&uri, chunks, &metadata, &mask, &order, group, batch_size)
     })
     .await
+}
+
+/// The batches of row group `group` from its fetched `chunks`: the flat
+/// fixed-size lists among the columns decoded by [`parquet_flat_list`],
+/// the rest (and any flat list that turns out to hold a null) by the
+/// crate's reader, put together in `order`.
+fn decode_row_group(
+    uri: &str,
+    chunks: FetchedChunks,
+    metadata: &ArrowReaderMetadata,
+    mask: &ProjectionMask,
+    order: &[usize],
+    group: usize,
+    batch_size: Option<usize>,
+) -> Result<Vec<RecordBatch>> {
+    let row_group = metadata.metadata().row_group(group);
+    let rows = row_group.num_rows().max(0) as usize;
+    let schema = metadata.schema();
+    let shared = Arc::new(chunks.clone());
+    let mut flat: Vec<(usize, ArrayRef)> = Vec::new(); // (root, its whole column)
+    for &root in order {
+        let Some(list) =
+            parquet_flat_list::flat_list(root, schema.field(root).data_type(), row_group)
+        else {
+            continue;
+        };
+        if let Some(array) = parquet_flat_list::decode(&list, &shared, row_group)
+            .map_err(|e| from_parquet(uri, e))?
+        {
+            flat.push((root, array));
+        }
+    }
+    let descr = metadata.metadata().file_metadata().schema_descr();
+    let rest: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|root| !flat.iter().any(|(r, _)| r == root))
+        .collect();
+    let mut in_file = rest.clone();
+    in_file.sort_unstable();
+    // The crate's reader gives the rest in file order, as batches of
+    // `batch_size` rows; without it, the same row ranges.
+    let step = batch_size.unwrap_or(rows).max(1);
+    let decoded: Vec<(usize, Vec<ArrayRef>)> = if rest.is_empty() {
+        (0..rows)
+            .step_by(step)
+            .map(|at| (step.min(rows - at), Vec::new()))
+            .collect()
+    } else {
+        let mask = match flat.is_empty() {
+            true => mask.clone(),
+            false => ProjectionMask::roots(descr, rest.iter().copied()),
+        };
+        ParquetRecordBatchReaderBuilder::new_with_metadata(chunks, metadata.clone())
+            .with_projection(mask)
+            .with_row_groups(vec![group])
+            .with_batch_size(step)
+            .build()
+            .map_err(|e| from_parquet(uri, e))?
+            .map(|batch| {
+                let batch = batch.map_err(|e| from_parquet(uri, e.into()))?;
+                Ok((batch.num_rows(), batch.columns().to_vec()))
+            })
+            .collect::<Result<_>>()?
+    };
+    let projected = Arc::new(
+        schema
+            .project(order)
+            .map_err(|e| format_error(uri, format!("cannot project the schema: {e}")))?,
+    );
+    let mut at = 0;
+    decoded
+        .into_iter()
+        .map(|(len, columns)| {
+            let ordered: Vec<ArrayRef> = order
+                .iter()
+                .map(|root| match flat.iter().find(|(r, _)| r == root) {
+                    Some((_, whole)) => whole.slice(at, len),
+                    None => {
+                        let i = in_file.binary_search(root).expect("a chosen column");
+                        columns[i].clone()
+                    }
+                })
+                .collect();
+            at += len;
+            let rows = RecordBatchOptions::new().with_row_count(Some(len));
+            RecordBatch::try_new_with_options(projected.clone(), ordered, &rows)
+                .and_then(align_batch)
+                .map_err(|e| format_error(uri, format!("cannot order or align the columns: {e}")))
+        })
+        .collect()
 }
 
 /// The projection of `columns` (all when `None`) and the columns' indices

@@ -12,7 +12,8 @@ use bytes::{Buf, Bytes};
 use parquet::errors::{ParquetError, Result as ParquetResult};
 use parquet::file::reader::{ChunkReader, Length};
 
-/// Byte ranges of one file, fetched.
+/// Byte ranges of one file, fetched (a clone shares the bytes).
+#[derive(Clone)]
 pub(crate) struct FetchedChunks {
     /// The file's size.
     size: u64,
