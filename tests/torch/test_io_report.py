@@ -14,6 +14,14 @@ import s3dlio
 from s3dlio_torch import S3MapDataset, io_report
 from s3dlio_torch.epoch_io import batch_bytes
 
+pytestmark = [
+    # JAX, imported by earlier tests of the session, warns at every fork.
+    pytest.mark.filterwarnings(
+        "ignore:os.fork\\(\\) was called.*JAX is multithreaded:RuntimeWarning"
+    ),
+    pytest.mark.filterwarnings("ignore:.*multi-threaded.*fork.*:DeprecationWarning"),
+]
+
 SIZE = 1024
 COUNT = 32
 BATCH = 4
