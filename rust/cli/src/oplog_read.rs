@@ -20,45 +20,8 @@ pub const HEADER: &str = "idx\tthread\top\tclient_id\tn_objects\tbytes\tendpoint
 
 const COLUMNS: usize = 13;
 
-/// The operations a log names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Op {
-    Get,
-    GetRange,
-    Put,
-    PutPart,
-    List,
-    Head,
-    Delete,
-}
-
-impl Op {
-    pub const ALL: [Op; 7] = [
-        Op::Get,
-        Op::GetRange,
-        Op::Put,
-        Op::PutPart,
-        Op::List,
-        Op::Head,
-        Op::Delete,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Op::Get => "GET",
-            Op::GetRange => "GET_RANGE",
-            Op::Put => "PUT",
-            Op::PutPart => "PUT_PART",
-            Op::List => "LIST",
-            Op::Head => "HEAD",
-            Op::Delete => "DELETE",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Op> {
-        Op::ALL.into_iter().find(|op| op.as_str() == s)
-    }
-}
+/// The operations a log names: the core's, by their log names.
+pub use s3dlio_core::metrics::Op;
 
 /// One logged request. Times are nanoseconds since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -173,7 +136,7 @@ fn parse_line(text: &str) -> std::result::Result<Record, String> {
             fields.len()
         ));
     }
-    let op = Op::parse(fields[2]).ok_or_else(|| format!("unknown op {:?}", fields[2]))?;
+    let op = Op::from_log_name(fields[2]).ok_or_else(|| format!("unknown op {:?}", fields[2]))?;
     let time = |column: &str, s: &str| {
         parse_time(s).ok_or_else(|| format!("{column} {s:?} is not an RFC 3339 UTC time"))
     };

@@ -276,7 +276,7 @@ pub async fn replay(
                 if outcome.first_errors.len() < ERRORS_SHOWN {
                     outcome.first_errors.push(format!(
                         "{} {}: {}",
-                        step.op.as_str(),
+                        step.op.log_name(),
                         step.uri,
                         e.full_message()
                     ));

@@ -116,7 +116,7 @@ pub fn json(records: &[Record], files: &[String]) -> serde_json::Value {
     let (per_op, total) = summarize(records);
     let ops: serde_json::Map<String, serde_json::Value> = per_op
         .iter()
-        .map(|(op, s)| (op.as_str().to_owned(), s.json()))
+        .map(|(op, s)| (op.log_name().to_owned(), s.json()))
         .collect();
     serde_json::json!({
         "files": files,
@@ -149,7 +149,7 @@ pub fn table(records: &[Record]) -> String {
     );
     let rows = per_op
         .iter()
-        .map(|(op, s)| (op.as_str(), s))
+        .map(|(op, s)| (op.log_name(), s))
         .chain(total.iter().map(|s| ("ALL", s)));
     for (name, s) in rows {
         let (fb50, fb99) = match &s.first_byte_s {

@@ -21,7 +21,7 @@ mod request;
 mod table;
 
 pub use histogram::Quantiles;
-pub(crate) use op::Op;
+pub use op::Op;
 pub use prometheus::prometheus_text;
 pub use request::METRICS_ENV;
 pub(crate) use request::{answered, attempt, carry, local, remote};

@@ -2,20 +2,28 @@
 
 use crate::meta::ByteRange;
 
-/// The operations counted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Op {
+/// The operations counted (and logged: the command line reads logs with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// A whole object read.
     Get,
+    /// A range of an object read.
     GetRange,
+    /// An object written (a multipart upload: its whole size).
     Put,
+    /// One part of a multipart upload.
     PutPart,
+    /// A listing.
     List,
+    /// An object's metadata read.
     Head,
+    /// An object deleted.
     Delete,
 }
 
 impl Op {
-    pub(crate) const ALL: [Op; 7] = [
+    /// Every operation, in table order.
+    pub const ALL: [Op; 7] = [
         Op::Get,
         Op::GetRange,
         Op::Put,
@@ -26,7 +34,7 @@ impl Op {
     ];
 
     /// The name in metrics: `get`, `get_range`, ...
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Op::Get => "get",
             Op::GetRange => "get_range",
@@ -39,7 +47,7 @@ impl Op {
     }
 
     /// The name in the operation log: `GET`, `GET_RANGE`, ...
-    pub(crate) fn log_name(self) -> &'static str {
+    pub fn log_name(self) -> &'static str {
         match self {
             Op::Get => "GET",
             Op::GetRange => "GET_RANGE",
@@ -49,6 +57,11 @@ impl Op {
             Op::Head => "HEAD",
             Op::Delete => "DELETE",
         }
+    }
+
+    /// The operation a log line names (`GET`, ...), if any.
+    pub fn from_log_name(name: &str) -> Option<Op> {
+        Op::ALL.into_iter().find(|op| op.log_name() == name)
     }
 
     /// A read of `range`: `Get` for a whole object, else `GetRange`.
