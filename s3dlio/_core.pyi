@@ -409,7 +409,10 @@ def read_tar(uri: str, *, options: Options = None) -> builtins.list[tuple[str, B
     """The regular files of the tar shard at ``uri``, fetched once.
 
     ``[(name, view)]`` in archive order; every view is a zero-copy slice of
-    the one buffer the shard was fetched into. Directories, links, devices
+    the one buffer the shard was fetched into. A ``file://`` shard is
+    mapped, not read, unless ``S3DLIO_FILE_MMAP`` or the ``file_mmap``
+    option says otherwise (truncating it in place while mapped ends the
+    process, which names the shard first). Directories, links, devices
     and FIFOs are skipped. A bad header or a shard cut short raises
     ``FormatError`` naming the URI and the header's byte offset.
     """

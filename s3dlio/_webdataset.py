@@ -17,6 +17,7 @@ shards a pattern names, and how the members of a shard form samples.
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import string
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -30,6 +31,16 @@ T = TypeVar("T")
 # shard gives the same samples here and there.
 _KEY_FIELD = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")
 _META = re.compile(r"__[^/]*__($|/)")
+
+
+def whole_shard_options(options: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    """The options of a whole-shard read, as ``read_tar`` takes them: a
+    ``file://`` shard is mapped, not read, unless ``options`` or the
+    environment (``S3DLIO_FILE_MMAP``) say whether to map it."""
+    told = {k.lower() for k in options or {}} & {"file_mmap", "s3dlio_file_mmap"}
+    if told or "S3DLIO_FILE_MMAP" in os.environ:
+        return options
+    return {**(options or {}), "file_mmap": "true"}
 
 
 def key_field(name: str) -> tuple[str, str] | None:

@@ -33,7 +33,8 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
     (when ``shuffle``) and dealt to ranks (``rank``/``world_size``, else
     ``torch.distributed``, else ``RANK``/``WORLD_SIZE``) and then to
     DataLoader workers; each reads its shards whole, one ``get``
-    each, the next in the background. With ``shuffle`` the samples pass a
+    each (a ``file://`` shard mapped, as ``read_tar`` maps it), the next
+    in the background. With ``shuffle`` the samples pass a
     buffer of ``shuffle_buffer`` samples seeded by ``(seed, epoch, rank,
     worker)``. Every rank yields the same number of samples: worker ``w``
     of each rank yields as many as the longest worker ``w``, the others
@@ -99,7 +100,7 @@ class S3WebDataset(IterableDataset[Any], ShardReader):
         # the samples 2-2.5x slower to cross to the main process than
         # webdataset's bytes).
         uri = self.uris[shard]
-        data = s3dlio.get(uri, options=self.options)
+        data = s3dlio.get(uri, options=_webdataset.whole_shard_options(self.options))
         whole = _tensors.view_tensor(data)
         samples = [
             {"__key__": key, "__url__": uri}

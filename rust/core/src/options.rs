@@ -146,6 +146,20 @@ impl Options {
         }
     }
 
+    /// These options, with `file://` objects mapped ([`FILE_MMAP_OPTION`])
+    /// unless they say whether to map them: the default of a whole-shard
+    /// read, whose members are handed out as views of it and are read once.
+    pub fn mapping_unless_told(&self) -> std::borrow::Cow<'_, Self> {
+        match self.first_of(&[FILE_MMAP_OPTION, FILE_MMAP]) {
+            Some(_) => std::borrow::Cow::Borrowed(self),
+            None => {
+                let mut mapped = self.clone();
+                mapped.extend([(FILE_MMAP_OPTION, "true")]);
+                std::borrow::Cow::Owned(mapped)
+            }
+        }
+    }
+
     /// The value of `key` (lower case).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)
@@ -362,5 +376,23 @@ mod tests {
         assert_eq!(o.bytes("s2").unwrap(), Some(8 << 20));
         assert_eq!(o.bytes("s3").unwrap(), Some(2048));
         assert!(o.bytes("s4").is_err());
+    }
+
+    #[test]
+    fn shards_are_mapped_unless_the_options_or_the_environment_say_otherwise() {
+        let mapped = |pairs: &[(&str, &str)]| {
+            let mut o = Options::empty();
+            o.extend(pairs.iter().copied());
+            o.mapping_unless_told().bool(FILE_MMAP_OPTION).unwrap()
+        };
+        assert_eq!(mapped(&[]), Some(true));
+        assert_eq!(mapped(&[("file_mmap", "false")]), Some(false));
+        // The environment's value is left to decide (the resolver reads it).
+        let mut o = Options::empty();
+        o.extend([("S3DLIO_FILE_MMAP", "false")]);
+        assert!(matches!(
+            o.mapping_unless_told(),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

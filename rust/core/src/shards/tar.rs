@@ -69,8 +69,10 @@ impl Jumps {
 
 /// The members of the tar shard at `uri`, fetched once (through [`fetch::get`],
 /// so any backend): each one's name and its data, a slice of that one buffer.
+/// A `file://` shard is mapped unless `options` say otherwise
+/// ([`Options::mapping_unless_told`]).
 pub async fn read_tar(uri: &str, options: &Options) -> Result<Vec<(String, Bytes)>> {
-    let shard = fetch::get(uri, options).await?;
+    let shard = fetch::get(uri, &options.mapping_unless_told()).await?;
     tar_members(uri, &shard)
 }
 

@@ -19,7 +19,9 @@
 //! bytes in the views already made, and a deleted file lives on until
 //! then. A file truncated in place while mapped is the one hazard: a page
 //! past its new end raises SIGBUS when touched, which ends the process
-//! (writers that rename, as s3dlio's own do, never cause it).
+//! (writers that rename, as s3dlio's own do, never cause it); the process
+//! then writes which object and byte it was before it ends
+//! ([`mapped_guard`]).
 //!
 //! Alignment: a mapping starts on a page, a multiple of [`ALIGN`]. A range
 //! maps the enclosing pages and slices them, so it keeps the alignment only
@@ -33,7 +35,7 @@ use std::sync::OnceLock;
 
 use bytes::Bytes;
 
-use super::local;
+use super::{local, mapped_guard};
 use crate::buffer::ALIGN;
 use crate::error::{Error, Result};
 use crate::exec::Worker;
@@ -43,6 +45,8 @@ use crate::meta::ByteRange;
 struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// Its name for a bus error, given up before the unmapping.
+    named: Option<mapped_guard::Registration>,
 }
 
 // SAFETY: the mapping is plain memory owned by this value alone; shared
@@ -61,6 +65,7 @@ impl AsRef<[u8]> for Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        self.named.take();
         // SAFETY: this value owns the whole mapping; nothing refers to it
         // once the last `Bytes` over it is gone.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
@@ -115,7 +120,13 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> R
     let ptr = NonNull::new(ptr.cast::<u8>()).ok_or_else(too_big)?;
     // The descriptor closes here; the mapping keeps the inode.
     let skip = (span.start - start) as usize;
-    Ok(Bytes::from_owner(Mapping { ptr, len }).slice(skip..))
+    let named = Some(mapped_guard::register(
+        ptr.as_ptr() as usize,
+        len,
+        start,
+        uri,
+    ));
+    Ok(Bytes::from_owner(Mapping { ptr, len, named }).slice(skip..))
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod gcs_credentials;
 mod local;
 mod local_target;
 mod mapped;
+mod mapped_guard;
 mod metadata_credentials;
 mod network_mounts;
 mod object;
