@@ -17,6 +17,7 @@ mod parquet;
 mod parquet_align;
 mod parquet_chunks;
 mod parquet_flat_list;
+mod parquet_flat_pages;
 mod parquet_source;
 mod tar;
 mod tar_header;
