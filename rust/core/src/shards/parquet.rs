@@ -24,7 +24,7 @@ use parquet::arrow::ProjectionMask;
 
 use super::parquet_align::align_batch;
 use super::parquet_chunks::FetchedChunks;
-use super::parquet_flat_list;
+use super::parquet_flat_list::{self, flat_list, FlatList};
 use super::parquet_source::{format_error, from_parquet, ParquetSource};
 use crate::error::{Error, Result};
 use crate::fetch::check_in_flight;
@@ -150,12 +150,27 @@ pub async fn read_parquet<S: AsRef<str>>(
             }
             Some(_) => {}
         }
+        let descr = file.metadata.metadata().file_metadata().schema_descr();
+        let arrow = file.metadata.schema();
+        let lists: Arc<Vec<(usize, FlatList)>> = Arc::new(
+            order
+                .iter()
+                .filter_map(|&root| {
+                    let list = flat_list(root, arrow.field(root).data_type(), descr)?;
+                    Some((root, list))
+                })
+                .collect(),
+        );
         for group in groups {
             jobs.push(read_row_group(
                 file.source.clone(),
                 file.metadata.clone(),
-                mask.clone(),
-                order.clone(),
+                RowGroupColumns {
+                    mask: mask.clone(),
+                    order: order.clone(),
+                    projected: projected.clone(),
+                    lists: lists.clone(),
+                },
                 group,
                 read.batch_size,
             ));
@@ -172,14 +187,25 @@ pub async fn read_parquet<S: AsRef<str>>(
     })
 }
 
+/// The chosen columns of a file, as each of its row groups reads them.
+struct RowGroupColumns {
+    /// The leaves to fetch and decode.
+    mask: ProjectionMask,
+    /// The chosen top-level columns, in the order asked for.
+    order: Vec<usize>,
+    /// The file's schema of those columns, in that order.
+    projected: SchemaRef,
+    /// Those of them the flat decoder can read: `(column, its leaf)`.
+    lists: Arc<Vec<(usize, FlatList)>>,
+}
+
 /// One row group's batches, its columns in `order`: its chosen column
 /// chunks fetched together, then decoded on a blocking thread (so row
 /// groups decode on every core, see [`FetchedChunks`]).
 async fn read_row_group(
     source: ParquetSource,
     metadata: ArrowReaderMetadata,
-    mask: ProjectionMask,
-    order: Vec<usize>,
+    columns: RowGroupColumns,
     group: usize,
     batch_size: Option<usize>,
 ) -> Result<Vec<RecordBatch>> {
@@ -189,7 +215,7 @@ async fn read_row_group(
         .columns()
         .iter()
         .enumerate()
-        .filter(|(leaf, _)| mask.leaf_included(*leaf))
+        .filter(|(leaf, _)| columns.mask.leaf_included(*leaf))
         .map(|(_, column)| {
             let (start, len) = column.byte_range();
             start..start.saturating_add(len)
@@ -198,7 +224,7 @@ async fn read_row_group(
     let fetched = source.read(ranges.clone()).await?;
     let chunks = FetchedChunks::new(source.size, &ranges, fetched);
     runtime::blocking(move || {
-        decode_row_group(&uri, chunks, &metadata, &mask, &order, group, batch_size)
+        decode_row_group(&uri, chunks, &metadata, &columns, group, batch_size)
     })
     .await
 }
@@ -211,26 +237,25 @@ fn decode_row_group(
     uri: &str,
     chunks: FetchedChunks,
     metadata: &ArrowReaderMetadata,
-    mask: &ProjectionMask,
-    order: &[usize],
+    columns: &RowGroupColumns,
     group: usize,
     batch_size: Option<usize>,
 ) -> Result<Vec<RecordBatch>> {
+    let RowGroupColumns {
+        mask,
+        order,
+        projected,
+        lists,
+    } = columns;
     let row_group = metadata.metadata().row_group(group);
     let rows = row_group.num_rows().max(0) as usize;
-    let schema = metadata.schema();
     let shared = Arc::new(chunks.clone());
     let mut flat: Vec<(usize, ArrayRef)> = Vec::new(); // (root, its whole column)
-    for &root in order {
-        let Some(list) =
-            parquet_flat_list::flat_list(root, schema.field(root).data_type(), row_group)
-        else {
-            continue;
-        };
-        if let Some(array) = parquet_flat_list::decode(&list, &shared, row_group)
-            .map_err(|e| from_parquet(uri, e))?
+    for (root, list) in lists.iter() {
+        if let Some(array) =
+            parquet_flat_list::decode(list, &shared, row_group).map_err(|e| from_parquet(uri, e))?
         {
-            flat.push((root, array));
+            flat.push((*root, array));
         }
     }
     let descr = metadata.metadata().file_metadata().schema_descr();
@@ -266,11 +291,6 @@ fn decode_row_group(
             })
             .collect::<Result<_>>()?
     };
-    let projected = Arc::new(
-        schema
-            .project(order)
-            .map_err(|e| format_error(uri, format!("cannot project the schema: {e}")))?,
-    );
     let mut at = 0;
     decoded
         .into_iter()
