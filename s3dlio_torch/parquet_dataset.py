@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import IterableDataset
+from torch.utils.data import IterableDataset, get_worker_info
 
 from s3dlio._parquet_reader import ParquetReader
-from s3dlio_torch import _sharding
+from s3dlio_torch import _packed_columns, _sharding, _worker_slots
 
 
 class S3ParquetDataset(IterableDataset[Any], ParquetReader):
@@ -26,6 +26,10 @@ class S3ParquetDataset(IterableDataset[Any], ParquetReader):
     across two row groups, are gathered into a table of their own (one
     copy). ``transform(batch)`` then runs. Use it with
     ``DataLoader(dataset, batch_size=None)``: the dataset batches itself.
+    In a DataLoader worker, a batch that is a dict (also a transform's)
+    crosses to the main process with all its CPU tensors in one reused
+    shared-memory slot (one copy, no fresh memory), not one new
+    shared-memory segment per tensor as torch would send them.
 
     Each epoch the row groups of all files are put in an order fixed by
     ``(seed, epoch)`` (when ``shuffle``) and dealt to ranks (``rank`` /
@@ -79,4 +83,8 @@ class S3ParquetDataset(IterableDataset[Any], ParquetReader):
         return _sharding.worker()
 
     def __iter__(self) -> Iterator[Any]:
-        return self._batches(torch.from_dlpack)
+        batches = self._batches(torch.from_dlpack)
+        if get_worker_info() is None or not _worker_slots.supported():
+            return batches
+        # In a DataLoader worker: each batch crosses to the main process in one slot.
+        return map(_packed_columns.crossing, batches)

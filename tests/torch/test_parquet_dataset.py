@@ -194,3 +194,33 @@ def test_bad_input_names_the_file_and_the_column(files):
     s3dlio.put(files[1], s3dlio.get(files[0]))  # 97 rows where 25 were
     with pytest.raises(RuntimeError, match="part-1"):
         list(ds)
+
+
+@pytest.mark.timeout(120)
+def test_a_worker_batch_crosses_with_its_tensors_in_one_slot(files):
+    from test_worker_slots import mapping_of
+
+    def tagged(batch: dict) -> dict:
+        return {**batch, "tag": "t"}  # a transform's dict crosses the same way
+
+    for transform in (None, tagged):
+        ds = S3ParquetDataset(
+            files, columns=["id", "vec", "name"], batch_size=16, transform=transform
+        )
+        seen, slots = [], set()
+        for batch in DataLoader(ds, batch_size=None, num_workers=1, timeout=60):
+            assert type(batch) is dict and list(batch)[:3] == ["id", "vec", "name"]
+            (path, inode), (vec_path, vec_inode) = (
+                mapping_of(batch[c].data_ptr()) for c in ("id", "vec")
+            )
+            assert path == vec_path == "/memfd:s3dlio-slot" and inode == vec_inode
+            assert batch["vec"].data_ptr() % 64 == 0 and batch["vec"].shape[1] == WIDTH
+            assert batch.get("tag", "t") == "t"
+            seen += ids_of(batch)
+            slots.add(inode)
+        assert sorted(seen) == list(range(N))
+        assert len(slots) < len(seen) // 16, "slots are reused, batch after batch"
+    # A transform's own type is left to torch.
+    ds = S3ParquetDataset(files, columns=["id"], batch_size=64, transform=lambda b: (b["id"],))
+    (ids,), *_ = DataLoader(ds, batch_size=None, num_workers=1, timeout=60)
+    assert mapping_of(ids.data_ptr())[0] != "/memfd:s3dlio-slot"
