@@ -471,3 +471,14 @@ def test_a_worker_freezes_what_it_inherited(shards, tmp_path):
     tar_map = S3TarMapDataset(shards, transform=_freeze_count)
     batches = DataLoader(tar_map, batch_size=4, num_workers=1, collate_fn=list)
     assert all(count > 10_000 for batch in batches for count in batch)
+    # A persistent worker freezes once, in its first epoch: the frozen
+    # objects only go (when freed) through the next epoch, where a freeze
+    # per epoch would add what the first epoch left alive.
+    persistent = DataLoader(
+        S3WebDataset(shards, transform=_freeze_count),
+        batch_size=None,
+        num_workers=1,
+        persistent_workers=True,
+    )
+    epochs = [list(persistent) for _ in range(2)]
+    assert epochs[0][0] > 10_000 and max(epochs[1]) <= min(epochs[0]), epochs
