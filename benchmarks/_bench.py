@@ -13,6 +13,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
@@ -152,21 +153,42 @@ class Config:
 
 
 def ensure_peers(venv: Path) -> tuple[Path, float, bool]:
-    """The peers' virtualenv: reused when it was made with the same list."""
+    """The peers' virtualenv: reused when it was made with the same list.
+
+    It sees this virtualenv's packages through a ``.pth`` file and installs
+    only what differs (``peers-constraints.txt``): its own ``s3dlio`` 0.10.0
+    and botocore shadow ours, since a ``.pth`` path comes after the venv's
+    own site-packages. A copy of torch and its CUDA wheels (about 5 GB) ran
+    a fresh machine's disk out and took up to 14 minutes to download; this
+    takes well under a minute and a few hundred MB."""
     t0 = time.perf_counter()
     py = venv / "bin" / "python"
     marker = venv / "benchmark-peers.txt"
-    wanted = "\n".join(PEERS) + "\n"
+    constraints = BENCH / "peers-constraints.txt"
+    ours = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+    wanted = "\n".join([*PEERS, *ours, constraints.read_text()]) + "\n"
     if py.exists() and marker.exists() and marker.read_text() == wanted:
         return py, time.perf_counter() - t0, False
-    log(f"creating {venv} ({' '.join(PEERS)}); the first time takes a few minutes")
-    if not py.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    log(f"creating {venv} ({' '.join(PEERS)}) over {sys.prefix}'s packages")
+    if venv.exists():
+        if not (venv / "pyvenv.cfg").exists():
+            raise SystemExit(f"{venv} exists and is not a virtualenv: not touching it")
+        shutil.rmtree(venv)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(site) / "s3dlio-benchmark-ours.pth").write_text("".join(f"{p}\n" for p in ours))
+    pip = [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
     subprocess.run(
-        [str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PEERS],
+        [*pip, "--no-cache-dir", "-c", str(constraints), *PEERS],
         check=True,
         cwd=tempfile.gettempdir(),
     )
+    subprocess.run([str(py), "-m", "pip", "check"], check=True, cwd=tempfile.gettempdir())
     marker.write_text(wanted)
     return py, time.perf_counter() - t0, True
 
