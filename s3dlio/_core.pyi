@@ -594,6 +594,12 @@ def metrics(reset: bool = False) -> dict[str, Any]:
     requests counted once), and the same summed over it and the processes
     forked from it after its first request or ``metrics()`` call (DataLoader
     workers; never reset: take differences).
+    ``"endpoints"`` is ``{endpoint: {bucket: {...}}}`` for every
+    ``scheme://host:port`` and bucket (or container) requests went to:
+    ``attempts``, ``throttled``, ``unreachable`` (connects refused), and the
+    adaptive limiter's ``limit`` (``None``: unlimited), ``in_flight``,
+    ``in_flight_peak``, ``limit_cuts`` and ``lowest_limit`` (``None``: never
+    cut; the limiter's values are not reset).
 
     With ``reset``, counting starts a new interval. Counted per process: a
     forked child starts from zero. A ``put`` sent as a multipart upload is

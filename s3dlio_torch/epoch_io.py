@@ -114,7 +114,8 @@ def _requests(metrics: Mapping[str, Any] | None) -> dict[str, int] | None:
     return {
         op: sum(int(s["requests"]) for s in schemes.values())
         for op, schemes in metrics.items()
-        if op not in ("oplog", "storage")  # the log's state and busy time, not operations
+        # The log's state, busy time and lanes are not operations.
+        if op not in ("oplog", "storage", "endpoints")
     }
 
 

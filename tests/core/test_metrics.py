@@ -231,7 +231,8 @@ def test_counting_can_be_turned_off_but_not_under_the_oplog(file_prefix, tmp_pat
 PROM_LINE = re.compile(
     r"^(# (HELP|TYPE) s3dlio_[a-z_]+ .+"
     r'|s3dlio_[a-z_]+\{op="[a-z_]+",scheme="[a-z]+"(,(kind|quantile)="[a-z_0-9.]+")?\}'
-    r" [0-9.e+-]+)$"
+    r" [0-9.e+-]+"
+    r'|s3dlio_endpoint_[a-z_]+\{endpoint="[a-z]+://[^"]*",bucket="[^"]*"\} [0-9]+)$'
 )
 
 

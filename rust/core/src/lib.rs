@@ -48,6 +48,10 @@ pub use batch::{get_batch, get_batch_in, Batch, BatchMemory};
 pub use checkpoint::{CheckpointInfo, CheckpointStore};
 pub use error::{Error, Result};
 pub use fetch::{get, get_local_now, get_many, get_range, get_ranges, get_to_file};
+pub use http::lanes::{
+    prometheus_text as lane_prometheus_text, snapshot as lane_metrics, LaneMetrics,
+};
+pub use http::LimiterState;
 pub use meta::{ByteRange, ObjectMeta};
 pub use objects::{
     delete, exists, list, list_dir, list_meta, open_writer, put, put_from_file, put_many, stat,

@@ -51,6 +51,15 @@ pub const FILE_MMAP: &str = "s3dlio_file_mmap";
 /// which wins over it.
 pub const FILE_MMAP_OPTION: &str = "file_mmap";
 
+/// Several endpoints of one S3 store, comma-separated.
+pub const ENDPOINT_URLS: &str = "aws_endpoint_urls";
+/// The per-call name of [`ENDPOINT_URLS`], which wins over it.
+pub const ENDPOINT_URLS_OPTION: &str = "endpoint_urls";
+/// How a request's endpoint is chosen: `least_outstanding` or `round_robin`.
+pub const ENDPOINT_POLICY: &str = "s3dlio_endpoint_policy";
+/// `false`: requests do not wait for a place when the store throttles.
+pub const ADAPTIVE_CONCURRENCY: &str = "s3dlio_adaptive_concurrency";
+
 /// Words in a key (lower case) whose value is a credential: never shown.
 const SECRET_KEY_WORDS: &[&str] = &[
     "secret",

@@ -65,13 +65,41 @@ pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
     storage.set_item("busy_s", s3dlio_core::metrics::busy::process_busy_s(reset))?;
     storage.set_item("busy_tree_s", s3dlio_core::metrics::busy::tree_busy_s())?;
     all.set_item("storage", storage)?;
+    all.set_item("endpoints", endpoints(py, reset)?)?;
+    Ok(all)
+}
+
+/// `{endpoint: {bucket: {...}}}`: each lane's attempts and limiter.
+fn endpoints(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
+    let all = PyDict::new(py);
+    for lane in s3dlio_core::lane_metrics(reset) {
+        let by_bucket = match all.get_item(&lane.endpoint)? {
+            Some(d) => d.cast_into::<PyDict>()?,
+            None => {
+                let d = PyDict::new(py);
+                all.set_item(&lane.endpoint, &d)?;
+                d
+            }
+        };
+        let d = PyDict::new(py);
+        d.set_item("attempts", lane.attempts)?;
+        d.set_item("throttled", lane.throttled)?;
+        d.set_item("unreachable", lane.unreachable)?;
+        let limiter = lane.limiter;
+        d.set_item("limit", limiter.limit)?;
+        d.set_item("in_flight", limiter.in_flight)?;
+        d.set_item("in_flight_peak", limiter.in_flight_peak)?;
+        d.set_item("limit_cuts", limiter.cuts)?;
+        d.set_item("lowest_limit", limiter.lowest_limit)?;
+        by_bucket.set_item(&lane.bucket, d)?;
+    }
     Ok(all)
 }
 
 /// The metrics in the Prometheus text format.
 #[pyfunction]
 pub fn metrics_prometheus() -> String {
-    s3dlio_core::metrics::prometheus_text()
+    s3dlio_core::metrics::prometheus_text() + &s3dlio_core::lane_prometheus_text()
 }
 
 /// Log every request of this process to `path` (`.zst`: compressed), and

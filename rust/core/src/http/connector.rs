@@ -1,13 +1,17 @@
 //! The object_store HTTP connector: GETs to plain-`http://` endpoints that
 //! carry a receive-in-place mark are answered here, on kept-alive
 //! connections; every other request goes to object_store's own client.
+//! Every attempt, either way, is counted in its [`lanes`] lane and, unless
+//! told otherwise, waits for a place in flight from the lane's adaptive
+//! [`super::limiter`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use object_store::client::{
-    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
+    HttpClient, HttpConnector, HttpError, HttpErrorKind, HttpRequest, HttpResponse,
+    HttpResponseBody, HttpService, ReqwestConnector,
 };
 use object_store::{ClientConfigKey, ClientOptions};
 use tokio::time::Instant;
@@ -16,9 +20,12 @@ use crate::metrics;
 
 use super::connections::{open, Idle};
 use super::exchange::{exchange, AnswerEarly};
+use super::lanes::{self, Lane};
 use super::later::Early;
-use super::place::{Destination, Keep};
+use super::limiter::Permit;
+use super::place::{Destination, Keep, ReceivedAt};
 use super::proxies::EnvProxies;
+use super::unreachable::Unreachable;
 use super::wire::{request_head, timed_out, Failure};
 
 /// Builds object_store clients that receive plain-HTTP GET bodies in place.
@@ -26,6 +33,9 @@ use super::wire::{request_head, timed_out, Failure};
 pub struct Connector {
     connect_timeout: Duration,
     timeout: Duration,
+    bucket: String,
+    adaptive: bool,
+    fail_fast: bool,
 }
 
 impl Connector {
@@ -33,7 +43,32 @@ impl Connector {
         Self {
             connect_timeout,
             timeout,
+            bucket: String::new(),
+            adaptive: true,
+            fail_fast: false,
         }
+    }
+
+    /// The bucket (or container) its client's requests are for: with the
+    /// endpoint, their lane.
+    pub fn for_bucket(mut self, bucket: &str) -> Self {
+        self.bucket = bucket.to_owned();
+        self
+    }
+
+    /// Whether attempts wait for a place from the lane's limiter (on unless
+    /// told otherwise).
+    pub fn adaptive(mut self, on: bool) -> Self {
+        self.adaptive = on;
+        self
+    }
+
+    /// A failed connect answered at once as [`Unreachable`], which
+    /// object_store does not retry: for a client whose caller has other
+    /// endpoints to send the request to.
+    pub fn failing_fast(mut self, on: bool) -> Self {
+        self.fail_fast = on;
+        self
     }
 }
 
@@ -54,6 +89,10 @@ impl HttpConnector for Connector {
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             idle: Arc::default(),
+            bucket: self.bucket.clone(),
+            adaptive: self.adaptive,
+            fail_fast: self.fail_fast,
+            lanes: Default::default(),
         }))
     }
 }
@@ -69,6 +108,11 @@ struct Service {
     timeout: Duration,
     /// Kept-alive connections by `host:port`.
     idle: Arc<Idle>,
+    bucket: String,
+    adaptive: bool,
+    fail_fast: bool,
+    /// The lanes this client's requests went to: (scheme, authority, lane).
+    lanes: std::sync::Mutex<Vec<(String, String, Arc<Lane>)>>,
 }
 
 #[async_trait]
@@ -76,14 +120,109 @@ impl HttpService for Service {
     async fn call(&self, req: HttpRequest) -> Result<HttpResponse, HttpError> {
         // Every attempt passes here, object_store's retries included.
         let seen = metrics::attempt(attempt_key(&req), || endpoint(&req));
+        let lane = self.lane(&req);
+        lane.attempted();
+        let permit = match self.adaptive {
+            true => Some(lane.limiter.acquire().await),
+            false => None,
+        };
         let answer = match self.route(&req) {
             Some(peer) => self.get(&req, &peer).await,
             None => self.others.execute(req).await,
         };
+        let status = answer.as_ref().ok().map(|a| a.status().as_u16());
         if let Some(seen) = seen {
-            metrics::answered(&seen, answer.as_ref().ok().map(|a| a.status().as_u16()));
+            metrics::answered(&seen, status);
         }
-        answer
+        self.count(&lane, permit, answer)
+    }
+}
+
+impl Service {
+    /// The lane of `req`: found among this client's without formatting its
+    /// endpoint (a client has one or a few).
+    fn lane(&self, req: &HttpRequest) -> Arc<Lane> {
+        let uri = req.uri();
+        let scheme = uri.scheme_str().unwrap_or("http");
+        let authority = uri.authority().map_or("", |a| a.as_str());
+        let mut known = self.lanes.lock().unwrap_or_else(|e| e.into_inner());
+        let found = known.iter().find(|(s, a, _)| s == scheme && a == authority);
+        if let Some((_, _, lane)) = found {
+            return lane.clone();
+        }
+        let lane = lanes::lane(format!("{scheme}://{authority}"), &self.bucket);
+        known.push((scheme.to_owned(), authority.to_owned(), lane.clone()));
+        lane
+    }
+
+    /// `answer` counted in its lane, and its place in flight kept until its
+    /// body has been read (or dropped).
+    fn count(
+        &self,
+        lane: &Lane,
+        permit: Option<Permit>,
+        answer: Result<HttpResponse, HttpError>,
+    ) -> Result<HttpResponse, HttpError> {
+        let response = match answer {
+            Ok(response) => response,
+            Err(e) if e.kind() == HttpErrorKind::Connect => {
+                lane.unreachable();
+                return Err(match self.fail_fast {
+                    true => HttpError::new(
+                        HttpErrorKind::Unknown,
+                        Unreachable {
+                            endpoint: lane.endpoint().to_owned(),
+                            source: e,
+                        },
+                    ),
+                    false => e,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let status = response.status().as_u16();
+        if matches!(status, 503 | 429) {
+            lane.throttled();
+        }
+        let Some(permit) = permit else {
+            return Ok(response);
+        };
+        permit.answered(status);
+        if response.extensions().get::<ReceivedAt>().is_some() {
+            return Ok(response); // its body is in place already: the place is free
+        }
+        let (parts, body) = response.into_parts();
+        Ok(HttpResponse::from_parts(
+            parts,
+            HttpResponseBody::new(Holding { body, permit }),
+        ))
+    }
+}
+
+/// A response body that holds its request's place in flight.
+struct Holding {
+    body: HttpResponseBody,
+    #[allow(dead_code)] // held, given back when the body is dropped
+    permit: Permit,
+}
+
+impl http_body::Body for Holding {
+    type Data = bytes::Bytes;
+    type Error = HttpError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }
 

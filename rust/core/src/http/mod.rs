@@ -27,12 +27,16 @@
 mod connections;
 mod connector;
 mod exchange;
+pub mod lanes;
 mod later;
+mod limiter;
 pub mod place;
 mod proxies;
 mod receive;
+pub mod unreachable;
 mod wire;
 
 pub use connector::Connector;
 pub use later::Early;
+pub use limiter::LimiterState;
 pub use place::{Destination, Keep, ReceivedAt};

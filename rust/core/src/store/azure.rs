@@ -19,7 +19,7 @@ pub(super) fn build(uri: &str, container: &str, options: &Options) -> Result<Arc
     let mut builder = MicrosoftAzureBuilder::new()
         .with_retry(retry_config(options)?)
         .with_client_options(client_options(options)?)
-        .with_http_connector(http_connector(options)?);
+        .with_http_connector(http_connector(options, container)?);
     for (key, value) in options.iter() {
         if !key.starts_with("azure_") || key == "azure_container_name" {
             continue;

@@ -31,7 +31,7 @@ pub(super) fn build(uri: &str, bucket: &str, options: &Options) -> Result<Arc<dy
         .with_bucket_name(bucket)
         .with_retry(retry_config(options)?)
         .with_client_options(client_options(options)?)
-        .with_http_connector(http_connector(options)?);
+        .with_http_connector(http_connector(options, bucket)?);
     for (key, value) in options.iter() {
         if !key.starts_with("google_") || key == "google_bucket" || key == "google_bucket_name" {
             continue;

@@ -5,6 +5,7 @@
 mod azure;
 mod clients;
 mod direct;
+mod endpoints;
 mod folder_markers;
 mod gcs;
 mod gcs_credentials;

@@ -70,10 +70,15 @@ fn ca_bundle(options: &Options) -> Result<Vec<Certificate>> {
 }
 
 /// The HTTP client of every backend: plain-HTTP GET bodies land in their
-/// final buffer (see [`http`]), under the same timeouts.
-pub(crate) fn http_connector(options: &Options) -> Result<http::Connector> {
+/// final buffer (see [`http`]), under the same timeouts, and the requests
+/// for `bucket` adapt to throttling unless `S3DLIO_ADAPTIVE_CONCURRENCY`
+/// is false.
+pub(crate) fn http_connector(options: &Options, bucket: &str) -> Result<http::Connector> {
     let (connect, request) = timeouts(options)?;
-    Ok(http::Connector::new(connect, request))
+    let adaptive = options.bool(options::ADAPTIVE_CONCURRENCY)?.unwrap_or(true);
+    Ok(http::Connector::new(connect, request)
+        .for_bucket(bucket)
+        .adaptive(adaptive))
 }
 
 /// True for a configured value object_store reads as `true`.
