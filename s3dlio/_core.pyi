@@ -598,8 +598,9 @@ def metrics(reset: bool = False) -> dict[str, Any]:
     ``scheme://host:port`` and bucket (or container) requests went to:
     ``attempts``, ``throttled``, ``unreachable`` (connects refused), and the
     adaptive limiter's ``limit`` (``None``: unlimited), ``in_flight``,
-    ``in_flight_peak``, ``limit_cuts`` and ``lowest_limit`` (``None``: never
-    cut; the limiter's values are not reset).
+    ``in_flight_peak``, ``limit_cuts``, ``lowest_limit`` (``None``: never
+    cut) and ``spacing_s`` (seconds between request starts while the lane
+    paces them, ``None`` otherwise; the limiter's values are not reset).
 
     With ``reset``, counting starts a new interval. Counted per process: a
     forked child starts from zero. A ``put`` sent as a multipart upload is

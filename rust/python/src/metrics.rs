@@ -91,6 +91,7 @@ fn endpoints(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
         d.set_item("in_flight_peak", limiter.in_flight_peak)?;
         d.set_item("limit_cuts", limiter.cuts)?;
         d.set_item("lowest_limit", limiter.lowest_limit)?;
+        d.set_item("spacing_s", limiter.spacing_s)?;
         by_bucket.set_item(&lane.bucket, d)?;
     }
     Ok(all)
