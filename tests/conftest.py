@@ -48,6 +48,9 @@ _GUARD_ENV = {
     # Until the moto server is up, any S3 endpoint points at a closed
     # loopback port, never at a real cloud.
     "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
+    # No profile of this machine's ~/.aws (its endpoint_url, its keys) is read.
+    "AWS_CONFIG_FILE": "/nonexistent/s3dlio-tests/aws-config",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/s3dlio-tests/aws-credentials",
 }
 for _name, _value in _GUARD_ENV.items():
     os.environ[_name] = _value

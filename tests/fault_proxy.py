@@ -10,6 +10,7 @@ request takes the next fault of the first rule that matches it and still
 has faults left; requests no rule claims pass through. Faults:
 
 - SLOW_DOWN: answer 503 with an S3 `SlowDown` error body;
+- EXPIRED_TOKEN: answer 403 with an S3 `ExpiredToken` error body;
 - INTERNAL_ERROR: answer 500 with an S3 `InternalError` body;
 - RESET: close the connection with a TCP reset (SO_LINGER 0) instead of
   answering;
@@ -87,6 +88,7 @@ class Fault:
 
 
 PASS = Fault("pass")
+EXPIRED_TOKEN = Fault("403")
 SLOW_DOWN = Fault("503")
 INTERNAL_ERROR = Fault("500")
 RESET = Fault("reset")
@@ -112,6 +114,7 @@ def truncate(fraction: float) -> Fault:
 
 
 _ERROR_RESPONSES = {
+    "403": (403, "Forbidden", _s3_error("ExpiredToken", "The provided token has expired.")),
     "503": (503, "Slow Down", _s3_error("SlowDown", "Please reduce your request rate.")),
     "500": (500, "Internal Server Error", _s3_error("InternalError", "Injected failure.")),
 }
@@ -150,8 +153,13 @@ def path_matches(bare_path: str, pattern: str) -> bool:
 class FaultProxy:
     """A reverse proxy in front of `upstream` (an http://127.0.0.1:PORT URL)."""
 
-    def __init__(self, upstream: str, *, tls: ssl.SSLContext | None = None):
+    def __init__(
+        self, upstream: str, *, tls: ssl.SSLContext | None = None, upstream_host: bool = False
+    ):
         parsed = urllib.parse.urlsplit(upstream)
+        # Send the upstream's own host:port as Host (a server that routes
+        # by Host, as fake-gcs-server does), rather than the client's.
+        self.upstream_host_header = upstream_host
         if parsed.scheme != "http" or parsed.hostname not in ("127.0.0.1", "localhost"):
             raise ValueError(f"upstream must be http on the loopback interface: {upstream}")
         self.upstream_host = parsed.hostname
@@ -332,6 +340,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self.command, self.path, skip_host=True, skip_accept_encoding=True
                 )
                 for name, value in self.headers.items():
+                    if name.lower() == "host" and proxy.upstream_host_header:
+                        value = f"{proxy.upstream_host}:{proxy.upstream_port}"
                     if name.lower() not in HOP_BY_HOP and name.lower() != "content-length":
                         upstream.putheader(name, value)
                 if body or self.command in ("PUT", "POST", "PATCH"):

@@ -2,6 +2,7 @@
 //! [`LocalTarget`] (`file://`, `direct://`: synchronous calls) or a
 //! [`RemoteTarget`] (the clouds: `async fn`s), resolved by a [`Resolver`].
 
+mod aws_profile;
 mod azure;
 mod clients;
 mod direct;

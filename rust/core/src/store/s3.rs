@@ -8,6 +8,7 @@ use std::sync::Arc;
 use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::ObjectStore;
 
+use super::aws_profile;
 use super::endpoints::{Endpoints, Policy};
 use super::object::config::{client_options, http_connector, retry_config};
 use super::s3_credentials;
@@ -17,12 +18,21 @@ use crate::options::{self, Options};
 
 const ENDPOINT_KEYS: &[&str] = &["aws_endpoint_url_s3", "aws_endpoint_url", "aws_endpoint"];
 
+/// Options that give a client credentials (the first key of each source).
+const CREDENTIAL_SOURCES: &[&str] = &[
+    "aws_access_key_id",
+    "aws_web_identity_token_file",
+    "aws_container_credentials_relative_uri",
+    "aws_container_credentials_full_uri",
+];
+
 /// A client for `bucket`, and the one for keys object_store cannot name.
 pub(super) fn build(
     uri: &str,
     bucket: &str,
     options: &Options,
 ) -> Result<(Arc<dyn ObjectStore>, RawKeys)> {
+    let options = &aws_profile::with_profile(uri, options)?;
     let urls = endpoint_urls(options);
     if urls.len() < 2 {
         let endpoint = urls.first().copied().or(options.first_of(ENDPOINT_KEYS));
@@ -105,9 +115,7 @@ fn build_one(
         }
         // With an explicit endpoint and no credentials, sign nothing rather
         // than probing a cloud metadata server for credentials.
-        if options.get("aws_access_key_id").is_none()
-            && options.get("aws_web_identity_token_file").is_none()
-        {
+        if !CREDENTIAL_SOURCES.iter().any(|k| options.get(k).is_some()) {
             builder = builder.with_skip_signature(true);
             signed = false;
         }

@@ -1,6 +1,7 @@
 //! Which AWS credential source an S3 client will use, in object_store's
 //! order: access keys, web identity, container credentials, and last the
-//! instance metadata server (profiles in `~/.aws` are not read). When it
+//! instance metadata server; a profile of the shared files (`AWS_PROFILE`,
+//! [`super::aws_profile`]) has filled in what it sets by then. When it
 //! would come to instance metadata, `AWS_EC2_METADATA_DISABLED=true` (the
 //! AWS SDKs' switch; option `aws_ec2_metadata_disabled`) fails at once,
 //! without a connection, and otherwise a failure of that server is
@@ -46,8 +47,8 @@ const SOURCES: &[&[(K, &str)]] = &[
 
 const FIX: &str = "Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (environment variables, \
                    or options of the same names), AWS_SKIP_SIGNATURE=true for a public \
-                   bucket, or AWS_ENDPOINT_URL for an emulator; AWS_PROFILE and ~/.aws are \
-                   not read";
+                   bucket, AWS_ENDPOINT_URL for an emulator, or AWS_PROFILE for a profile of \
+                   ~/.aws/config and ~/.aws/credentials";
 
 /// `builder` as it is when it has a credential source before instance
 /// metadata (or signs nothing); else the error that says none is set, or
