@@ -110,14 +110,17 @@ def serving(
     timeout_s: float = 20.0,
     tls: bool = False,
     log_requests: bool = True,
+    port: int | None = None,
 ) -> Iterator[str]:
     """Run nginx over ``root`` until the block ends; yields its endpoint
     (``https://`` with ``tls``, trusting ``certificate(workdir)``). Without
-    ``log_requests`` (benchmarks) nothing is written per request."""
+    ``log_requests`` (benchmarks) nothing is written per request. ``port``:
+    listen there (an endpoint brought back where it was) instead of on a
+    free port."""
     nginx = executable()
     if nginx is None:
         raise RuntimeError("nginx is not installed (scripts/setup.sh installs nginx-light)")
-    port = _free_port()
+    port = port or _free_port()
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
     conf = workdir / "nginx.conf"
     # As root, nginx's workers would run as nobody, who cannot read the

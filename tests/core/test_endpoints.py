@@ -129,6 +129,30 @@ def test_an_endpoint_down_from_the_start_is_skipped(objects, fronts):
     assert spread[1] == 100
 
 
+def test_an_endpoint_that_comes_back_is_probed_and_put_back(objects, fronts, tmp_path):
+    root, uris, data = objects
+    (tmp_path / "first").mkdir()
+    (tmp_path / "again").mkdir()
+    with nginx_server.serving(root, tmp_path / "first", log_requests=False) as up:
+        port = int(up.rsplit(":", 1)[1])
+    back = f"http://127.0.0.1:{port}"  # stopped: refuses connections now
+    endpoints = [fronts[1], back]
+    opts = options(endpoints, s3dlio_endpoint_policy="round_robin")
+    before = lanes()
+    got = s3dlio.get_many(uris[:200], max_in_flight=4, options=opts)
+    assert payloads(got) == data[:200]
+    out = attempts_since(before, endpoints)
+    assert lanes()[back]["unreachable"] >= 1 and out[1] <= 4, out
+    with nginx_server.serving(root, tmp_path / "again", log_requests=False, port=port):
+        time.sleep(1.2)  # past the first back-off (1 s): the next pick probes it
+        before = lanes()
+        got = s3dlio.get_many(uris[200:400], max_in_flight=4, options=opts)
+        assert payloads(got) == data[200:400]
+        spread = attempts_since(before, endpoints)
+    # Answered, it is back in turn: about half the requests again.
+    assert 80 <= spread[1] <= 120, spread
+
+
 def test_every_endpoint_down_fails_with_the_uri_and_a_connect_error(objects):
     _, uris, _ = objects
     dead = [FaultProxy(upstream="http://127.0.0.1:9") for _ in range(2)]

@@ -66,6 +66,9 @@ struct Endpoint {
     url: String,
     store: Arc<dyn ObjectStore>,
     outstanding: AtomicUsize,
+    /// Requests sent to it so far: among endpoints as little busy, the
+    /// one sent the fewest goes first, so equal endpoints get equal shares.
+    sent: AtomicUsize,
     health: Mutex<Health>,
 }
 
@@ -96,6 +99,9 @@ impl Endpoint {
 
     fn refused(&self) {
         let mut health = self.lock();
+        if health.out_until.is_some_and(|until| until > Instant::now()) {
+            return; // already out: another request in flight saw the same outage
+        }
         health.backoff = match health.backoff.is_zero() {
             true => FIRST_BACKOFF,
             false => (health.backoff * 2).min(MAX_BACKOFF),
@@ -126,6 +132,7 @@ impl Endpoints {
                     url,
                     store,
                     outstanding: AtomicUsize::new(0),
+                    sent: AtomicUsize::new(0),
                     health: Mutex::default(),
                 })
             })
@@ -151,11 +158,15 @@ impl Endpoints {
         Some(match self.policy {
             Policy::RoundRobin => is_in[self.turn.fetch_add(1, Relaxed) % is_in.len()],
             Policy::LeastOutstanding => {
-                // Ties go round, so an idle set is not all sent to the first.
-                let start = self.turn.fetch_add(1, Relaxed);
-                (0..is_in.len())
-                    .map(|k| is_in[(start + k) % is_in.len()])
-                    .min_by_key(|&i| self.all[i].outstanding.load(Relaxed))
+                // Ties go to the endpoint sent the fewest so far.
+                let load = |i: usize| {
+                    let e = &self.all[i];
+                    (e.outstanding.load(Relaxed), e.sent.load(Relaxed))
+                };
+                is_in
+                    .iter()
+                    .copied()
+                    .min_by_key(|&i| load(i))
                     .expect("at least one endpoint is in")
             }
         })
@@ -177,6 +188,7 @@ impl Endpoints {
                 .expect("a round ends once every endpoint is tried");
             let endpoint = &self.all[i];
             endpoint.outstanding.fetch_add(1, Relaxed);
+            endpoint.sent.fetch_add(1, Relaxed);
             let outstanding = Outstanding(endpoint.clone());
             let err = match op(endpoint.store.clone(), outstanding).await {
                 Err(e) if unreachable::find(&e).is_some() => e,
@@ -382,6 +394,12 @@ mod tests {
         }
         set.all[1].outstanding.store(9, Relaxed);
         assert_eq!(set.pick(&[]), Some(2));
+        // As busy as each other: the one sent the fewest.
+        for (e, sent) in set.all.iter().zip([3, 1, 2]) {
+            e.outstanding.store(0, Relaxed);
+            e.sent.store(sent, Relaxed);
+        }
+        assert_eq!(set.pick(&[]), Some(1));
     }
 
     #[test]
