@@ -132,16 +132,49 @@ def _obstore_path(spec: dict, key: str) -> str:
     return f"{spec['prefix']}/{key}" if spec["scheme"] == "s3" else key
 
 
-def _boto3_client():
+def _boto3_client(retries: dict | None = None):
     import boto3
     from botocore.config import Config
 
+    more = {} if retries is None else {"retries": retries}
     return boto3.client(
         "s3",
         endpoint_url=os.environ["AWS_ENDPOINT_URL"],
         region_name=REGION,
-        config=Config(max_pool_connections=POOL, s3={"addressing_style": "path"}),
+        config=Config(max_pool_connections=POOL, s3={"addressing_style": "path"}, **more),
     )
+
+
+# boto3 with a retry mode of its own (suite 12): botocore's retry mode per
+# contender, and the retries each answered GET took (its ``RetryAttempts``).
+BOTO3_RETRY_MODES = {"boto3_adaptive": "adaptive", "boto3_standard": "standard"}
+_boto3_retries: list[int] = []
+
+
+def reset_counters(spec: dict) -> None:
+    """Zero what ``counters`` reports, just before a timed fetch."""
+    if spec["contender"].startswith("ours"):
+        import s3dlio
+
+        s3dlio.metrics(reset=True)
+    _boto3_retries.clear()
+
+
+def counters(spec: dict) -> dict:
+    """What the contender counted during the timed fetch (suite 12): ours
+    from ``s3dlio.metrics()`` (the GETs' retries and throttled answers, and
+    each endpoint's lane of the bucket), boto3 from ``RetryAttempts``."""
+    if spec["contender"].startswith("ours"):
+        import s3dlio
+
+        m = s3dlio.metrics()
+        get = m.get("get", {}).get(spec["scheme"], {})
+        lanes = {url: b[spec["bucket"]] for url, b in m["endpoints"].items() if spec["bucket"] in b}
+        out = {k: get.get(k, 0) for k in ("requests", "retries", "throttled", "errors")}
+        return {**out, "endpoints": lanes}
+    if spec["contender"] in BOTO3_RETRY_MODES:
+        return {"retries": sum(_boto3_retries)}
+    return {}
 
 
 def _s3torch_config():
@@ -173,7 +206,9 @@ def fetcher(spec: dict, keys: list[str]) -> tuple[Callable[[list[str]], object],
 
         if who == "ours_batch":
             return (lambda ks: s3dlio.get_batch(uris_of(spec, ks))), lambda b: b.nbytes
-        return (lambda ks: s3dlio.get_many(uris_of(spec, ks))), count_pairs
+        # Suite 12: its endpoints as options, and the requests in flight.
+        kw = {k: spec[k] for k in ("max_in_flight", "options") if k in spec}
+        return (lambda ks: s3dlio.get_many(uris_of(spec, ks), **kw)), count_pairs
     if who == "s3dlio010":
         s3dlio = _s3dlio_010()
         return (lambda ks: s3dlio.get_many(uris_of(spec, ks))), count_pairs
@@ -206,14 +241,19 @@ def fetcher(spec: dict, keys: list[str]) -> tuple[Callable[[list[str]], object],
             return await asyncio.gather(*(one(k) for k in ks))
 
         return (lambda ks: asyncio.run(gather(ks))), count_list
-    if who == "boto3":
+    if who == "boto3" or who in BOTO3_RETRY_MODES:
         from concurrent.futures import ThreadPoolExecutor
 
-        client = _boto3_client()
+        mode = BOTO3_RETRY_MODES.get(who)
+        retries = None if mode is None else {"mode": mode, "max_attempts": spec["max_attempts"]}
+        client = _boto3_client(retries)
         bucket, prefix = spec["bucket"], spec["prefix"]
 
         def one(k: str) -> bytes:
-            return client.get_object(Bucket=bucket, Key=f"{prefix}/{k}")["Body"].read()
+            got = client.get_object(Bucket=bucket, Key=f"{prefix}/{k}")
+            if mode is not None:
+                _boto3_retries.append(got["ResponseMetadata"].get("RetryAttempts", 0))
+            return got["Body"].read()
 
         def pool_map(ks: list[str]) -> list[bytes]:
             with ThreadPoolExecutor(POOL) as pool:
@@ -250,7 +290,9 @@ def op_fetch(spec: dict) -> dict:
     full fetch is timed, as a loader that has run a while sees it: memory a
     contender recycles is mapped by then. Both figures are reported. With
     ``cold`` the files are evicted from the page cache before each fetch
-    (outside the timing), as the cold C floor does."""
+    (outside the timing), as the cold C floor does. With ``counters``
+    (suite 12) the result holds what the contender counted during the
+    reported fetch (``counters``), zeroed just before it."""
     keys = keys_of(spec)
     fetch, count = fetcher(spec, keys)
     fetch(keys[:1])  # client, runtime and connection set up; not timed
@@ -260,6 +302,10 @@ def op_fetch(spec: dict) -> dict:
             from _evict import evict
 
             evict(spec["root"], keys)
+        if spec.get("counters"):
+            reset_counters(spec)
+            out = measure(lambda: fetch(keys), count)
+            return {**out, "counters": counters(spec)}
         return measure(lambda: fetch(keys), count)
 
     first = timed()

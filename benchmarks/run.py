@@ -15,7 +15,9 @@
    measured in the same run; skipped, saying so, without a CUDA device),
    7 S3 against nginx, 8 cold reads, 9 tar shards (our WebDataset
    datasets against ``webdataset`` and a ``tarfile`` loop), 10 Parquet
-   columns (``read_parquet`` and ``S3ParquetDataset`` against pyarrow).
+   columns (``read_parquet`` and ``S3ParquetDataset`` against pyarrow),
+   11 the cost of metrics and of the operation log, 12 several nginx
+   endpoints and an nginx that throttles (503 ``SlowDown``).
    Each measurement is one fresh worker process (``_worker.py``) under the
    contender's virtualenv: ours under this interpreter, the peers under
    ``.venv-peers``. Contenders are interleaved round by round (the order
@@ -60,6 +62,7 @@ from _bench import (
     targets_md,
 )
 from _common import RESULTS
+from _suite_endpoints import suite_endpoints
 from _suite_overhead import suite_overhead
 from _suite_parquet import suite_parquet
 from _suite_shards import suite_shards
@@ -87,6 +90,7 @@ SUITES = {
     "shards": ("9. tar shards (WebDataset): iterable and map datasets vs webdataset", suite_shards),
     "parquet": ("10. Parquet columns: read_parquet and S3ParquetDataset vs pyarrow", suite_parquet),
     "overhead": ("11. the cost of metrics and of the operation log", suite_overhead),
+    "endpoints": ("12. several endpoints, and a store that throttles", suite_endpoints),
 }
 # What a suite needs beyond the small and large sets, made only when it runs:
 # moto (started, the data uploaded), and the sets of 4 KiB files.

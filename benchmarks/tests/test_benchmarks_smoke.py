@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold", "shards"]
-SUITES += ["parquet", "overhead"]
+SUITES += ["parquet", "overhead", "endpoints"]
 
 
 @pytest.mark.slow
