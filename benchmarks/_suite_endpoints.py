@@ -32,11 +32,7 @@ within 10% of even.
 
 from __future__ import annotations
 
-import os
-import socket
 import statistics
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -50,7 +46,6 @@ from _bench import (
     data_spec,
     failed,
     fmt_ratio,
-    free_port,
     gbps,
     interleave,
     log,
@@ -60,7 +55,6 @@ from _bench import (
     target,
 )
 from _suites_servers import _first, _served, ensure_nginx, nginx_server
-from processes import stop  # tests/, on the path through _suites_servers
 
 COUNTS = (1, 2, 3)  # nginx front ends over the one folder
 IN_FLIGHT = 64  # ours' max_in_flight when throttled (get_many's default)
@@ -86,91 +80,47 @@ def fronts_label(count: int) -> str:
 
 # --------------------------------------------------------------------------- the throttling nginx
 
-THROTTLE_CONFIG = """
-{user}
-daemon off;
-master_process on;
-worker_processes 1;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {dir}/tmp;
-    proxy_temp_path {dir}/tmp;
-    fastcgi_temp_path {dir}/tmp;
-    uwsgi_temp_path {dir}/tmp;
-    scgi_temp_path {dir}/tmp;
-    sendfile on;
-    keepalive_timeout 60s;
-    keepalive_requests 100000;
-    default_type application/octet-stream;
-    # One key for every request: the rate is the server's, not a client's.
+# Added to the http block: one key for every request (the rate is the
+# server's, not a client's), and refusals logged only at info.
+THROTTLE_HTTP = """
     limit_req_zone $server_port zone=rate:1m rate={rate}r/s;
-    limit_req_log_level info;
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
+    limit_req_log_level info;"""
+# Added to the server block: over the rate, still 503, with S3's error body.
+THROTTLE_SERVER = """
         error_page 503 /slowdown.xml;
         location / {{
             limit_req zone=rate burst={burst} nodelay;
             limit_req_status 503;
         }}
-        # The answer to a request over the rate: still 503, S3's error body.
         location = /slowdown.xml {{
             internal;
             default_type application/xml;
             return 503 '{body}';
-        }}
-    }}
-}}
-"""
+        }}"""
+
+
+def throttle_extra(rate: int, burst: int) -> dict[str, str]:
+    """What makes suite 7's nginx (``nginx_server``) allow ``rate`` requests
+    a second (``burst`` more at once) and answer the others 503 with a
+    ``SlowDown`` error body."""
+    return {
+        "http_extra": THROTTLE_HTTP.format(rate=rate),
+        "server_extra": THROTTLE_SERVER.format(burst=burst, body=SLOW_DOWN),
+    }
 
 
 def throttle_config(root: Path, workdir: Path, port: int, rate: int, burst: int) -> str:
-    """nginx.conf for a static S3-style endpoint over ``root`` that allows
-    ``rate`` requests a second (``burst`` more at once) and answers the
-    others 503 with a ``SlowDown`` error body."""
-    # As root, nginx's workers would run as nobody, who cannot read the
-    # benchmark's private temporary folders.
-    user = "user root;" if os.geteuid() == 0 else ""
-    return THROTTLE_CONFIG.format(
-        user=user, dir=workdir, port=port, root=root, rate=rate, burst=burst, body=SLOW_DOWN
-    )
+    """nginx.conf of the throttling nginx over ``root``."""
+    extra = throttle_extra(rate, burst)
+    return nginx_server.config_text(root, workdir, port, log_requests=False, **extra)
 
 
 @contextmanager
 def throttling(root: Path, workdir: Path, rate: int, burst: int) -> Iterator[str]:
     """The throttling nginx until the block ends; yields its endpoint."""
-    nginx = nginx_server.executable()
-    if nginx is None:
-        raise RuntimeError("nginx is not installed")
-    (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    conf = workdir / "nginx.conf"
-    conf.write_text(throttle_config(root, workdir, port, rate, burst))
-    proc = subprocess.Popen(
-        [nginx, "-c", str(conf), "-p", str(workdir)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None:
-                err = (workdir / "error.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"nginx exited with status {proc.returncode}:\n{err}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"nginx did not listen on port {port}") from None
-                time.sleep(0.05)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop(proc)
+    extra = throttle_extra(rate, burst)
+    with nginx_server.serving(root, workdir, log_requests=False, **extra) as url:
+        yield url
 
 
 # --------------------------------------------------------------------------- pure helpers

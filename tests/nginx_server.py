@@ -45,10 +45,10 @@ http {{
     sendfile on;
     keepalive_timeout 60s;
     keepalive_requests 100000;
-    default_type application/octet-stream;
+    default_type application/octet-stream;{http_extra}
     server {{
         listen 127.0.0.1:{port}{ssl};
-        root {root};{certificate}
+        root {root};{certificate}{server_extra}
     }}
 }}
 """
@@ -103,6 +103,34 @@ def _make_certificate(workdir: Path) -> None:
     )
 
 
+def config_text(
+    root: Path,
+    workdir: Path,
+    port: int,
+    *,
+    tls: bool = False,
+    log_requests: bool = True,
+    http_extra: str = "",
+    server_extra: str = "",
+) -> str:
+    """nginx.conf for ``serving``: ``http_extra`` and ``server_extra`` are
+    lines added to its ``http`` and ``server`` blocks (a rate limit, say)."""
+    # As root, nginx's workers would run as nobody, who cannot read the
+    # test's private temporary folders.
+    user = "user root;" if os.geteuid() == 0 else ""
+    return CONFIG.format(
+        user=user,
+        dir=workdir,
+        port=port,
+        root=root,
+        ssl=" ssl" if tls else "",
+        access_log=f"{workdir}/access.log requests" if log_requests else "off",
+        certificate=TLS.format(dir=workdir) if tls else "",
+        http_extra=http_extra,
+        server_extra=server_extra,
+    )
+
+
 @contextmanager
 def serving(
     root: Path,
@@ -111,34 +139,25 @@ def serving(
     tls: bool = False,
     log_requests: bool = True,
     port: int | None = None,
+    http_extra: str = "",
+    server_extra: str = "",
 ) -> Iterator[str]:
     """Run nginx over ``root`` until the block ends; yields its endpoint
     (``https://`` with ``tls``, trusting ``certificate(workdir)``). Without
     ``log_requests`` (benchmarks) nothing is written per request. ``port``:
     listen there (an endpoint brought back where it was) instead of on a
-    free port."""
+    free port. ``http_extra``, ``server_extra``: see ``config_text``."""
     nginx = executable()
     if nginx is None:
         raise RuntimeError("nginx is not installed (scripts/setup.sh installs nginx-light)")
     port = port or _free_port()
     (workdir / "tmp").mkdir(parents=True, exist_ok=True)
-    conf = workdir / "nginx.conf"
-    # As root, nginx's workers would run as nobody, who cannot read the
-    # test's private temporary folders.
-    user = "user root;" if os.geteuid() == 0 else ""
     if tls:
         _make_certificate(workdir)
-    conf.write_text(
-        CONFIG.format(
-            user=user,
-            dir=workdir,
-            port=port,
-            root=root,
-            ssl=" ssl" if tls else "",
-            access_log=f"{workdir}/access.log requests" if log_requests else "off",
-            certificate=TLS.format(dir=workdir) if tls else "",
-        )
-    )
+    extra = {"http_extra": http_extra, "server_extra": server_extra}
+    text = config_text(root, workdir, port, tls=tls, log_requests=log_requests, **extra)
+    conf = workdir / "nginx.conf"
+    conf.write_text(text)
     proc = subprocess.Popen(
         [nginx, "-c", str(conf), "-p", str(workdir)],
         stdin=subprocess.DEVNULL,
