@@ -126,6 +126,11 @@ pub enum Command {
         #[arg(required = true, value_name = "LOG")]
         logs: Vec<String>,
     },
+    /// The local cache of remote objects (S3DLIO_CACHE_DIR).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Replay op-logs' requests against another store on the logged
     /// timeline: each logged URI moves from under the source prefix to
     /// under --target. GET reads, GET_RANGE reads the logged bytes from
@@ -148,5 +153,22 @@ pub enum Command {
         /// Requests in flight at most.
         #[arg(short = 'j', long, default_value_t = 256)]
         jobs: usize,
+    },
+}
+
+/// What `s3dlio cache` does with a cache directory.
+#[derive(Debug, Subcommand)]
+pub enum CacheAction {
+    /// How many objects the cache holds, their bytes, and the oldest and
+    /// newest last use.
+    Stats {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
+    },
+    /// Remove every cached object not being read now; only a directory
+    /// s3dlio made (with its .s3dlio-cache marker) is touched.
+    Clear {
+        #[arg(value_name = "DIR")]
+        dir: std::path::PathBuf,
     },
 }

@@ -4,6 +4,7 @@
 //! standalone binary.
 
 mod args;
+mod cache;
 mod oplog_read;
 mod output;
 mod replay;
@@ -144,6 +145,7 @@ async fn execute(cli: &Cli, options: &Options) -> Result<()> {
             }
             Ok(())
         }
+        Command::Cache { action } => cache::run(action, cli.global.json),
         Command::Replay {
             logs,
             target,

@@ -42,7 +42,7 @@ pub fn count_progress(total: u64, unit: &str, quiet: bool) -> ProgressBar {
 }
 
 /// Seconds since the epoch, for JSON.
-fn unix_seconds(t: Option<SystemTime>) -> Option<f64> {
+pub fn unix_seconds(t: Option<SystemTime>) -> Option<f64> {
     t.and_then(|t| t.duration_since(UNIX_EPOCH).ok())
         .map(|d| d.as_secs_f64())
 }
@@ -69,7 +69,7 @@ pub fn meta_line(m: &ObjectMeta) -> String {
 }
 
 /// `secs` after the epoch as `YYYY-MM-DDTHH:MM:SSZ`.
-fn rfc3339_utc(secs: u64) -> String {
+pub fn rfc3339_utc(secs: u64) -> String {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     let (year, month, day) = civil_from_days(days);
     let (h, m, s) = (rest / 3600, rest % 3600 / 60, rest % 60);

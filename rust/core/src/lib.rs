@@ -63,7 +63,7 @@ pub use shards::{
 };
 #[doc(hidden)]
 pub use stats::split_reads;
-pub use store::{remove_stale_temporaries, ObjectWriter};
+pub use store::{cache_stats, clear_cache, remove_stale_temporaries, CacheStats, ObjectWriter};
 pub use uri::{ObjectUri, Scheme};
 
 /// Check the process-wide variables, which are read where no call can

@@ -60,6 +60,21 @@ pub const ENDPOINT_POLICY: &str = "s3dlio_endpoint_policy";
 /// `false`: requests do not wait for a place when the store throttles.
 pub const ADAPTIVE_CONCURRENCY: &str = "s3dlio_adaptive_concurrency";
 
+/// A directory that keeps remote objects read, served from there while
+/// unchanged (see `store::cache`).
+pub const CACHE_DIR: &str = "s3dlio_cache_dir";
+/// The per-call name of [`CACHE_DIR`], which wins over it.
+pub const CACHE_DIR_OPTION: &str = "cache_dir";
+/// The most bytes the cache holds.
+pub const CACHE_BYTES: &str = "s3dlio_cache_bytes";
+/// The per-call name of [`CACHE_BYTES`].
+pub const CACHE_BYTES_OPTION: &str = "cache_bytes";
+/// How a cached copy is checked: `etag` (a HEAD, or a listing's answer) or
+/// `never` (immutable datasets).
+pub const CACHE_VALIDATE: &str = "s3dlio_cache_validate";
+/// The per-call name of [`CACHE_VALIDATE`].
+pub const CACHE_VALIDATE_OPTION: &str = "cache_validate";
+
 /// Words in a key (lower case) whose value is a credential: never shown.
 const SECRET_KEY_WORDS: &[&str] = &[
     "secret",
@@ -257,6 +272,7 @@ impl Options {
             "k" | "kb" | "kib" => 1 << 10,
             "m" | "mb" | "mib" => 1 << 20,
             "g" | "gb" | "gib" => 1 << 30,
+            "t" | "tb" | "tib" => 1 << 40,
             _ => {
                 return Err(bad_value(
                     key,

@@ -19,7 +19,9 @@ fn quantiles<'py>(
 }
 
 /// `{op: {scheme: {...}}}` for every operation and scheme with requests,
-/// `"oplog"`: what the operation log has written, and `"storage"`: the
+/// `"oplog"`: what the operation log has written, `"cache"`: what the
+/// local cache did (hits, misses, writes, read-throughs, validations,
+/// evictions), and `"storage"`: the
 /// seconds this process had a request in flight (`busy_s`) and the same
 /// summed over it and the processes forked from it (`busy_tree_s`, never
 /// reset). With `reset`, the counters start a new interval.
@@ -66,7 +68,25 @@ pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
     storage.set_item("busy_tree_s", s3dlio_core::metrics::busy::tree_busy_s())?;
     all.set_item("storage", storage)?;
     all.set_item("endpoints", endpoints(py, reset)?)?;
+    all.set_item("cache", cache(py, reset)?)?;
     Ok(all)
+}
+
+/// What the local cache of remote objects did (`S3DLIO_CACHE_DIR`).
+fn cache(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
+    let c = s3dlio_core::metrics::cache_snapshot(reset);
+    let d = PyDict::new(py);
+    d.set_item("hits", c.hits)?;
+    d.set_item("hit_bytes", c.hit_bytes)?;
+    d.set_item("misses", c.misses)?;
+    d.set_item("writes", c.writes)?;
+    d.set_item("written_bytes", c.written_bytes)?;
+    d.set_item("read_through", c.read_through)?;
+    d.set_item("validations", c.validations)?;
+    d.set_item("stale", c.stale)?;
+    d.set_item("evictions", c.evictions)?;
+    d.set_item("evicted_bytes", c.evicted_bytes)?;
+    Ok(d)
 }
 
 /// `{endpoint: {bucket: {...}}}`: each lane's attempts and limiter.

@@ -6,7 +6,7 @@
 //! on a fixed table (no allocation, no lock); percentiles are computed
 //! when read. Counted per process: a forked child starts from zero.
 //!
-//! One concern per file: [`busy`] (the time with requests in flight, for
+//! One concern per file: `cache` (what the local cache did), [`busy`] (the time with requests in flight, for
 //! this process and its forked children), [`histogram`] (the buckets), `op` (the
 //! operations), `request` (timing
 //! one request, and the retries the HTTP client reports for it),
@@ -14,12 +14,14 @@
 //! (the text format).
 
 pub mod busy;
+pub(crate) mod cache;
 pub(crate) mod histogram;
 mod op;
 mod prometheus;
 mod request;
 mod table;
 
+pub use cache::{cache_snapshot, CacheMetrics};
 pub use histogram::Quantiles;
 pub use op::Op;
 pub use prometheus::prometheus_text;

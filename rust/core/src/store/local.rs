@@ -146,7 +146,13 @@ pub(super) fn read_into_place(
 /// thread, or, for a large read with cores to spare (a `get` of a big
 /// file, a batch of fewer rows than cores), in parts copied from the page
 /// cache on as many threads.
-fn fill(uri: &str, file: &File, pos: u64, target: &mut Span, worker: &Worker) -> Result<()> {
+pub(super) fn fill(
+    uri: &str,
+    file: &File,
+    pos: u64,
+    target: &mut Span,
+    worker: &Worker,
+) -> Result<()> {
     let want = target.remaining();
     let parts = split::split_for(want, worker.cores());
     if parts > 1 {

@@ -88,9 +88,20 @@ fn page_size() -> u64 {
 /// under a page, or one that starts off [`ALIGN`], read by [`local::read`].
 pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> Result<Bytes> {
     let (file, meta) = local::open_regular(uri, path)?;
+    view(uri, &file, &meta, range, worker)
+}
+
+/// [`get`] of a file already open (`file`, of `meta`).
+pub(super) fn view(
+    uri: &str,
+    file: &std::fs::File,
+    meta: &std::fs::Metadata,
+    range: ByteRange,
+    worker: &Worker,
+) -> Result<Bytes> {
     let span = range.resolve(uri, meta.len())?;
     if span.end - span.start < page_size() || !span.start.is_multiple_of(ALIGN as u64) {
-        return local::read(uri, &file, &meta, range, worker);
+        return local::read(uri, file, meta, range, worker);
     }
     let start = span.start - span.start % page_size();
     let too_big = || Error::InvalidRange {
@@ -115,7 +126,7 @@ pub(super) fn get(uri: &str, path: &str, range: ByteRange, worker: &Worker) -> R
         let err = std::io::Error::last_os_error();
         return match err.raw_os_error() {
             // A filesystem that cannot map (sysfs, some FUSE): read it.
-            Some(libc::ENODEV) => local::read(uri, &file, &meta, range, worker),
+            Some(libc::ENODEV) => local::read(uri, file, meta, range, worker),
             _ => Err(Error::from_io(uri, err)),
         };
     }

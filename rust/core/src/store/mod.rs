@@ -4,6 +4,7 @@
 
 mod aws_profile;
 mod azure;
+pub(crate) mod cache;
 mod clients;
 mod direct;
 mod endpoints;
@@ -27,6 +28,7 @@ mod s3_raw_keys;
 mod stale_temporaries;
 mod target;
 
+pub use cache::{clear as clear_cache, stats as cache_stats, CacheStats};
 pub(crate) use local::Staged;
 pub(crate) use local_target::LocalTarget;
 pub(crate) use object::Whole;

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use object_store::path::Path;
 
+use super::cache::{self, CacheUse};
 use super::clients::{raw, Client};
 use super::local_target::{place, LocalTarget};
 use super::object::{listing, read, write, Object, Whole};
@@ -34,6 +35,8 @@ pub(crate) struct RemoteTarget {
     pub parsed: ObjectUri,
     /// Its client and path.
     pub reach: Reach,
+    /// The local cache its reads go through, when one is set.
+    pub cache: Option<CacheUse>,
 }
 
 impl RemoteTarget {
@@ -53,9 +56,25 @@ impl RemoteTarget {
         }
     }
 
+    /// The cache this object's reads go through: set, and the object
+    /// reached through object_store (the versioned reads it needs).
+    fn cached(&self) -> Option<&CacheUse> {
+        match (&self.cache, &self.reach) {
+            (Some(cache), Reach::Object(..)) => Some(cache),
+            _ => None,
+        }
+    }
+
     /// Read `range` of the object into one aligned buffer, a whole one
-    /// requested as `whole` says.
+    /// requested as `whole` says (through the cache when one is set).
     pub async fn get(&self, range: ByteRange, whole: Whole) -> Result<Bytes> {
+        match self.cached() {
+            Some(cache) => cache.get(self, range, whole).await,
+            None => self.get_uncached(range, whole).await,
+        }
+    }
+
+    async fn get_uncached(&self, range: ByteRange, whole: Whole) -> Result<Bytes> {
         let client = self.client();
         let got = async {
             match &self.reach {
@@ -71,6 +90,9 @@ impl RemoteTarget {
 
     /// The last `len` bytes of the object (all of it when smaller) and its size.
     pub async fn get_tail(&self, len: u64) -> Result<(Bytes, u64)> {
+        if let Some(cache) = self.cached() {
+            return cache.get_tail(self, len).await;
+        }
         let client = self.client();
         let got = match &self.reach {
             Reach::Object(client, path) => {
@@ -119,6 +141,9 @@ impl RemoteTarget {
     /// The whole object into `region` of a batch buffer, which is sized to
     /// it (a size mismatch is an error). Returns the filled region.
     pub async fn read_into_place(&self, mut region: Region) -> Result<Region> {
+        if let Some(cache) = self.cached() {
+            return cache.read_into_place(self, region).await;
+        }
         match &self.reach {
             Reach::Object(client, path) => {
                 let len = region.len() as u64;
@@ -196,7 +221,12 @@ impl RemoteTarget {
     /// Every object under this prefix (not sorted).
     pub async fn list(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
         let list = self.list_uncounted(recursive);
-        metrics::remote(Op::List, &self.uri, list, |l| (0, l.len() as u64)).await
+        let listed = metrics::remote(Op::List, &self.uri, list, |l| (0, l.len() as u64)).await?;
+        if self.cache.is_some() {
+            // What the listing says validates cached copies (no HEAD).
+            cache::listed::record(&listed);
+        }
+        Ok(listed)
     }
 
     async fn list_uncounted(&self, recursive: bool) -> Result<Vec<ObjectMeta>> {
@@ -300,4 +330,62 @@ fn split_children(prefix: &ObjectUri, all: Vec<ObjectMeta>) -> (Vec<ObjectMeta>,
         }
     }
     (objects, prefixes.into_iter().collect())
+}
+
+/// The versioned reads the cache makes (only of objects object_store
+/// reaches: [`RemoteTarget::cached`]).
+impl cache::Origin for RemoteTarget {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    async fn head(&self) -> Result<ObjectMeta> {
+        RemoteTarget::head(self).await
+    }
+
+    async fn fetch(&self, range: ByteRange, whole: Whole) -> Result<(Bytes, ObjectMeta)> {
+        let Reach::Object(client, path) = &self.reach else {
+            unreachable!("cached reads are of objects object_store reaches")
+        };
+        let got = async {
+            read::get_versioned(self.object(client, path), range, whole)
+                .await
+                .map_err(|e| client.redact(e))
+        };
+        let (bytes, meta) = metrics::remote(Op::read(range), &self.uri, got, |(b, _)| {
+            (b.len() as u64, 1)
+        })
+        .await?;
+        Ok((bytes, listing::to_meta(self.uri.clone(), meta)))
+    }
+
+    async fn fetch_into_place(&self, region: Region) -> Result<(Region, ObjectMeta)> {
+        let Reach::Object(client, path) = &self.reach else {
+            unreachable!("cached reads are of objects object_store reaches")
+        };
+        let len = region.len() as u64;
+        let read = read::read_version_into_place(self.object(client, path), region);
+        let (region, meta) = metrics::remote(Op::Get, &self.uri, read, |_| (len, 1))
+            .await
+            .map_err(|e| client.redact(e))?;
+        Ok((region, listing::to_meta(self.uri.clone(), meta)))
+    }
+
+    async fn download(&self, version: &ObjectMeta, file: std::fs::File) -> Result<u64> {
+        let Reach::Object(client, path) = &self.reach else {
+            unreachable!("cached reads are of objects object_store reaches")
+        };
+        let meta = object_store::ObjectMeta {
+            location: path.clone(),
+            last_modified: version.last_modified.map(Into::into).unwrap_or_default(),
+            size: version.size,
+            e_tag: version.etag.clone(),
+            version: None,
+        };
+        let written =
+            read::write_version_to(self.object(client, path), &meta, ByteRange::FULL, file);
+        metrics::remote(Op::Get, &self.uri, written, |n| (*n, 1))
+            .await
+            .map_err(|e| client.redact(e))
+    }
 }

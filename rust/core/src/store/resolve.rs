@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use object_store::path::Path;
 
+use super::cache::{self, CacheUse};
 use super::clients::{self, Client};
 use super::local_target::LocalTarget;
 use super::object;
@@ -21,6 +22,8 @@ use crate::uri::{ObjectUri, Scheme};
 pub(crate) struct Resolver<'a> {
     options: &'a Options,
     clients: HashMap<(Scheme, String), Client>,
+    /// The cache of remote reads, once looked up.
+    cache: Option<Option<CacheUse>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -29,7 +32,19 @@ impl<'a> Resolver<'a> {
         Self {
             options,
             clients: HashMap::new(),
+            cache: None,
         }
+    }
+
+    /// The cache remote reads go through, if one is set (looked up once).
+    fn cache(&mut self, uri: &str) -> Result<Option<CacheUse>> {
+        if let Some(cache) = &self.cache {
+            return Ok(cache.clone());
+        }
+        let mmap = self.file_mmap(uri)?;
+        let cache = cache::for_options(self.options, mmap)?;
+        self.cache = Some(cache.clone());
+        Ok(cache)
     }
 
     fn client(&mut self, uri: &str, parsed: &ObjectUri) -> Result<Client> {
@@ -120,6 +135,7 @@ impl<'a> Resolver<'a> {
                     uri: uri.to_owned(),
                     parsed,
                     reach,
+                    cache: self.cache(uri)?,
                 })
             }
         })

@@ -9,7 +9,7 @@ use crate::meta::ObjectMeta;
 use crate::store::folder_markers::without_folder_markers;
 use crate::uri::ObjectUri;
 
-fn to_meta(uri: String, meta: object_store::ObjectMeta) -> ObjectMeta {
+pub(crate) fn to_meta(uri: String, meta: object_store::ObjectMeta) -> ObjectMeta {
     ObjectMeta {
         uri,
         size: meta.size,

@@ -139,6 +139,17 @@ pub enum Whole {
 /// ([`Whole::InParts`]), each received directly into its part of that one
 /// buffer, or in one request ([`Whole::InOne`]).
 pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> Result<Bytes> {
+    get_versioned(object, range, whole)
+        .await
+        .map(|(bytes, _)| bytes)
+}
+
+/// [`get`], and the size, time and ETag of the version of the object read.
+pub(crate) async fn get_versioned(
+    object: Object<'_>,
+    range: ByteRange,
+    whole: Whole,
+) -> Result<(Bytes, object_store::ObjectMeta)> {
     let Object {
         store,
         transfer,
@@ -147,13 +158,12 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
     } = object;
     if range.length == Some(0) {
         // Nothing to transfer; still validate the offset.
-        let size = store
+        let meta = store
             .head(path)
             .await
-            .map_err(|e| Error::from_store(uri, e))?
-            .size;
-        range.resolve(uri, size)?;
-        return Ok(Bytes::new());
+            .map_err(|e| Error::from_store(uri, e))?;
+        range.resolve(uri, meta.size)?;
+        return Ok((Bytes::new(), meta));
     }
     let mut options = match (range.offset, range.length) {
         // A whole object: ask for the first part; its answer tells the size.
@@ -187,7 +197,7 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
                 if let Ok(meta) = store.head(path).await {
                     if range.offset >= meta.size {
                         range.resolve(uri, meta.size)?;
-                        return Ok(Bytes::new());
+                        return Ok((Bytes::new(), meta));
                     }
                 }
             }
@@ -195,11 +205,12 @@ pub(crate) async fn get(object: Object<'_>, range: ByteRange, whole: Whole) -> R
         }
     };
     let size = first.meta.size;
+    let meta = first.meta.clone();
     let got = first.range.clone();
     if !range.is_full() || got.end >= size {
-        return collect(first, uri, got.end - got.start).await;
+        return Ok((collect(first, uri, got.end - got.start).await?, meta));
     }
-    get_in_parts(object, first).await
+    Ok((get_in_parts(object, first).await?, meta))
 }
 
 /// The last `len` bytes of the object (all of it when smaller) and its
@@ -320,16 +331,28 @@ pub(crate) async fn write_to(
     range: ByteRange,
     file: std::fs::File,
 ) -> Result<u64> {
+    let meta = object
+        .store
+        .head(object.path)
+        .await
+        .map_err(|e| Error::from_store(object.uri, e))?;
+    write_version_to(object, &meta, range, file).await
+}
+
+/// [`write_to`] of the version `meta` (from a HEAD): a part of any other
+/// version is refused, so the file holds that version or the call fails.
+pub(crate) async fn write_version_to(
+    object: Object<'_>,
+    meta: &object_store::ObjectMeta,
+    range: ByteRange,
+    file: std::fs::File,
+) -> Result<u64> {
     let Object {
         store,
         transfer,
         path,
         uri,
     } = object;
-    let meta = store
-        .head(path)
-        .await
-        .map_err(|e| Error::from_store(uri, e))?;
     let span = range.resolve(uri, meta.size)?;
     let part = usize::try_from(transfer.range_part_size).unwrap_or(usize::MAX);
     let file = Arc::new(file);
@@ -383,6 +406,16 @@ async fn get_part(
 /// batch buffer): one request, its body received in place over plain HTTP,
 /// else copied there as it streams. Returns the region, filled.
 pub(crate) async fn read_into_place(object: Object<'_>, region: Region) -> Result<Region> {
+    read_version_into_place(object, region)
+        .await
+        .map(|(region, _)| region)
+}
+
+/// [`read_into_place`], and the size, time and ETag of the version read.
+pub(crate) async fn read_version_into_place(
+    object: Object<'_>,
+    region: Region,
+) -> Result<(Region, object_store::ObjectMeta)> {
     let Object {
         store, path, uri, ..
     } = object;
@@ -397,8 +430,9 @@ pub(crate) async fn read_into_place(object: Object<'_>, region: Region) -> Resul
         });
     }
     let at = received_at(&result);
+    let meta = result.meta.clone();
     drain(result, uri, expected, at, |chunk| fill(&mut region, chunk)).await?;
-    Ok(region)
+    Ok((region, meta))
 }
 
 /// GET with `options`, its body received into `region` where it can be

@@ -1,0 +1,108 @@
+//! Locks of one cached object, shared by every process on the machine
+//! (`flock`, released by the kernel when its holder dies, so a killed
+//! fetcher never blocks the others).
+//!
+//! - Fetching: an exclusive lock on the entry's `.lock` file, held from
+//!   "not cached" to the entry's rename, so processes (DataLoader workers,
+//!   ranks on one node) that miss the same object at once fetch it once: the
+//!   others wait, then find it cached.
+//! - Reading: a shared lock on the entry itself while it is read; eviction
+//!   takes an exclusive one without waiting, and skips an entry it cannot
+//!   lock, so an object being read is never evicted.
+//!
+//! The lock file is removed only by eviction, holding it. A waiter that
+//! got the lock of a file removed meanwhile (its inode no longer at the
+//! path) opens it again, so two fetchers never hold two different locks.
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// `flock(operation)` on `file`: true when taken.
+pub(super) fn flock(file: &File, operation: libc::c_int) -> bool {
+    loop {
+        // SAFETY: `file` owns an open descriptor; flock only locks it.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
+/// The exclusive fetch lock of the entry whose lock file is `path`,
+/// waited for (call it on a blocking thread); released when dropped.
+pub(super) fn fetching(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    loop {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
+        if !flock(&file, libc::LOCK_EX) {
+            return Err(std::io::Error::last_os_error());
+        }
+        let held = file.metadata()?;
+        match std::fs::metadata(path) {
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),
+            // Removed (or replaced) while we waited: lock the file there now.
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// An exclusive lock on `file` if nobody holds any lock on it now.
+pub(super) fn unused(file: &File) -> bool {
+    flock(file, libc::LOCK_EX | libc::LOCK_NB)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fetch_lock_excludes_another_and_a_reader_blocks_eviction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub").join("x.lock");
+        let held = fetching(&path).unwrap();
+        let other = File::open(&path).unwrap();
+        assert!(!unused(&other), "held by the fetcher");
+        drop(held);
+        assert!(unused(&other));
+        drop(other);
+
+        let entry = dir.path().join("entry");
+        std::fs::write(&entry, b"x").unwrap();
+        let reader = File::open(&entry).unwrap();
+        assert!(flock(&reader, libc::LOCK_SH));
+        assert!(!unused(&File::open(&entry).unwrap()), "read now");
+        drop(reader);
+        assert!(unused(&File::open(&entry).unwrap()));
+    }
+
+    #[test]
+    fn a_waiter_whose_lock_file_was_removed_locks_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.lock");
+        let held = fetching(&path).unwrap();
+        let waiter = {
+            let path = path.clone();
+            std::thread::spawn(move || fetching(&path).unwrap())
+        };
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        // Eviction removes the lock file while holding it.
+        std::fs::remove_file(&path).unwrap();
+        drop(held);
+        let got = waiter.join().unwrap();
+        let at_path = std::fs::metadata(&path).unwrap();
+        assert_eq!(got.metadata().unwrap().ino(), at_path.ino());
+    }
+}

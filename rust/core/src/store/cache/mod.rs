@@ -1,0 +1,509 @@
+//! A local cache of remote objects (`S3DLIO_CACHE_DIR`, `S3DLIO_CACHE_BYTES`,
+//! `S3DLIO_CACHE_VALIDATE`, or the options `cache_dir`, `cache_bytes`,
+//! `cache_validate`): an object read from `s3://`, `az://` or `gs://` is
+//! kept on local disk, and later reads of it (the second epoch and on) are
+//! served from there while it is unchanged.
+//!
+//! Every remote read passes here when a cache is set: `get`, `get_range`,
+//! `get_many`, `get_ranges`, `get_batch`, and through them the datasets and
+//! the shard readers. A whole read is fetched as without a cache (into
+//! memory, parallel parts and all) and then written to disk; a ranged read
+//! of an object not yet cached (a Parquet column, a tar header) fetches the
+//! whole object to disk in ranged parts, once, and is then served from it.
+//!
+//! - **Validated**, by default, against the store: by what a listing said
+//!   of the object ([`listed`]), else one HEAD (ETag and size, else
+//!   last-modified and size). `cache_validate=never` trusts the copy (for
+//!   datasets that never change in place).
+//! - **Fetched once** by all the processes on the machine ([`lock`]), and
+//!   **written once**: bytes and version in one file renamed into place
+//!   ([`entry`]).
+//! - **Bounded**: least recently used entries are evicted past the budget,
+//!   never one being read, never a file s3dlio did not write ([`space`]).
+//! - **Never an error or a stall of its own**: an object larger than the
+//!   whole budget, a full or failing disk, is read through, uncached, with
+//!   a line on stderr the first time. The one error is a cache directory
+//!   holding files s3dlio did not write.
+//! - **Zero-copy as `file://`**: a hit is read into an aligned buffer, or
+//!   mapped where `file_mmap` is on (as for tar shards).
+//!
+//! Counted in `metrics()["cache"]` ([`crate::metrics::cache_snapshot`]).
+
+pub(crate) mod entry;
+pub(crate) mod listed;
+mod lock;
+mod space;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use bytes::Bytes;
+
+use super::local::{self, Staged};
+use super::mapped;
+use super::object::Whole;
+use crate::buffer::Region;
+use crate::error::{Error, Result};
+use crate::exec::Worker;
+use crate::meta::{ByteRange, ObjectMeta};
+use crate::metrics::cache as counted;
+use crate::options::{self, Options};
+use crate::runtime;
+use entry::Stored;
+pub use space::{clear, stats, CacheStats};
+use space::{Refused, Space};
+
+/// A remote object as the cache reads it.
+pub(crate) trait Origin: Sync {
+    /// Its URI.
+    fn uri(&self) -> &str;
+    /// Its size, time and ETag now.
+    fn head(&self) -> impl Future<Output = Result<ObjectMeta>> + Send;
+    /// `range` of it, and the version read.
+    fn fetch(
+        &self,
+        range: ByteRange,
+        whole: Whole,
+    ) -> impl Future<Output = Result<(Bytes, ObjectMeta)>> + Send;
+    /// All of it into `region`, and the version read.
+    fn fetch_into_place(
+        &self,
+        region: Region,
+    ) -> impl Future<Output = Result<(Region, ObjectMeta)>> + Send;
+    /// All of version `version` of it written into `file`, in ranged parts.
+    fn download(
+        &self,
+        version: &ObjectMeta,
+        file: File,
+    ) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// How a cached copy is checked before it is served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Validate {
+    /// Against the store: a listing's answer, else a HEAD.
+    Etag,
+    /// Not at all.
+    Never,
+}
+
+/// One cache directory, shared by every call of this process using it.
+struct Cache {
+    space: Space,
+    warned_large: AtomicBool,
+    warned_failing: AtomicBool,
+}
+
+/// The cache as one call uses it.
+#[derive(Clone)]
+pub(crate) struct CacheUse {
+    cache: Arc<Cache>,
+    validate: Validate,
+    /// Hits are views over the entry's mapped pages (`file_mmap`).
+    mmap: bool,
+}
+
+/// The caches opened by this process, by directory and budget; `None` for
+/// one whose disk failed (read through, said once).
+type Opened = HashMap<(PathBuf, Option<u64>), Option<Arc<Cache>>>;
+
+fn opened() -> &'static Mutex<Opened> {
+    static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
+    OPENED.get_or_init(Mutex::default)
+}
+
+/// The cache `options` set, if any, its hits mapped when `mmap`. An error
+/// for a bad value, or a directory holding files s3dlio did not write.
+pub(crate) fn for_options(options: &Options, mmap: bool) -> Result<Option<CacheUse>> {
+    let Some(dir) = options.first_of(&[options::CACHE_DIR_OPTION, options::CACHE_DIR]) else {
+        return Ok(None);
+    };
+    if dir.is_empty() {
+        return Ok(None);
+    }
+    let key = [options::CACHE_BYTES_OPTION, options::CACHE_BYTES]
+        .into_iter()
+        .find(|k| options.get(k).is_some())
+        .unwrap_or(options::CACHE_BYTES);
+    let budget = options.bytes(key)?;
+    let validate = match options
+        .first_of(&[options::CACHE_VALIDATE_OPTION, options::CACHE_VALIDATE])
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("etag") | Some("") => Validate::Etag,
+        Some("never") => Validate::Never,
+        Some(other) => {
+            return Err(Error::InvalidArgument(format!(
+                "cache_validate={other:?}: expected \"etag\" or \"never\""
+            )))
+        }
+    };
+    let dir = PathBuf::from(dir);
+    let mut caches = opened().lock().unwrap_or_else(|e| e.into_inner());
+    let cache = match caches.get(&(dir.clone(), budget)) {
+        Some(cache) => cache.clone(),
+        None => {
+            let cache = match Space::open(&dir, budget) {
+                Ok(space) => Some(Arc::new(Cache {
+                    space,
+                    warned_large: AtomicBool::new(false),
+                    warned_failing: AtomicBool::new(false),
+                })),
+                Err(Refused::Foreign(e)) => return Err(e),
+                Err(Refused::Failing(e)) => {
+                    eprintln!(
+                        "s3dlio: the cache directory {} cannot be used ({e}); remote objects \
+                         are read through, uncached",
+                        dir.display()
+                    );
+                    None
+                }
+            };
+            caches.insert((dir, budget), cache.clone());
+            cache
+        }
+    };
+    Ok(cache.map(|cache| CacheUse {
+        cache,
+        validate,
+        mmap,
+    }))
+}
+
+/// What a lookup that found no current entry saw: a stale copy's version,
+/// or nothing.
+type Seen = Option<Stored>;
+
+/// An entry opened for a read, locked shared while it is read.
+struct Open {
+    file: File,
+    meta: std::fs::Metadata,
+    stored: Stored,
+}
+
+/// The entry at `path` if it is a whole one of `uri` (call it on a
+/// blocking thread); `None` for no entry, a foreign or broken one, or a
+/// disk error (all misses).
+fn open_entry(path: &Path, uri: &str) -> Option<Open> {
+    let file = File::open(path).ok()?;
+    if !lock::flock(&file, libc::LOCK_SH) {
+        return None;
+    }
+    let meta = file.metadata().ok()?;
+    let stored = Stored::read(&file, meta.len())?;
+    (stored.uri == uri).then_some(Open { file, meta, stored })
+}
+
+/// Mark the entry `file` used now (its access time, which eviction orders by).
+fn touch(file: &File) {
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    ];
+    // SAFETY: `file` owns an open descriptor; futimens only sets its times.
+    unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
+impl CacheUse {
+    fn path_of(&self, uri: &str) -> PathBuf {
+        entry::path_of(&self.cache.space.dir, uri)
+    }
+
+    /// The entry of `origin`'s object if cached and current, else what
+    /// was found (a stale copy, or nothing).
+    async fn lookup(&self, origin: &impl Origin) -> Result<std::result::Result<Open, Seen>> {
+        let (path, uri) = (self.path_of(origin.uri()), origin.uri().to_owned());
+        let Some(open) = runtime::blocking(move || open_entry(&path, &uri)).await else {
+            return Ok(Err(None));
+        };
+        if self.validate == Validate::Never {
+            return Ok(Ok(open));
+        }
+        let current = match listed::version(origin.uri()) {
+            Some(listed) => listed,
+            None => {
+                let now = origin.head().await?;
+                counted::validated(!open.stored.is_version(&now));
+                now
+            }
+        };
+        match open.stored.is_version(&current) {
+            true => Ok(Ok(open)),
+            false => Ok(Err(Some(open.stored))),
+        }
+    }
+
+    /// The entry of `uri` if another process wrote one while this one
+    /// waited for the fetch lock (not the `seen` one): as fresh as a fetch
+    /// of ours would be, so served without a second check.
+    async fn written_meanwhile(&self, uri: &str, seen: Seen) -> Option<Open> {
+        let (path, uri) = (self.path_of(uri), uri.to_owned());
+        let open = runtime::blocking(move || open_entry(&path, &uri)).await?;
+        (Some(&open.stored) != seen.as_ref()).then_some(open)
+    }
+
+    /// `range` of the cached `open` entry: read, or mapped with `mmap`;
+    /// counted a hit unless the entry was fetched for this read (`hit`).
+    async fn read(&self, open: Open, uri: &str, range: ByteRange, hit: bool) -> Result<Bytes> {
+        let span = range.resolve(uri, open.stored.size)?;
+        let (mmap, uri) = (self.mmap, uri.to_owned());
+        runtime::blocking(move || {
+            let range = ByteRange {
+                offset: span.start,
+                length: Some(span.end - span.start),
+            };
+            let worker = Worker::alone();
+            let bytes = match mmap && span.end > span.start {
+                true => mapped::view(&uri, &open.file, &open.meta, range, &worker)?,
+                false => local::read(&uri, &open.file, &open.meta, range, &worker)?,
+            };
+            touch(&open.file);
+            if hit {
+                counted::hit(bytes.len() as u64);
+            }
+            Ok(bytes)
+        })
+        .await
+    }
+
+    /// The fetch lock of `uri`'s entry, waited for; `None` when the disk
+    /// refuses it (the read goes on, uncached).
+    async fn fetching(&self, uri: &str) -> Option<File> {
+        let lock = entry::lock_path(&self.path_of(uri));
+        runtime::blocking(move || lock::fetching(&lock).ok()).await
+    }
+
+    /// Say once per cache, on stderr, why objects are read through.
+    fn warn(&self, large: bool, message: impl FnOnce() -> String) {
+        let flag = match large {
+            true => &self.cache.warned_large,
+            false => &self.cache.warned_failing,
+        };
+        if !flag.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "s3dlio: cache {}: {}",
+                self.cache.space.dir.display(),
+                message()
+            );
+        }
+    }
+
+    /// Room for an entry of `len` bytes: false (read through) when over
+    /// the whole budget, said once, or when everything left is in use.
+    fn room_for(&self, uri: &str, len: u64) -> bool {
+        let budget = self.cache.space.budget;
+        if len > budget {
+            self.warn(true, || {
+                format!(
+                    "{uri} ({len} bytes cached) is larger than the whole budget of {budget} \
+                     bytes; objects that large are read through, uncached"
+                )
+            });
+            return false;
+        }
+        self.cache.space.make_room(len)
+    }
+
+    /// Keep `data`, version `meta` of `uri`, as its entry (call it on a
+    /// blocking thread); any failure leaves it uncached, said once.
+    fn keep(&self, uri: &str, data: &[u8], meta: &ObjectMeta) {
+        let stored = Stored::of(uri, meta);
+        let len = data.len() as u64 + stored.trailer().len() as u64;
+        if !self.room_for(uri, len) {
+            counted::read_through();
+            return;
+        }
+        let path = self.path_of(uri);
+        let old = std::fs::metadata(&path).map(|m| m.len()).ok();
+        let written = (|| {
+            let path = path
+                .to_str()
+                .ok_or_else(|| std::io::Error::other("not UTF-8"))?;
+            let staged = Staged::beside(uri, path).map_err(std::io::Error::other)?;
+            let mut file = staged.create().map_err(std::io::Error::other)?;
+            entry::write(&mut file, data, &stored)?;
+            drop(file);
+            staged.publish().map_err(std::io::Error::other)
+        })();
+        self.kept(uri, written, len, old);
+    }
+
+    /// Count an entry of `len` bytes renamed over `old` (or not, `written`
+    /// says why).
+    fn kept(&self, uri: &str, written: std::io::Result<()>, len: u64, old: Option<u64>) {
+        match written {
+            Ok(()) => {
+                self.cache.space.add(len);
+                if let Some(old) = old {
+                    self.cache.space.forget(old);
+                }
+                counted::written(len);
+            }
+            Err(e) => {
+                counted::read_through();
+                self.warn(false, || {
+                    format!("could not keep {uri} ({e}); objects are read through, uncached")
+                });
+            }
+        }
+    }
+
+    /// [`Origin::fetch`] of `range` through the cache.
+    pub async fn get(&self, origin: &impl Origin, range: ByteRange, whole: Whole) -> Result<Bytes> {
+        let uri = origin.uri();
+        if !range.is_full() {
+            return match self.stored_or_downloaded(origin).await? {
+                Some((open, hit)) => self.read(open, uri, range, hit).await,
+                None => origin.fetch(range, whole).await.map(|(bytes, _)| bytes),
+            };
+        }
+        let seen = match self.lookup(origin).await? {
+            Ok(open) => return self.read(open, uri, range, true).await,
+            Err(seen) => seen,
+        };
+        let _fetching = self.fetching(uri).await;
+        if let Some(open) = self.written_meanwhile(uri, seen).await {
+            return self.read(open, uri, range, true).await;
+        }
+        counted::miss();
+        let (bytes, meta) = origin.fetch(range, whole).await?;
+        let (this, uri, data) = (self.clone(), uri.to_owned(), bytes.clone());
+        runtime::blocking(move || this.keep(&uri, &data, &meta)).await;
+        Ok(bytes)
+    }
+
+    /// The last `len` bytes of the object and its size, through the cache.
+    pub async fn get_tail(&self, origin: &impl Origin, len: u64) -> Result<(Bytes, u64)> {
+        let tail = |size: u64| ByteRange {
+            offset: size.saturating_sub(len),
+            length: None,
+        };
+        match self.stored_or_downloaded(origin).await? {
+            Some((open, hit)) => {
+                let size = open.stored.size;
+                Ok((self.read(open, origin.uri(), tail(size), hit).await?, size))
+            }
+            None => {
+                let size = origin.head().await?.size;
+                let (bytes, _) = origin.fetch(tail(size), Whole::InOne).await?;
+                Ok((bytes, size))
+            }
+        }
+    }
+
+    /// The current entry of `origin`'s object, fetched to disk first (the
+    /// whole object, in ranged parts, once) when there is none; `None`
+    /// when it cannot be kept (read through).
+    async fn stored_or_downloaded(&self, origin: &impl Origin) -> Result<Option<(Open, bool)>> {
+        let seen = match self.lookup(origin).await? {
+            Ok(open) => return Ok(Some((open, true))),
+            Err(seen) => seen,
+        };
+        let _fetching = self.fetching(origin.uri()).await;
+        if let Some(open) = self.written_meanwhile(origin.uri(), seen).await {
+            return Ok(Some((open, true)));
+        }
+        counted::miss();
+        Ok(self.download(origin).await?.map(|open| (open, false)))
+    }
+
+    /// The whole object downloaded to its entry; `None` when it cannot be
+    /// kept (over the budget, a failing disk: said once).
+    async fn download(&self, origin: &impl Origin) -> Result<Option<Open>> {
+        let uri = origin.uri().to_owned();
+        let version = origin.head().await?;
+        let stored = Stored::of(&uri, &version);
+        let trailer = stored.trailer();
+        let len = version.size + trailer.len() as u64;
+        let path = self.path_of(&uri);
+        let (this, at) = (self.clone(), path.clone());
+        let staged = runtime::blocking(move || {
+            if !this.room_for(&uri, len) {
+                counted::read_through();
+                return None;
+            }
+            let staged = at
+                .to_str()
+                .ok_or_else(|| Error::InvalidArgument("a cache path not UTF-8".into()))
+                .and_then(|at| Staged::beside(&uri, at))
+                .and_then(|staged| Ok((staged.create()?, staged)));
+            if let Err(e) = &staged {
+                this.kept(&uri, Err(std::io::Error::other(e.to_string())), len, None);
+            }
+            staged.ok()
+        })
+        .await;
+        let Some((file, staged)) = staged else {
+            return Ok(None);
+        };
+        let uri = origin.uri().to_owned();
+        let downloaded = match file.try_clone() {
+            Ok(copy) => origin.download(&version, copy).await,
+            Err(e) => Err(Error::from_io(&uri, e)),
+        };
+        let this = self.clone();
+        Ok(runtime::blocking(move || {
+            let old = std::fs::metadata(&path).map(|m| m.len()).ok();
+            let written = downloaded
+                .map_err(|e| std::io::Error::other(e.to_string()))
+                .and_then(|n| {
+                    use std::os::unix::fs::FileExt;
+                    match n == version.size {
+                        true => file.write_all_at(&trailer, n),
+                        false => Err(std::io::Error::other("the download came short")),
+                    }
+                })
+                .and_then(|()| {
+                    drop(file);
+                    staged
+                        .publish()
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                });
+            let ok = written.is_ok();
+            this.kept(&uri, written, len, old);
+            ok.then(|| open_entry(&path, &uri)).flatten()
+        })
+        .await)
+    }
+
+    /// The whole object into `region` (a batch row sized to it), through
+    /// the cache.
+    pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
+        let uri = origin.uri();
+        let (open, _fetching) = match self.lookup(origin).await? {
+            Ok(open) => (Some(open), None),
+            Err(seen) => {
+                let lock = self.fetching(uri).await;
+                (self.written_meanwhile(uri, seen).await, lock)
+            }
+        };
+        if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
+            let uri = uri.to_owned();
+            return runtime::blocking(move || {
+                let mut region = region;
+                local::fill(&uri, &open.file, 0, &mut region, &Worker::alone())?;
+                touch(&open.file);
+                counted::hit(region.len() as u64);
+                Ok(region)
+            })
+            .await;
+        }
+        counted::miss();
+        let (region, meta) = origin.fetch_into_place(region).await?;
+        let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
+        runtime::blocking(move || this.keep(&uri, &data, &meta)).await;
+        Ok(region)
+    }
+}

@@ -1,0 +1,117 @@
+"""The local cache across processes and on a full disk: two processes that
+miss the same object at once fetch it once (the other waits, then reads the
+entry), and a cache on a disk with no room left reads through, correct and
+uncached, saying so once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fault_proxy import FaultProxy, stall
+
+import s3dlio
+
+RACER = """
+import json, os, sys, time
+import s3dlio
+uri, cache, start = sys.argv[1:4]
+while not os.path.exists(start):
+    time.sleep(0.001)
+data = s3dlio.get(uri, options={"cache_dir": cache})
+m = s3dlio.metrics()
+print(json.dumps({"cache": m["cache"], "len": len(data), "first": bytes(data[:1]).hex()}))
+"""
+
+
+def test_two_processes_missing_one_object_fetch_it_once(s3_prefix, tmp_path, moto_server):
+    uri = f"{s3_prefix}/shared.bin"
+    s3dlio.put(uri, b"\x07" * 200_000)
+    cache, start = tmp_path / "cache", tmp_path / "start"
+    with FaultProxy(moto_server) as proxy:
+        # The first GET takes a second: the other process misses meanwhile.
+        proxy.inject([stall(1.0)], method="GET", path="*/shared.bin")
+        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
+        racers = [
+            subprocess.Popen(
+                [sys.executable, "-c", RACER, uri, str(cache), str(start)],
+                env=env,
+                stdout=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
+        time.sleep(0.5)  # both imported and waiting
+        start.touch()
+        outs = [json.loads(r.communicate(timeout=120)[0]) for r in racers]
+        gets = proxy.requests_to("GET", "*/shared.bin")
+    assert [o["len"] for o in outs] == [200_000, 200_000]
+    assert {o["first"] for o in outs} == {"07"}
+    assert sorted(o["cache"]["misses"] for o in outs) == [0, 1], outs
+    assert sorted(o["cache"]["hits"] for o in outs) == [0, 1], outs
+    assert len(gets) == 1, [g.path for g in gets]
+
+
+FULL_DISK = """
+import json, sys
+import s3dlio
+prefix, cache = sys.argv[1:3]
+opts = {"cache_dir": cache, "cache_bytes": "1GiB"}
+out = {}
+big = s3dlio.get(prefix + "/big.bin", options=opts)
+out["big_ok"] = bytes(big) == bytes(range(256)) * (3 * 4096)
+s3dlio.get(prefix + "/big.bin", options=opts)
+out["after_big"] = s3dlio.metrics(reset=True)["cache"]
+small = s3dlio.get(prefix + "/small.bin", options=opts)
+out["small_ok"] = bytes(small) == b"s" * 1000
+out["after_small"] = s3dlio.metrics(reset=True)["cache"]
+print(json.dumps(out))
+"""
+
+
+def _run_on_a_small_tmpfs(script: list[str], mount: Path) -> subprocess.CompletedProcess:
+    """`script` run where `mount` is a 1 MiB tmpfs: in a mount namespace of
+    its own (unshare), so nothing outside the test sees it."""
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        pytest.skip("no unshare(1) to mount a small tmpfs")
+    command = f'mount -t tmpfs -o size=1m tmpfs "{mount}" && exec "$@"'
+    args = [unshare, "--mount"] if os.geteuid() == 0 else [unshare, "-rm"]
+    probe = subprocess.run(
+        [*args, "sh", "-c", f'mount -t tmpfs -o size=1m tmpfs "{mount}"'],
+        capture_output=True,
+        timeout=30,
+    )
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {probe.stderr.decode().strip()}")
+    return subprocess.run(
+        [*args, "sh", "-c", command, "sh", *script], capture_output=True, timeout=180
+    )
+
+
+def test_a_full_disk_reads_through_and_says_so_once(s3_prefix, tmp_path):
+    # 3 MiB: more than the 1 MiB disk, well under the 1 GiB budget.
+    s3dlio.put(f"{s3_prefix}/big.bin", bytes(range(256)) * (3 * 4096))
+    s3dlio.put(f"{s3_prefix}/small.bin", b"s" * 1000)
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    out = _run_on_a_small_tmpfs(
+        [sys.executable, "-c", FULL_DISK, s3_prefix, str(mount / "cache")], mount
+    )
+    assert out.returncode == 0, out.stderr.decode()
+    got = json.loads(out.stdout)
+    assert got["big_ok"] and got["small_ok"]
+    assert got["after_big"]["read_through"] == 2 and got["after_big"]["writes"] == 0
+    assert got["after_big"]["misses"] == 2
+    # The disk had room for a small one: kept.
+    assert got["after_small"]["writes"] == 1
+    err = out.stderr.decode()
+    assert err.count("could not keep") == 1, err
+    assert "big.bin" in err
+    assert list(mount.iterdir()) == [], "the tmpfs was private to the child"
