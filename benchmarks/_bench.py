@@ -401,6 +401,7 @@ def interleave(
             "build_s": med.get("build_s"),
             "contender": contenders[name]["contender"],
             "scheme": contenders[name].get("scheme"),
+            "medians": med,
         }
     return results
 

@@ -566,6 +566,13 @@ def op_shard_index(spec: dict) -> dict:
     return shard_index(spec)
 
 
+def op_cache_epochs(spec: dict) -> dict:
+    """Three loader epochs, cached or not (suite 13, ``_cache_op``)."""
+    from _cache_op import cache_epochs
+
+    return cache_epochs(spec, _cpu)
+
+
 def op_parquet_read(spec: dict) -> dict:
     """The chosen columns of every Parquet file as a table (suite 10, ``_parquet_op``)."""
     from _parquet_op import parquet_read
@@ -622,6 +629,7 @@ OPS = {
     "gpu": op_gpu,
     "gpu_probe": op_gpu_probe,
     "shard_epoch": op_shard_epoch,
+    "cache_epochs": op_cache_epochs,
     "shard_index": op_shard_index,
     "parquet_read": op_parquet_read,
     "parquet_epoch": op_parquet_epoch,
@@ -636,9 +644,12 @@ def main() -> None:
     result = OPS[spec["op"]](spec)
     expect = spec.get("expect")
     if expect is not None and result.get("bytes") != expect:
-        unit = {"epoch": "samples", "parquet_read": "rows", "parquet_epoch": "rows"}.get(
-            spec["op"], "bytes"
-        )
+        unit = {
+            "epoch": "samples",
+            "cache_epochs": "samples",
+            "parquet_read": "rows",
+            "parquet_epoch": "rows",
+        }.get(spec["op"], "bytes")
         raise SystemExit(f"an epoch gave {result.get('bytes')} {unit}, not {expect}")
     sys.stdout.flush()
     print(json.dumps(result))

@@ -62,6 +62,7 @@ from _bench import (
     targets_md,
 )
 from _common import RESULTS
+from _suite_cache import suite_cache
 from _suite_endpoints import suite_endpoints
 from _suite_overhead import suite_overhead
 from _suite_parquet import suite_parquet
@@ -91,6 +92,7 @@ SUITES = {
     "parquet": ("10. Parquet columns: read_parquet and S3ParquetDataset vs pyarrow", suite_parquet),
     "overhead": ("11. the cost of metrics and of the operation log", suite_overhead),
     "endpoints": ("12. several endpoints, and a store that throttles", suite_endpoints),
+    "cache": ("13. the local cache of remote objects: three epochs", suite_cache),
 }
 # What a suite needs beyond the small and large sets, made only when it runs:
 # moto (started, the data uploaded), and the sets of 4 KiB files.

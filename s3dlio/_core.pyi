@@ -601,6 +601,13 @@ def metrics(reset: bool = False) -> dict[str, Any]:
     ``in_flight_peak``, ``limit_cuts``, ``lowest_limit`` (``None``: never
     cut) and ``spacing_s`` (seconds between request starts while the lane
     paces them, ``None`` otherwise; the limiter's values are not reset).
+    ``"cache"`` is what the local cache of remote objects did
+    (``S3DLIO_CACHE_DIR``): ``hits`` and ``hit_bytes`` (reads served from
+    disk), ``misses`` (fetched from the store), ``writes`` and
+    ``written_bytes`` (objects kept), ``read_through`` (misses not kept: over
+    the budget, or the disk full or failing), ``validations`` (HEADs made to
+    check a copy), ``stale`` (copies found changed) and ``evictions`` and
+    ``evicted_bytes``.
 
     With ``reset``, counting starts a new interval. Counted per process: a
     forked child starts from zero. A ``put`` sent as a multipart upload is

@@ -114,8 +114,8 @@ def _requests(metrics: Mapping[str, Any] | None) -> dict[str, int] | None:
     return {
         op: sum(int(s["requests"]) for s in schemes.values())
         for op, schemes in metrics.items()
-        # The log's state, busy time and lanes are not operations.
-        if op not in ("oplog", "storage", "endpoints")
+        # The log's state, busy time, lanes and the cache are not operations.
+        if op not in ("oplog", "storage", "endpoints", "cache")
     }
 
 

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = ["get_many", "get_latency", "scaling", "loader", "memory", "nginx", "cold", "shards"]
-SUITES += ["parquet", "overhead", "endpoints"]
+SUITES += ["parquet", "overhead", "endpoints", "cache"]
 
 
 @pytest.mark.slow
@@ -67,3 +67,11 @@ def test_run_quick_writes_every_suite(tmp_path):
     for case in parquet["cases"]:
         assert all("median_s" in r for r in case["results"].values()), case["results"]
     assert parquet["fetched"]["ours_parquet"]["server_bytes"] > 0, parquet["fetched"]
+    # The cache: three epochs by every contender (each checked), cached
+    # ones making no GET after the first epoch.
+    cache = json.loads((out / "cache.json").read_text())
+    for case in cache["cases"]:
+        assert all("median_s" in r for r in case["results"].values()), case["results"]
+        for name, r in case["results"].items():
+            if "cache," in name:
+                assert r["medians"]["epoch2_gets"] == r["medians"]["epoch3_gets"] == 0, r

@@ -66,6 +66,7 @@ def test_a_second_read_comes_from_the_cache_with_no_get(s3_prefix, tmp_path):
     m = s3dlio.metrics(reset=True)
     assert "get" not in m and "get_range" not in m, m
     assert m["cache"]["hits"] == 5
+    assert "\ns3dlio_cache_hits_total " in s3dlio.metrics_prometheus()
 
 
 def test_a_listing_validates_the_copies_with_no_request(s3_prefix, tmp_path):
@@ -154,6 +155,19 @@ def s3dlio_cache_stats(cache: Path) -> dict:
     )
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
+
+
+def _clear(cache: Path) -> int:
+    """`s3dlio cache clear DIR --json`: the objects removed."""
+    import json
+    import shutil
+
+    exe = shutil.which("s3dlio", path=str(Path(sys.executable).parent)) or "s3dlio"
+    out = subprocess.run(
+        [exe, "--json", "cache", "clear", str(cache)], capture_output=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)["objects"]
 
 
 def test_the_command_line_reports_and_clears_only_its_own_directory(s3_prefix, tmp_path):
@@ -246,6 +260,12 @@ def test_a_hit_is_a_view_of_the_mapped_entry_with_file_mmap(s3_prefix, tmp_path)
     spans = [tuple(int(x, 16) for x in line.split()[0].split("-")) for line in mapped]
     assert any(lo <= address < hi for lo, hi in spans)
     assert bytes(view) == bytes([0]) * (1 << 20)
+    # A mapped view keeps the entry in use (its read lock lives with the
+    # mapping): not removed until the view is gone.
+    assert _clear(cache) == 0 and len(_entries(cache)) == 1
+    assert bytes(view) == bytes([0]) * (1 << 20)
+    del view
+    assert _clear(cache) == 1 and _entries(cache) == []
 
 
 KILLED_WRITER = """

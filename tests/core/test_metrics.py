@@ -232,7 +232,8 @@ PROM_LINE = re.compile(
     r"^(# (HELP|TYPE) s3dlio_[a-z_]+ .+"
     r'|s3dlio_[a-z_]+\{op="[a-z_]+",scheme="[a-z]+"(,(kind|quantile)="[a-z_0-9.]+")?\}'
     r" [0-9.e+-]+"
-    r'|s3dlio_endpoint_[a-z_]+\{endpoint="[a-z]+://[^"]*",bucket="[^"]*"\} [0-9]+)$'
+    r'|s3dlio_endpoint_[a-z_]+\{endpoint="[a-z]+://[^"]*",bucket="[^"]*"\} [0-9]+'
+    r"|s3dlio_cache_[a-z_]+_total [0-9]+)$"
 )
 
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use crate::buffer::AlignedBuf;
 use crate::error::{Error, Result};
 use crate::exec;
-use crate::fetch::{check_in_flight, split_by_kind};
+use crate::fetch::{cached_first, check_in_flight, split_by_kind};
 use crate::options::Options;
 use crate::pool::{self, Pool};
 use crate::store::{Resolver, Target};
@@ -137,6 +137,10 @@ pub async fn get_batch_in<S: AsRef<str>>(
     let (owner, regions) = buf.into_regions_sized(sizes.iter().map(|&s| s as usize));
     let (local, remote) = split_by_kind(regions.into_iter().zip(targets.iter().cloned()));
     let direct = local.iter().any(|(_, t)| t.direct);
+    let (hits, remote) = cached_first(remote, max_in_flight, |region, t, worker| {
+        t.fill_cached_now(region, worker)
+    })
+    .await?;
     let filled = exec::run_split(
         local,
         direct,
@@ -154,6 +158,8 @@ pub async fn get_batch_in<S: AsRef<str>>(
         }) => return Err(size_error(&targets, uri, expected, actual, given).await),
         other => other?,
     };
+    let mut filled = filled;
+    filled.extend(hits);
     let data = owner.finish(filled).ok_or_else(|| {
         Error::InvalidArgument("get_batch: a row was not filled (internal error)".into())
     })?;

@@ -133,6 +133,16 @@ pub async fn get_ranges<S: AsRef<str>>(
     drop(resolved);
     let mut fetched: Vec<Option<Bytes>> = vec![None; jobs.len()];
     let (local, remote) = split_by_kind(jobs);
+    let (hits, remote) = cached_first(remote, max_in_flight, |(slot, range), t, worker| {
+        Ok(match t.cached_now(range, worker) {
+            Some(read) => Ok((slot, read?)),
+            None => Err((slot, range)),
+        })
+    })
+    .await?;
+    for (slot, bytes) in hits {
+        fetched[slot] = Some(bytes);
+    }
     // Split large remote reads into ranged requests only when the batch
     // leaves request slots free (as file:// splits only onto spare cores).
     let whole = match remote.len() < max_in_flight {
@@ -162,6 +172,50 @@ pub async fn get_ranges<S: AsRef<str>>(
                 .expect("every unique request was read")
         })
         .collect())
+}
+
+/// The remote jobs whose objects the local cache can serve with no request,
+/// done first by `read` on blocking workers, object after object, as
+/// `file://` objects are read (no task per object: a batch of hits runs at
+/// the speed of local reads). Returns what they gave and the jobs left to
+/// fetch: the others, and those `read` handed back (a miss, or a copy only
+/// a HEAD can check).
+pub(crate) async fn cached_first<K, T, F>(
+    remote: Vec<(K, RemoteTarget)>,
+    max_in_flight: usize,
+    read: F,
+) -> Result<(Vec<T>, Vec<(K, RemoteTarget)>)>
+where
+    K: Send + 'static,
+    T: Send + 'static,
+    F: Fn(K, &RemoteTarget, &Worker) -> Result<std::result::Result<T, K>> + Send + Sync + 'static,
+{
+    if !remote.iter().any(|(_, t)| t.has_cache()) {
+        return Ok((Vec::new(), remote));
+    }
+    let (cached, mut rest): (Vec<_>, Vec<_>) = remote.into_iter().partition(|(_, t)| t.has_cache());
+    let outcomes = exec::run_split(
+        cached,
+        false,
+        Vec::<()>::new(),
+        max_in_flight,
+        move |(key, target), worker| {
+            Ok(match read(key, &target, worker)? {
+                Ok(done) => Ok(done),
+                Err(key) => Err((key, target)),
+            })
+        },
+        |()| std::future::ready(Err(Error::InvalidArgument("no remote jobs".into()))),
+    )
+    .await?;
+    let mut done = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(d) => done.push(d),
+            Err(job) => rest.push(job),
+        }
+    }
+    Ok((done, rest))
 }
 
 /// Jobs on local targets, and jobs on remote ones.

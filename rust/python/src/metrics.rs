@@ -120,7 +120,9 @@ fn endpoints(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
 /// The metrics in the Prometheus text format.
 #[pyfunction]
 pub fn metrics_prometheus() -> String {
-    s3dlio_core::metrics::prometheus_text() + &s3dlio_core::lane_prometheus_text()
+    s3dlio_core::metrics::prometheus_text()
+        + &s3dlio_core::lane_prometheus_text()
+        + &s3dlio_core::metrics::cache_prometheus_text()
 }
 
 /// Log every request of this process to `path` (`.zst`: compressed), and

@@ -21,7 +21,7 @@ mod prometheus;
 mod request;
 mod table;
 
-pub use cache::{cache_snapshot, CacheMetrics};
+pub use cache::{cache_prometheus_text, cache_snapshot, CacheMetrics};
 pub use histogram::Quantiles;
 pub use op::Op;
 pub use prometheus::prometheus_text;

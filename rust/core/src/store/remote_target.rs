@@ -12,6 +12,7 @@ use super::object::{listing, read, write, Object, Whole};
 use super::s3_raw_keys;
 use crate::buffer::Region;
 use crate::error::{Error, Result};
+use crate::exec::Worker;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::metrics::{self, Op};
 use crate::runtime;
@@ -62,6 +63,32 @@ impl RemoteTarget {
         match (&self.cache, &self.reach) {
             (Some(cache), Reach::Object(..)) => Some(cache),
             _ => None,
+        }
+    }
+
+    /// Whether reads of it may be served by the cache on a blocking
+    /// worker ([`RemoteTarget::cached_now`]).
+    pub fn has_cache(&self) -> bool {
+        self.cached().is_some()
+    }
+
+    /// `range` of the object from the cache, read on this thread (a
+    /// blocking worker's), when its copy needs no request to be trusted;
+    /// `None` when the async read must handle it.
+    pub fn cached_now(&self, range: ByteRange, worker: &Worker) -> Option<Result<Bytes>> {
+        self.cached()?.read_now(&self.uri, range, worker)
+    }
+
+    /// [`RemoteTarget::cached_now`] of the whole object into `region`; the
+    /// region back unfilled when the async read must handle it.
+    pub fn fill_cached_now(
+        &self,
+        region: Region,
+        worker: &Worker,
+    ) -> Result<std::result::Result<Region, Region>> {
+        match self.cached() {
+            Some(cache) => cache.fill_now(&self.uri, region, worker),
+            None => Ok(Err(region)),
         }
     }
 

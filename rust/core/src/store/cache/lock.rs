@@ -8,7 +8,9 @@
 //!   others wait, then find it cached.
 //! - Reading: a shared lock on the entry itself while it is read; eviction
 //!   takes an exclusive one without waiting, and skips an entry it cannot
-//!   lock, so an object being read is never evicted.
+//!   lock, so an object being read is never evicted. A mapping of the entry
+//!   keeps the open file, and with it the lock, for as long as it lives: a
+//!   mapped view (tar shards, `file_mmap`) keeps its entry in use.
 //!
 //! The lock file is removed only by eviction, holding it. A waiter that
 //! got the lock of a file removed meanwhile (its inode no longer at the

@@ -180,6 +180,42 @@ pub(crate) fn for_options(options: &Options, mmap: bool) -> Result<Option<CacheU
 /// or nothing.
 type Seen = Option<Stored>;
 
+/// What [`CacheUse::claim`] gives.
+enum Claim {
+    /// A current entry: read it.
+    Current(Box<Open>),
+    /// None: fetch the object, holding this lock (`None` where the disk
+    /// refused a lock file: the fetch goes on all the same).
+    Fetch(Option<File>),
+}
+
+/// What the first look of a claim found.
+enum Found {
+    Claimed(Claim),
+    /// A copy only a HEAD can check.
+    Unchecked(Box<Open>),
+}
+
+/// Whether `open` is current by what needs no request: `never` trusts it,
+/// a listing's answer decides; `None` when only a HEAD can tell.
+fn trusted(validate: Validate, open: &Open, uri: &str) -> Option<bool> {
+    match validate {
+        Validate::Never => Some(true),
+        Validate::Etag => listed::version(uri).map(|v| open.stored.is_version(&v)),
+    }
+}
+
+/// The fetch lock of the entry at `path`, waited for, then the entry if
+/// another process wrote it meanwhile (not the `seen` one): as fresh as a
+/// fetch of ours would be, so served without another check.
+fn claim_after(path: &Path, uri: &str, seen: Seen) -> Claim {
+    let lock = lock::fetching(&entry::lock_path(path)).ok();
+    match open_entry(path, uri) {
+        Some(open) if Some(&open.stored) != seen.as_ref() => Claim::Current(Box::new(open)),
+        _ => Claim::Fetch(lock),
+    }
+}
+
 /// An entry opened for a read, locked shared while it is read.
 struct Open {
     file: File,
@@ -221,68 +257,108 @@ impl CacheUse {
         entry::path_of(&self.cache.space.dir, uri)
     }
 
-    /// The entry of `origin`'s object if cached and current, else what
-    /// was found (a stale copy, or nothing).
-    async fn lookup(&self, origin: &impl Origin) -> Result<std::result::Result<Open, Seen>> {
-        let (path, uri) = (self.path_of(origin.uri()), origin.uri().to_owned());
-        let Some(open) = runtime::blocking(move || open_entry(&path, &uri)).await else {
-            return Ok(Err(None));
+    /// The current entry of `origin`'s object, or, when there is none or
+    /// it is stale, the fetch lock, taken (and then a last look for an entry
+    /// another process wrote while this one waited). One blocking call
+    /// unless a HEAD has to check the copy.
+    async fn claim(&self, origin: &impl Origin) -> Result<Claim> {
+        let uri = origin.uri().to_owned();
+        let path = self.path_of(&uri);
+        let validate = self.validate;
+        let found = runtime::blocking(move || match open_entry(&path, &uri) {
+            None => Found::Claimed(claim_after(&path, &uri, None)),
+            Some(open) => match trusted(validate, &open, &uri) {
+                Some(true) => Found::Claimed(Claim::Current(Box::new(open))),
+                Some(false) => {
+                    let seen = Some(open.stored.clone());
+                    drop(open);
+                    Found::Claimed(claim_after(&path, &uri, seen))
+                }
+                None => Found::Unchecked(Box::new(open)),
+            },
+        })
+        .await;
+        let open = match found {
+            Found::Claimed(claim) => return Ok(claim),
+            Found::Unchecked(open) => open,
         };
-        if self.validate == Validate::Never {
-            return Ok(Ok(open));
+        let now = origin.head().await?;
+        let stale = !open.stored.is_version(&now);
+        counted::validated(stale);
+        if !stale {
+            return Ok(Claim::Current(open));
         }
-        let current = match listed::version(origin.uri()) {
-            Some(listed) => listed,
-            None => {
-                let now = origin.head().await?;
-                counted::validated(!open.stored.is_version(&now));
-                now
-            }
-        };
-        match open.stored.is_version(&current) {
-            true => Ok(Ok(open)),
-            false => Ok(Err(Some(open.stored))),
-        }
-    }
-
-    /// The entry of `uri` if another process wrote one while this one
-    /// waited for the fetch lock (not the `seen` one): as fresh as a fetch
-    /// of ours would be, so served without a second check.
-    async fn written_meanwhile(&self, uri: &str, seen: Seen) -> Option<Open> {
-        let (path, uri) = (self.path_of(uri), uri.to_owned());
-        let open = runtime::blocking(move || open_entry(&path, &uri)).await?;
-        (Some(&open.stored) != seen.as_ref()).then_some(open)
+        let (seen, uri) = (Some(open.stored.clone()), origin.uri().to_owned());
+        drop(open);
+        let path = self.path_of(&uri);
+        Ok(runtime::blocking(move || claim_after(&path, &uri, seen)).await)
     }
 
     /// `range` of the cached `open` entry: read, or mapped with `mmap`;
     /// counted a hit unless the entry was fetched for this read (`hit`).
     async fn read(&self, open: Open, uri: &str, range: ByteRange, hit: bool) -> Result<Bytes> {
-        let span = range.resolve(uri, open.stored.size)?;
-        let (mmap, uri) = (self.mmap, uri.to_owned());
-        runtime::blocking(move || {
-            let range = ByteRange {
-                offset: span.start,
-                length: Some(span.end - span.start),
-            };
-            let worker = Worker::alone();
-            let bytes = match mmap && span.end > span.start {
-                true => mapped::view(&uri, &open.file, &open.meta, range, &worker)?,
-                false => local::read(&uri, &open.file, &open.meta, range, &worker)?,
-            };
-            touch(&open.file);
-            if hit {
-                counted::hit(bytes.len() as u64);
-            }
-            Ok(bytes)
-        })
-        .await
+        let (this, uri) = (self.clone(), uri.to_owned());
+        runtime::blocking(move || this.read_open(open, &uri, range, hit, &Worker::alone())).await
     }
 
-    /// The fetch lock of `uri`'s entry, waited for; `None` when the disk
-    /// refuses it (the read goes on, uncached).
-    async fn fetching(&self, uri: &str) -> Option<File> {
-        let lock = entry::lock_path(&self.path_of(uri));
-        runtime::blocking(move || lock::fetching(&lock).ok()).await
+    /// [`CacheUse::read`] on this thread.
+    fn read_open(
+        &self,
+        open: Open,
+        uri: &str,
+        range: ByteRange,
+        hit: bool,
+        worker: &Worker,
+    ) -> Result<Bytes> {
+        let span = range.resolve(uri, open.stored.size)?;
+        let range = ByteRange {
+            offset: span.start,
+            length: Some(span.end - span.start),
+        };
+        let bytes = match self.mmap && span.end > span.start {
+            true => mapped::view(uri, &open.file, &open.meta, range, worker)?,
+            false => local::read(uri, &open.file, &open.meta, range, worker)?,
+        };
+        touch(&open.file);
+        if hit {
+            counted::hit(bytes.len() as u64);
+        }
+        Ok(bytes)
+    }
+
+    /// `range` of `uri` read from its entry on this thread (a blocking
+    /// worker's), when the entry is current by what needs no request
+    /// (`never`, or a listing's answer); `None` otherwise: a miss, or a copy
+    /// only a HEAD can check, which the async read then handles. This is
+    /// how a batch of hits is read as `file://` objects are, by a few
+    /// workers object after object, with no task per object.
+    pub fn read_now(&self, uri: &str, range: ByteRange, worker: &Worker) -> Option<Result<Bytes>> {
+        let open = open_entry(&self.path_of(uri), uri)?;
+        if trusted(self.validate, &open, uri) != Some(true) {
+            return None;
+        }
+        Some(self.read_open(open, uri, range, true, worker))
+    }
+
+    /// The whole object `uri` into `region` from its entry, on this thread,
+    /// as [`CacheUse::read_now`]; the region back unfilled otherwise.
+    pub fn fill_now(
+        &self,
+        uri: &str,
+        mut region: Region,
+        worker: &Worker,
+    ) -> Result<std::result::Result<Region, Region>> {
+        let Some(open) = open_entry(&self.path_of(uri), uri) else {
+            return Ok(Err(region));
+        };
+        let current = trusted(self.validate, &open, uri) == Some(true);
+        if !current || open.stored.size != region.len() as u64 {
+            return Ok(Err(region));
+        }
+        local::fill(uri, &open.file, 0, &mut region, worker)?;
+        touch(&open.file);
+        counted::hit(region.len() as u64);
+        Ok(Ok(region))
     }
 
     /// Say once per cache, on stderr, why objects are read through.
@@ -369,14 +445,10 @@ impl CacheUse {
                 None => origin.fetch(range, whole).await.map(|(bytes, _)| bytes),
             };
         }
-        let seen = match self.lookup(origin).await? {
-            Ok(open) => return self.read(open, uri, range, true).await,
-            Err(seen) => seen,
+        let _fetching = match self.claim(origin).await? {
+            Claim::Current(open) => return self.read(*open, uri, range, true).await,
+            Claim::Fetch(lock) => lock,
         };
-        let _fetching = self.fetching(uri).await;
-        if let Some(open) = self.written_meanwhile(uri, seen).await {
-            return self.read(open, uri, range, true).await;
-        }
         counted::miss();
         let (bytes, meta) = origin.fetch(range, whole).await?;
         let (this, uri, data) = (self.clone(), uri.to_owned(), bytes.clone());
@@ -407,14 +479,10 @@ impl CacheUse {
     /// whole object, in ranged parts, once) when there is none; `None`
     /// when it cannot be kept (read through).
     async fn stored_or_downloaded(&self, origin: &impl Origin) -> Result<Option<(Open, bool)>> {
-        let seen = match self.lookup(origin).await? {
-            Ok(open) => return Ok(Some((open, true))),
-            Err(seen) => seen,
+        let _fetching = match self.claim(origin).await? {
+            Claim::Current(open) => return Ok(Some((*open, true))),
+            Claim::Fetch(lock) => lock,
         };
-        let _fetching = self.fetching(origin.uri()).await;
-        if let Some(open) = self.written_meanwhile(origin.uri(), seen).await {
-            return Ok(Some((open, true)));
-        }
         counted::miss();
         Ok(self.download(origin).await?.map(|open| (open, false)))
     }
@@ -482,12 +550,9 @@ impl CacheUse {
     /// the cache.
     pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
         let uri = origin.uri();
-        let (open, _fetching) = match self.lookup(origin).await? {
-            Ok(open) => (Some(open), None),
-            Err(seen) => {
-                let lock = self.fetching(uri).await;
-                (self.written_meanwhile(uri, seen).await, lock)
-            }
+        let (open, _fetching) = match self.claim(origin).await? {
+            Claim::Current(open) => (Some(*open), None),
+            Claim::Fetch(lock) => (None, lock),
         };
         if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
             let uri = uri.to_owned();

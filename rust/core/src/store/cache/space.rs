@@ -13,9 +13,8 @@
 //! - **Eviction.** When an entry would take the cache over its budget, the
 //!   least recently used entries (by access time, which every hit sets) are
 //!   removed down to 90% of the budget, under one lock so that processes do
-//!   not evict together. An entry being read (see [`super::lock`]) is
-//!   skipped. A reader holding a view over a removed entry keeps its bytes:
-//!   a removed file lives on until its last descriptor or mapping goes.
+//!   not evict together. An entry being read or mapped (see
+//!   [`super::lock`]) is skipped.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
@@ -457,6 +456,19 @@ mod tests {
         let stats = stats(dir.path()).unwrap();
         assert_eq!(stats.entries, 1);
         assert_eq!(stats.oldest, Some(UNIX_EPOCH + Duration::from_secs(1002)));
+    }
+
+    #[test]
+    fn the_default_budget_is_four_fifths_of_the_free_space() {
+        let dir = tempfile::tempdir().unwrap();
+        let space = Space::open(dir.path(), None).unwrap_or_else(|_| panic!("opens"));
+        let free = free_bytes(dir.path()).unwrap();
+        assert!(space.budget > 0 && space.budget <= free / 5 * 4 + 4096);
+        assert!(
+            space.budget >= free / 5 * 4 - free / 50,
+            "{} of {free}",
+            space.budget
+        );
     }
 
     #[test]
