@@ -283,24 +283,27 @@ def test_a_writer_killed_midway_leaves_no_entry(s3_prefix, tmp_path):
     deadline = time.monotonic() + 60
     try:
         while time.monotonic() < deadline:
-            temporaries = list((cache / "objects").glob("*/.s3dlio-tmp.*"))
+            temporaries = list((cache / "objects").glob("*/*.part"))
             if any(t.stat().st_size > 0 for t in temporaries if t.exists()):
                 break
             assert child.poll() is None, "the child finished before it was killed"
             time.sleep(0.002)
         else:
-            pytest.fail("no temporary file appeared")
+            pytest.fail("no .part file appeared")
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     assert _entries(cache) == [], "no entry from a killed writer"
+    (abandoned,) = (cache / "objects").glob("*/*.part")
+    assert abandoned.stat().st_size < len(data)
+    # A scan of the cache (stats) removes the .part nobody holds.
+    assert s3dlio_cache_stats(cache)["objects"] == 0
+    assert list((cache / "objects").glob("*/*.part")) == []
     # The next reader fetches it whole and right.
     options = {"cache_dir": str(cache)}
     s3dlio.metrics(reset=True)
     assert bytes(s3dlio.get_range(uri, 5, 100, options=options)) == data[5:105]
     assert s3dlio.metrics(reset=True)["cache"]["misses"] == 1
     assert len(_entries(cache)) == 1
-    # A scan of the cache (stats) removes the killed writer's temporary file.
-    s3dlio_cache_stats(cache)
-    assert list((cache / "objects").glob("*/.s3dlio-tmp.*")) == []
+    assert list((cache / "objects").glob("*/*.part")) == []

@@ -12,7 +12,6 @@
 //! read, so two URIs with one hash are two misses, never a wrong answer.
 
 use std::fs::File;
-use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -132,22 +131,22 @@ pub(super) fn is_entry_name(name: &str) -> bool {
     name.len() == 16 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-/// The lock file of the entry at `entry` (see [`super::lock`]).
-pub(super) fn lock_path(entry: &Path) -> PathBuf {
+/// The `.part` file the entry at `entry` is written to (see [`super::part`]).
+pub(super) fn part_path(entry: &Path) -> PathBuf {
     let mut name = entry.file_name().expect("an entry has a name").to_owned();
-    name.push(".lock");
+    name.push(".part");
     entry.with_file_name(name)
 }
 
-/// True for the name of an entry's lock file.
-pub(super) fn is_lock_name(name: &str) -> bool {
-    name.strip_suffix(".lock").is_some_and(is_entry_name)
+/// True for the name of an entry's `.part` file.
+pub(super) fn is_part_name(name: &str) -> bool {
+    name.strip_suffix(".part").is_some_and(is_entry_name)
 }
 
-/// `data` and the trailer of `stored` written to `file`.
-pub(super) fn write(file: &mut File, data: &[u8], stored: &Stored) -> std::io::Result<()> {
-    file.write_all(data)?;
-    file.write_all(&stored.trailer())
+/// `data` and the trailer of `stored` written to `file` from its start.
+pub(super) fn write(file: &File, data: &[u8], stored: &Stored) -> std::io::Result<()> {
+    file.write_all_at(data, 0)?;
+    file.write_all_at(&stored.trailer(), data.len() as u64)
 }
 
 #[cfg(test)]
@@ -170,8 +169,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stored = Stored::of("s3://b/k", &meta(5, Some("\"e1\""), 7));
         let path = dir.path().join("e");
-        let mut file = File::create(&path).unwrap();
-        write(&mut file, b"hello", &stored).unwrap();
+        let file = File::create(&path).unwrap();
+        write(&file, b"hello", &stored).unwrap();
         let file = File::open(&path).unwrap();
         let len = file.metadata().unwrap().len();
         assert_eq!(Stored::read(&file, len), Some(stored.clone()));
@@ -188,7 +187,7 @@ mod tests {
             ..stored
         };
         let path = dir.path().join("long");
-        write(&mut File::create(&path).unwrap(), b"hello", &long).unwrap();
+        write(&File::create(&path).unwrap(), b"hello", &long).unwrap();
         let file = File::open(&path).unwrap();
         let len = file.metadata().unwrap().len();
         assert_eq!(Stored::read(&file, len), Some(long));
@@ -211,7 +210,7 @@ mod tests {
         let name = p.file_name().unwrap().to_str().unwrap();
         assert_eq!(p, Path::new("/c/objects").join(&name[..2]).join(name));
         assert!(is_entry_name(name));
-        assert!(is_lock_name(&format!("{name}.lock")));
+        assert!(is_part_name(&format!("{name}.part")));
         assert!(!is_entry_name("not-an-entry"));
         // FNV-1a of "a" is fixed by its definition.
         assert_eq!(hash("a"), 0xaf63_dc4c_8601_ec8c);

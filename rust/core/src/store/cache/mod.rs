@@ -32,6 +32,7 @@
 pub(crate) mod entry;
 pub(crate) mod listed;
 mod lock;
+mod part;
 mod space;
 
 use std::collections::HashMap;
@@ -44,7 +45,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use bytes::Bytes;
 
-use super::local::{self, Staged};
+use super::local;
 use super::mapped;
 use super::object::Whole;
 use crate::buffer::Region;
@@ -55,6 +56,7 @@ use crate::metrics::cache as counted;
 use crate::options::{self, Options};
 use crate::runtime;
 use entry::Stored;
+use part::Part;
 pub use space::{clear, stats, CacheStats};
 use space::{Refused, Space};
 
@@ -184,9 +186,10 @@ type Seen = Option<Stored>;
 enum Claim {
     /// A current entry: read it.
     Current(Box<Open>),
-    /// None: fetch the object, holding this lock (`None` where the disk
-    /// refused a lock file: the fetch goes on all the same).
-    Fetch(Option<File>),
+    /// None: fetch the object, writing it to this `.part`, whose lock it
+    /// holds (`None` where the disk refused one: the object is read
+    /// through).
+    Fetch(Option<Part>),
 }
 
 /// What the first look of a claim found.
@@ -209,10 +212,10 @@ fn trusted(validate: Validate, open: &Open, uri: &str) -> Option<bool> {
 /// another process wrote it meanwhile (not the `seen` one): as fresh as a
 /// fetch of ours would be, so served without another check.
 fn claim_after(path: &Path, uri: &str, seen: Seen) -> Claim {
-    let lock = lock::fetching(&entry::lock_path(path)).ok();
+    let part = Part::claim(path).ok();
     match open_entry(path, uri) {
         Some(open) if Some(&open.stored) != seen.as_ref() => Claim::Current(Box::new(open)),
-        _ => Claim::Fetch(lock),
+        _ => Claim::Fetch(part),
     }
 }
 
@@ -392,27 +395,25 @@ impl CacheUse {
         self.cache.space.make_room(len)
     }
 
-    /// Keep `data`, version `meta` of `uri`, as its entry (call it on a
-    /// blocking thread); any failure leaves it uncached, said once.
-    fn keep(&self, uri: &str, data: &[u8], meta: &ObjectMeta) {
+    /// Keep `data`, version `meta` of `uri`, as its entry, through `part`
+    /// (call it on a blocking thread); any failure leaves it uncached, said
+    /// once.
+    fn keep(&self, uri: &str, data: &[u8], meta: &ObjectMeta, part: Option<Part>) {
         let stored = Stored::of(uri, meta);
         let len = data.len() as u64 + stored.trailer().len() as u64;
         if !self.room_for(uri, len) {
             counted::read_through();
             return;
         }
-        let path = self.path_of(uri);
-        let old = std::fs::metadata(&path).map(|m| m.len()).ok();
-        let written = (|| {
-            let path = path
-                .to_str()
-                .ok_or_else(|| std::io::Error::other("not UTF-8"))?;
-            let staged = Staged::beside(uri, path).map_err(std::io::Error::other)?;
-            let mut file = staged.create().map_err(std::io::Error::other)?;
-            entry::write(&mut file, data, &stored)?;
-            drop(file);
-            staged.publish().map_err(std::io::Error::other)
-        })();
+        let Some(part) = part else {
+            let refused = Err(std::io::Error::other("no .part file could be made"));
+            return self.kept(uri, refused, len, None);
+        };
+        let old = std::fs::metadata(self.path_of(uri)).map(|m| m.len()).ok();
+        let written = part
+            .fresh()
+            .and_then(|file| entry::write(file, data, &stored))
+            .and_then(|()| part.publish());
         self.kept(uri, written, len, old);
     }
 
@@ -445,14 +446,14 @@ impl CacheUse {
                 None => origin.fetch(range, whole).await.map(|(bytes, _)| bytes),
             };
         }
-        let _fetching = match self.claim(origin).await? {
+        let part = match self.claim(origin).await? {
             Claim::Current(open) => return self.read(*open, uri, range, true).await,
-            Claim::Fetch(lock) => lock,
+            Claim::Fetch(part) => part,
         };
         counted::miss();
         let (bytes, meta) = origin.fetch(range, whole).await?;
         let (this, uri, data) = (self.clone(), uri.to_owned(), bytes.clone());
-        runtime::blocking(move || this.keep(&uri, &data, &meta)).await;
+        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
         Ok(bytes)
     }
 
@@ -479,66 +480,56 @@ impl CacheUse {
     /// whole object, in ranged parts, once) when there is none; `None`
     /// when it cannot be kept (read through).
     async fn stored_or_downloaded(&self, origin: &impl Origin) -> Result<Option<(Open, bool)>> {
-        let _fetching = match self.claim(origin).await? {
+        let part = match self.claim(origin).await? {
             Claim::Current(open) => return Ok(Some((*open, true))),
-            Claim::Fetch(lock) => lock,
+            Claim::Fetch(part) => part,
         };
         counted::miss();
-        Ok(self.download(origin).await?.map(|open| (open, false)))
+        Ok(self.download(origin, part).await?.map(|open| (open, false)))
     }
 
-    /// The whole object downloaded to its entry; `None` when it cannot be
-    /// kept (over the budget, a failing disk: said once).
-    async fn download(&self, origin: &impl Origin) -> Result<Option<Open>> {
+    /// The whole object downloaded to its entry through `part`; `None`
+    /// when it cannot be kept (over the budget, a failing disk: said once).
+    async fn download(&self, origin: &impl Origin, part: Option<Part>) -> Result<Option<Open>> {
         let uri = origin.uri().to_owned();
         let version = origin.head().await?;
-        let stored = Stored::of(&uri, &version);
-        let trailer = stored.trailer();
+        let trailer = Stored::of(&uri, &version).trailer();
         let len = version.size + trailer.len() as u64;
         let path = self.path_of(&uri);
-        let (this, at) = (self.clone(), path.clone());
-        let staged = runtime::blocking(move || {
+        let this = self.clone();
+        let ready = runtime::blocking(move || {
             if !this.room_for(&uri, len) {
                 counted::read_through();
                 return None;
             }
-            let staged = at
-                .to_str()
-                .ok_or_else(|| Error::InvalidArgument("a cache path not UTF-8".into()))
-                .and_then(|at| Staged::beside(&uri, at))
-                .and_then(|staged| Ok((staged.create()?, staged)));
-            if let Err(e) = &staged {
-                this.kept(&uri, Err(std::io::Error::other(e.to_string())), len, None);
+            let file = part
+                .ok_or_else(|| std::io::Error::other("no .part file could be made"))
+                .and_then(|part| Ok((part.fresh()?.try_clone()?, part)));
+            match file {
+                Ok(ready) => Some(ready),
+                Err(e) => {
+                    this.kept(&uri, Err(e), len, None);
+                    None
+                }
             }
-            staged.ok()
         })
         .await;
-        let Some((file, staged)) = staged else {
+        let Some((file, part)) = ready else {
             return Ok(None);
         };
         let uri = origin.uri().to_owned();
-        let downloaded = match file.try_clone() {
-            Ok(copy) => origin.download(&version, copy).await,
-            Err(e) => Err(Error::from_io(&uri, e)),
-        };
+        let downloaded = origin.download(&version, file).await;
         let this = self.clone();
         Ok(runtime::blocking(move || {
             let old = std::fs::metadata(&path).map(|m| m.len()).ok();
-            let written = downloaded
-                .map_err(|e| std::io::Error::other(e.to_string()))
-                .and_then(|n| {
-                    use std::os::unix::fs::FileExt;
-                    match n == version.size {
-                        true => file.write_all_at(&trailer, n),
-                        false => Err(std::io::Error::other("the download came short")),
-                    }
-                })
-                .and_then(|()| {
-                    drop(file);
-                    staged
-                        .publish()
-                        .map_err(|e| std::io::Error::other(e.to_string()))
-                });
+            let written = (move || {
+                let n = downloaded.map_err(|e| std::io::Error::other(e.to_string()))?;
+                if n != version.size {
+                    return Err(std::io::Error::other("the download came short"));
+                }
+                part.write_at(&trailer, n)?;
+                part.publish()
+            })();
             let ok = written.is_ok();
             this.kept(&uri, written, len, old);
             ok.then(|| open_entry(&path, &uri)).flatten()
@@ -550,9 +541,9 @@ impl CacheUse {
     /// the cache.
     pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
         let uri = origin.uri();
-        let (open, _fetching) = match self.claim(origin).await? {
+        let (open, part) = match self.claim(origin).await? {
             Claim::Current(open) => (Some(*open), None),
-            Claim::Fetch(lock) => (None, lock),
+            Claim::Fetch(part) => (None, part),
         };
         if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
             let uri = uri.to_owned();
@@ -568,7 +559,7 @@ impl CacheUse {
         counted::miss();
         let (region, meta) = origin.fetch_into_place(region).await?;
         let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
-        runtime::blocking(move || this.keep(&uri, &data, &meta)).await;
+        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
         Ok(region)
     }
 }

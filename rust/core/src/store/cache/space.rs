@@ -2,9 +2,9 @@
 //!
 //! - **Ownership.** s3dlio uses a directory it made, marked by the file
 //!   `.s3dlio-cache`, or an empty one it then marks; a directory holding
-//!   anything else is refused with an error naming it, and nothing outside
-//!   `objects/` (entries, their lock files, s3dlio's temporary files) is
-//!   ever removed, by eviction or by `s3dlio cache clear`.
+//!   anything else is refused with an error naming it, and nothing but
+//!   entries and their abandoned `.part` files under `objects/` is ever
+//!   removed, by eviction or by `s3dlio cache clear`.
 //! - **Fullness.** The marker's last eight bytes are the bytes held, a
 //!   counter every process on the machine adds to through one shared
 //!   mapping of the file (an atomic add per entry, no scan). A scan, at
@@ -29,7 +29,6 @@ use super::entry::{self, OBJECTS};
 use super::lock;
 use crate::error::{Error, Result};
 use crate::metrics;
-use crate::store::stale_temporaries::remove_stale_temporaries;
 
 /// The marker of a directory s3dlio owns.
 pub(crate) const MARKER: &str = ".s3dlio-cache";
@@ -270,13 +269,15 @@ pub(crate) fn scan(dir: &Path) -> (u64, Vec<Found>) {
         return (0, found);
     };
     for folder in folders.filter_map(|f| f.ok()) {
-        let folder = folder.path();
-        let _ = remove_stale_temporaries(&folder);
-        let Ok(files) = fs::read_dir(&folder) else {
+        let Ok(files) = fs::read_dir(folder.path()) else {
             continue;
         };
         for file in files.filter_map(|f| f.ok()) {
             let name = file.file_name();
+            if name.to_str().is_some_and(entry::is_part_name) {
+                remove_abandoned(&file.path());
+                continue;
+            }
             if !name.to_str().is_some_and(entry::is_entry_name) {
                 continue;
             }
@@ -293,25 +294,20 @@ pub(crate) fn scan(dir: &Path) -> (u64, Vec<Found>) {
     (found.iter().map(|f| f.size).sum(), found)
 }
 
-/// Remove the entry at `path` and its lock file unless a reader holds it.
+/// Remove the entry at `path` unless a reader holds it (or a mapping).
 pub(crate) fn remove_unused(path: &Path) -> bool {
     let Ok(file) = File::open(path) else {
         return false;
     };
-    if !lock::unused(&file) {
-        return false;
+    lock::unused(&file) && fs::remove_file(path).is_ok()
+}
+
+/// Remove the `.part` file at `path` if no writer holds it (one killed
+/// midway left it).
+fn remove_abandoned(path: &Path) {
+    if File::open(path).is_ok_and(|f| lock::unused(&f)) {
+        let _ = fs::remove_file(path);
     }
-    let lock_path = entry::lock_path(path);
-    // Its fetch lock too, held while it goes, unless a fetch holds it.
-    let fetch_lock = File::open(&lock_path).ok();
-    let fetch_free = fetch_lock.as_ref().is_none_or(lock::unused);
-    if !fetch_free || fs::remove_file(path).is_err() {
-        return false;
-    }
-    if fetch_lock.is_some() {
-        let _ = fs::remove_file(&lock_path);
-    }
-    true
 }
 
 /// What `s3dlio cache stats` reports.
@@ -365,7 +361,6 @@ pub fn clear(dir: &Path) -> Result<CacheStats> {
     }
     removed.oldest = before.oldest;
     removed.newest = before.newest;
-    remove_orphan_locks(dir);
     // The counter: what is left.
     if let Ok(file) = OpenOptions::new()
         .read(true)
@@ -382,29 +377,6 @@ pub fn clear(dir: &Path) -> Result<CacheStats> {
         }
     }
     Ok(removed)
-}
-
-/// Remove the lock files whose entry is gone and that nobody holds.
-fn remove_orphan_locks(dir: &Path) {
-    let Ok(folders) = fs::read_dir(dir.join(OBJECTS)) else {
-        return;
-    };
-    for folder in folders.filter_map(|f| f.ok()) {
-        let Ok(files) = fs::read_dir(folder.path()) else {
-            continue;
-        };
-        for file in files.filter_map(|f| f.ok()) {
-            let name = file.file_name();
-            let Some(name) = name.to_str().filter(|n| entry::is_lock_name(n)) else {
-                continue;
-            };
-            let entry = file.path().with_file_name(&name[..16]);
-            let free = File::open(file.path()).is_ok_and(|f| lock::unused(&f));
-            if free && !entry.exists() {
-                let _ = fs::remove_file(file.path());
-            }
-        }
-    }
 }
 
 #[cfg(test)]
