@@ -307,3 +307,23 @@ def test_a_writer_killed_midway_leaves_no_entry(s3_prefix, tmp_path):
     assert s3dlio.metrics(reset=True)["cache"]["misses"] == 1
     assert len(_entries(cache)) == 1
     assert list((cache / "objects").glob("*/*.part")) == []
+
+
+@pytest.mark.parametrize("cloud", ["az", "gs"])
+def test_azure_and_gcs_objects_are_cached_too(cloud, request, tmp_path, seed):
+    prefix = request.getfixturevalue(f"{cloud}_prefix")
+    uris = [f"{prefix}/c{i}.bin" for i in range(3)]
+    for i, uri in enumerate(uris):
+        seed(uri, bytes([i]) * 70_000)
+    options = {"cache_dir": str(tmp_path / "cache")}
+    first = [bytes(v) for _, v in s3dlio.get_many(uris, options=options)]
+    s3dlio.metrics(reset=True)
+    again = [bytes(v) for _, v in s3dlio.get_many(uris, options=options)]
+    m = s3dlio.metrics(reset=True)
+    assert again == first == [bytes([i]) * 70_000 for i in range(3)]
+    assert "get" not in m, m.get("get")
+    assert m["cache"]["hits"] == 3 and m["head"][cloud]["requests"] == 3
+    # Replaced upstream: fetched again.
+    seed(uris[0], b"z" * 70_000)
+    assert bytes(s3dlio.get(uris[0], options=options)) == b"z" * 70_000
+    assert s3dlio.metrics(reset=True)["cache"]["stale"] == 1

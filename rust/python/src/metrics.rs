@@ -74,18 +74,10 @@ pub fn metrics(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
 
 /// What the local cache of remote objects did (`S3DLIO_CACHE_DIR`).
 fn cache(py: Python<'_>, reset: bool) -> PyResult<Bound<'_, PyDict>> {
-    let c = s3dlio_core::metrics::cache_snapshot(reset);
     let d = PyDict::new(py);
-    d.set_item("hits", c.hits)?;
-    d.set_item("hit_bytes", c.hit_bytes)?;
-    d.set_item("misses", c.misses)?;
-    d.set_item("writes", c.writes)?;
-    d.set_item("written_bytes", c.written_bytes)?;
-    d.set_item("read_through", c.read_through)?;
-    d.set_item("validations", c.validations)?;
-    d.set_item("stale", c.stale)?;
-    d.set_item("evictions", c.evictions)?;
-    d.set_item("evicted_bytes", c.evicted_bytes)?;
+    for (name, value, _) in s3dlio_core::metrics::cache_snapshot(reset).fields() {
+        d.set_item(name, value)?;
+    }
     Ok(d)
 }
 

@@ -97,6 +97,53 @@ pub struct CacheMetrics {
     pub evicted_bytes: u64,
 }
 
+impl CacheMetrics {
+    /// Every counter by its name (the keys of `metrics()["cache"]`), with
+    /// what it counts (the Prometheus help text).
+    pub fn fields(&self) -> [(&'static str, u64, &'static str); 10] {
+        [
+            ("hits", self.hits, "reads served from the local cache"),
+            (
+                "hit_bytes",
+                self.hit_bytes,
+                "bytes served from the local cache",
+            ),
+            (
+                "misses",
+                self.misses,
+                "reads the local cache fetched from the store",
+            ),
+            ("writes", self.writes, "objects kept in the local cache"),
+            (
+                "written_bytes",
+                self.written_bytes,
+                "bytes kept in the local cache",
+            ),
+            (
+                "read_through",
+                self.read_through,
+                "misses not kept (over budget, disk failing)",
+            ),
+            (
+                "validations",
+                self.validations,
+                "HEADs made to check a cached copy",
+            ),
+            ("stale", self.stale, "cached copies found changed upstream"),
+            (
+                "evictions",
+                self.evictions,
+                "entries evicted from the local cache",
+            ),
+            (
+                "evicted_bytes",
+                self.evicted_bytes,
+                "bytes evicted from the local cache",
+            ),
+        ]
+    }
+}
+
 /// The counters; with `reset`, zeroed after reading.
 pub fn cache_snapshot(reset: bool) -> CacheMetrics {
     let read = |i: usize| match reset {
@@ -119,49 +166,8 @@ pub fn cache_snapshot(reset: bool) -> CacheMetrics {
 
 /// The counters in the Prometheus text format (`s3dlio_cache_hits_total`, ...).
 pub fn cache_prometheus_text() -> String {
-    let c = cache_snapshot(false);
-    let rows = [
-        ("hits", c.hits, "reads served from the local cache"),
-        (
-            "hit_bytes",
-            c.hit_bytes,
-            "bytes served from the local cache",
-        ),
-        (
-            "misses",
-            c.misses,
-            "reads the local cache fetched from the store",
-        ),
-        ("writes", c.writes, "objects kept in the local cache"),
-        (
-            "written_bytes",
-            c.written_bytes,
-            "bytes kept in the local cache",
-        ),
-        (
-            "read_through",
-            c.read_through,
-            "misses not kept (over budget, disk full or failing)",
-        ),
-        (
-            "validations",
-            c.validations,
-            "HEADs made to check a cached copy",
-        ),
-        ("stale", c.stale, "cached copies found changed upstream"),
-        (
-            "evictions",
-            c.evictions,
-            "entries evicted from the local cache",
-        ),
-        (
-            "evicted_bytes",
-            c.evicted_bytes,
-            "bytes evicted from the local cache",
-        ),
-    ];
     let mut out = String::new();
-    for (name, value, help) in rows {
+    for (name, value, help) in cache_snapshot(false).fields() {
         out.push_str(&format!(
             "# HELP s3dlio_cache_{name}_total {help}\n# TYPE s3dlio_cache_{name}_total counter\n\
              s3dlio_cache_{name}_total {value}\n"

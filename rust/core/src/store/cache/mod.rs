@@ -40,8 +40,8 @@ use std::fs::File;
 use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -54,6 +54,7 @@ use crate::exec::Worker;
 use crate::meta::{ByteRange, ObjectMeta};
 use crate::metrics::cache as counted;
 use crate::options::{self, Options};
+use crate::process::{per_process, Stamped};
 use crate::runtime;
 use entry::Stored;
 use part::Part;
@@ -112,11 +113,13 @@ pub(crate) struct CacheUse {
 
 /// The caches opened by this process, by directory and budget; `None` for
 /// one whose disk failed (read through, said once).
-type Opened = HashMap<(PathBuf, Option<u64>), Option<Arc<Cache>>>;
+type Opened = Mutex<HashMap<(PathBuf, Option<u64>), Option<Arc<Cache>>>>;
 
-fn opened() -> &'static Mutex<Opened> {
-    static OPENED: OnceLock<Mutex<Opened>> = OnceLock::new();
-    OPENED.get_or_init(Mutex::default)
+/// Per process (a forked DataLoader worker opens its own: a lock another
+/// thread held at the fork cannot hang it).
+fn opened() -> &'static Opened {
+    static OPENED: AtomicPtr<Stamped<Opened>> = AtomicPtr::new(std::ptr::null_mut());
+    per_process(&OPENED, Opened::default, drop)
 }
 
 /// The cache `options` set, if any, its hits mapped when `mmap`. An error

@@ -13,7 +13,9 @@
 //! - **Eviction.** When an entry would take the cache over its budget, the
 //!   least recently used entries (by access time, which every hit sets) are
 //!   removed down to 90% of the budget, under one lock so that processes do
-//!   not evict together. An entry being read or mapped (see
+//!   not evict together (one that finds it taken does not wait: it keeps
+//!   its entry if that leaves the cache within 5% over the budget, else
+//!   reads through). An entry being read or mapped (see
 //!   [`super::lock`]) is skipped.
 
 use std::fs::{self, File, OpenOptions};
@@ -174,12 +176,10 @@ impl Space {
         else {
             return false;
         };
-        if !lock::flock(&evicting, libc::LOCK_EX) {
-            return false;
-        }
-        // Another process may have made room while we waited.
-        if self.used().saturating_add(incoming) <= self.budget {
-            return true;
+        if !lock::flock(&evicting, libc::LOCK_EX | libc::LOCK_NB) {
+            // Another process is evicting: never wait for it (a scan of a
+            // large cache takes a while); within 5% over, keep this one.
+            return self.used().saturating_add(incoming) <= self.budget + self.budget / 20;
         }
         let low = (self.budget / 10 * 9).saturating_sub(incoming);
         let (mut held, entries) = scan(&self.dir);
