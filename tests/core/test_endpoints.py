@@ -76,7 +76,12 @@ def test_requests_spread_evenly_over_the_endpoints(objects, fronts, count, polic
     spread = attempts_since(before, endpoints)
     assert sum(spread) == N, spread
     even = N / count
-    assert all(abs(n - even) <= 0.1 * even for n in spread), (policy, spread)
+    # Round robin is even by construction. Least outstanding follows how
+    # fast each front answers, and the fronts share this machine's two
+    # cores with the client and the rest of the suite: one can lag for a
+    # while (835/665 seen in a full run), so its bound is wider.
+    slack = 0.1 if policy == "round_robin" else 0.25
+    assert all(abs(n - even) <= slack * even for n in spread), (policy, spread)
 
 
 def test_an_endpoint_killed_mid_get_many_loses_nothing(objects, fronts):

@@ -143,10 +143,11 @@ pub(super) fn is_part_name(name: &str) -> bool {
     name.strip_suffix(".part").is_some_and(is_entry_name)
 }
 
-/// `data` and the trailer of `stored` written to `file` from its start.
-pub(super) fn write(file: &File, data: &[u8], stored: &Stored) -> std::io::Result<()> {
+/// `data` and its `trailer` ([`Stored::trailer`]) written to `file` from
+/// its start.
+pub(super) fn write(file: &File, data: &[u8], trailer: &[u8]) -> std::io::Result<()> {
     file.write_all_at(data, 0)?;
-    file.write_all_at(&stored.trailer(), data.len() as u64)
+    file.write_all_at(trailer, data.len() as u64)
 }
 
 #[cfg(test)]
@@ -170,7 +171,7 @@ mod tests {
         let stored = Stored::of("s3://b/k", &meta(5, Some("\"e1\""), 7));
         let path = dir.path().join("e");
         let file = File::create(&path).unwrap();
-        write(&file, b"hello", &stored).unwrap();
+        write(&file, b"hello", &stored.trailer()).unwrap();
         let file = File::open(&path).unwrap();
         let len = file.metadata().unwrap().len();
         assert_eq!(Stored::read(&file, len), Some(stored.clone()));
@@ -187,7 +188,7 @@ mod tests {
             ..stored
         };
         let path = dir.path().join("long");
-        write(&File::create(&path).unwrap(), b"hello", &long).unwrap();
+        write(&File::create(&path).unwrap(), b"hello", &long.trailer()).unwrap();
         let file = File::open(&path).unwrap();
         let len = file.metadata().unwrap().len();
         assert_eq!(Stored::read(&file, len), Some(long));

@@ -28,11 +28,19 @@
 //!   mapped where `file_mmap` is on (as for tar shards).
 //!
 //! Counted in `metrics()["cache"]` ([`crate::metrics::cache_snapshot`]).
+//!
+//! One concern per file: [`entry`] (an entry's name and trailer), `part`
+//! (what an object is written to), `lock`, `space` (the directory, its
+//! budget, eviction), [`listed`], `keep` (a fetched object becoming an
+//! entry), `reads` (the reads through the cache); here, the configuration
+//! and the look-up every read starts with (`claim`).
 
 pub(crate) mod entry;
+mod keep;
 pub(crate) mod listed;
 mod lock;
 mod part;
+mod reads;
 mod space;
 
 use std::collections::HashMap;
@@ -40,7 +48,7 @@ use std::fs::File;
 use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -365,204 +373,5 @@ impl CacheUse {
         touch(&open.file);
         counted::hit(region.len() as u64);
         Ok(Ok(region))
-    }
-
-    /// Say once per cache, on stderr, why objects are read through.
-    fn warn(&self, large: bool, message: impl FnOnce() -> String) {
-        let flag = match large {
-            true => &self.cache.warned_large,
-            false => &self.cache.warned_failing,
-        };
-        if !flag.swap(true, Ordering::Relaxed) {
-            eprintln!(
-                "s3dlio: cache {}: {}",
-                self.cache.space.dir.display(),
-                message()
-            );
-        }
-    }
-
-    /// Room for an entry of `len` bytes: false (read through) when over
-    /// the whole budget, said once, or when everything left is in use.
-    fn room_for(&self, uri: &str, len: u64) -> bool {
-        let budget = self.cache.space.budget;
-        if len > budget {
-            self.warn(true, || {
-                format!(
-                    "{uri} ({len} bytes cached) is larger than the whole budget of {budget} \
-                     bytes; objects that large are read through, uncached"
-                )
-            });
-            return false;
-        }
-        self.cache.space.make_room(len)
-    }
-
-    /// Keep `data`, version `meta` of `uri`, as its entry, through `part`
-    /// (call it on a blocking thread); any failure leaves it uncached, said
-    /// once.
-    fn keep(&self, uri: &str, data: &[u8], meta: &ObjectMeta, part: Option<Part>) {
-        let stored = Stored::of(uri, meta);
-        let len = data.len() as u64 + stored.trailer().len() as u64;
-        if !self.room_for(uri, len) {
-            counted::read_through();
-            return;
-        }
-        let Some(part) = part else {
-            let refused = Err(std::io::Error::other("no .part file could be made"));
-            return self.kept(uri, refused, len, None);
-        };
-        let old = std::fs::metadata(self.path_of(uri)).map(|m| m.len()).ok();
-        let written = part
-            .fresh()
-            .and_then(|file| entry::write(file, data, &stored))
-            .and_then(|()| part.publish());
-        self.kept(uri, written, len, old);
-    }
-
-    /// Count an entry of `len` bytes renamed over `old` (or not, `written`
-    /// says why).
-    fn kept(&self, uri: &str, written: std::io::Result<()>, len: u64, old: Option<u64>) {
-        match written {
-            Ok(()) => {
-                self.cache.space.add(len);
-                if let Some(old) = old {
-                    self.cache.space.forget(old);
-                }
-                counted::written(len);
-            }
-            Err(e) => {
-                counted::read_through();
-                self.warn(false, || {
-                    format!("could not keep {uri} ({e}); objects are read through, uncached")
-                });
-            }
-        }
-    }
-
-    /// [`Origin::fetch`] of `range` through the cache.
-    pub async fn get(&self, origin: &impl Origin, range: ByteRange, whole: Whole) -> Result<Bytes> {
-        let uri = origin.uri();
-        if !range.is_full() {
-            return match self.stored_or_downloaded(origin).await? {
-                Some((open, hit)) => self.read(open, uri, range, hit).await,
-                None => origin.fetch(range, whole).await.map(|(bytes, _)| bytes),
-            };
-        }
-        let part = match self.claim(origin).await? {
-            Claim::Current(open) => return self.read(*open, uri, range, true).await,
-            Claim::Fetch(part) => part,
-        };
-        counted::miss();
-        let (bytes, meta) = origin.fetch(range, whole).await?;
-        let (this, uri, data) = (self.clone(), uri.to_owned(), bytes.clone());
-        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
-        Ok(bytes)
-    }
-
-    /// The last `len` bytes of the object and its size, through the cache.
-    pub async fn get_tail(&self, origin: &impl Origin, len: u64) -> Result<(Bytes, u64)> {
-        let tail = |size: u64| ByteRange {
-            offset: size.saturating_sub(len),
-            length: None,
-        };
-        match self.stored_or_downloaded(origin).await? {
-            Some((open, hit)) => {
-                let size = open.stored.size;
-                Ok((self.read(open, origin.uri(), tail(size), hit).await?, size))
-            }
-            None => {
-                let size = origin.head().await?.size;
-                let (bytes, _) = origin.fetch(tail(size), Whole::InOne).await?;
-                Ok((bytes, size))
-            }
-        }
-    }
-
-    /// The current entry of `origin`'s object, fetched to disk first (the
-    /// whole object, in ranged parts, once) when there is none; `None`
-    /// when it cannot be kept (read through).
-    async fn stored_or_downloaded(&self, origin: &impl Origin) -> Result<Option<(Open, bool)>> {
-        let part = match self.claim(origin).await? {
-            Claim::Current(open) => return Ok(Some((*open, true))),
-            Claim::Fetch(part) => part,
-        };
-        counted::miss();
-        Ok(self.download(origin, part).await?.map(|open| (open, false)))
-    }
-
-    /// The whole object downloaded to its entry through `part`; `None`
-    /// when it cannot be kept (over the budget, a failing disk: said once).
-    async fn download(&self, origin: &impl Origin, part: Option<Part>) -> Result<Option<Open>> {
-        let uri = origin.uri().to_owned();
-        let version = origin.head().await?;
-        let trailer = Stored::of(&uri, &version).trailer();
-        let len = version.size + trailer.len() as u64;
-        let path = self.path_of(&uri);
-        let this = self.clone();
-        let ready = runtime::blocking(move || {
-            if !this.room_for(&uri, len) {
-                counted::read_through();
-                return None;
-            }
-            let file = part
-                .ok_or_else(|| std::io::Error::other("no .part file could be made"))
-                .and_then(|part| Ok((part.fresh()?.try_clone()?, part)));
-            match file {
-                Ok(ready) => Some(ready),
-                Err(e) => {
-                    this.kept(&uri, Err(e), len, None);
-                    None
-                }
-            }
-        })
-        .await;
-        let Some((file, part)) = ready else {
-            return Ok(None);
-        };
-        let uri = origin.uri().to_owned();
-        let downloaded = origin.download(&version, file).await;
-        let this = self.clone();
-        Ok(runtime::blocking(move || {
-            let old = std::fs::metadata(&path).map(|m| m.len()).ok();
-            let written = (move || {
-                let n = downloaded.map_err(|e| std::io::Error::other(e.to_string()))?;
-                if n != version.size {
-                    return Err(std::io::Error::other("the download came short"));
-                }
-                part.write_at(&trailer, n)?;
-                part.publish()
-            })();
-            let ok = written.is_ok();
-            this.kept(&uri, written, len, old);
-            ok.then(|| open_entry(&path, &uri)).flatten()
-        })
-        .await)
-    }
-
-    /// The whole object into `region` (a batch row sized to it), through
-    /// the cache.
-    pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
-        let uri = origin.uri();
-        let (open, part) = match self.claim(origin).await? {
-            Claim::Current(open) => (Some(*open), None),
-            Claim::Fetch(part) => (None, part),
-        };
-        if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
-            let uri = uri.to_owned();
-            return runtime::blocking(move || {
-                let mut region = region;
-                local::fill(&uri, &open.file, 0, &mut region, &Worker::alone())?;
-                touch(&open.file);
-                counted::hit(region.len() as u64);
-                Ok(region)
-            })
-            .await;
-        }
-        counted::miss();
-        let (region, meta) = origin.fetch_into_place(region).await?;
-        let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
-        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
-        Ok(region)
     }
 }

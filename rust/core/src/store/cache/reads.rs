@@ -1,0 +1,93 @@
+//! The reads through the cache: a whole object (kept after it is
+//! fetched), a range or a tail (the object fetched to disk first), and a
+//! batch row.
+
+use bytes::Bytes;
+
+use super::{local, touch, CacheUse, Claim, Open, Origin};
+use crate::buffer::Region;
+use crate::error::Result;
+use crate::exec::Worker;
+use crate::meta::ByteRange;
+use crate::metrics::cache as counted;
+use crate::runtime;
+use crate::store::object::Whole;
+
+impl CacheUse {
+    /// [`Origin::fetch`] of `range` through the cache.
+    pub async fn get(&self, origin: &impl Origin, range: ByteRange, whole: Whole) -> Result<Bytes> {
+        let uri = origin.uri();
+        if !range.is_full() {
+            return match self.stored_or_downloaded(origin).await? {
+                Some((open, hit)) => self.read(open, uri, range, hit).await,
+                None => origin.fetch(range, whole).await.map(|(bytes, _)| bytes),
+            };
+        }
+        let part = match self.claim(origin).await? {
+            Claim::Current(open) => return self.read(*open, uri, range, true).await,
+            Claim::Fetch(part) => part,
+        };
+        counted::miss();
+        let (bytes, meta) = origin.fetch(range, whole).await?;
+        let (this, uri, data) = (self.clone(), uri.to_owned(), bytes.clone());
+        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
+        Ok(bytes)
+    }
+
+    /// The last `len` bytes of the object and its size, through the cache.
+    pub async fn get_tail(&self, origin: &impl Origin, len: u64) -> Result<(Bytes, u64)> {
+        let tail = |size: u64| ByteRange {
+            offset: size.saturating_sub(len),
+            length: None,
+        };
+        match self.stored_or_downloaded(origin).await? {
+            Some((open, hit)) => {
+                let size = open.stored.size;
+                Ok((self.read(open, origin.uri(), tail(size), hit).await?, size))
+            }
+            None => {
+                let size = origin.head().await?.size;
+                let (bytes, _) = origin.fetch(tail(size), Whole::InOne).await?;
+                Ok((bytes, size))
+            }
+        }
+    }
+
+    /// The current entry of `origin`'s object, fetched to disk first (the
+    /// whole object, in ranged parts, once) when there is none; `None`
+    /// when it cannot be kept (read through).
+    async fn stored_or_downloaded(&self, origin: &impl Origin) -> Result<Option<(Open, bool)>> {
+        let part = match self.claim(origin).await? {
+            Claim::Current(open) => return Ok(Some((*open, true))),
+            Claim::Fetch(part) => part,
+        };
+        counted::miss();
+        Ok(self.download(origin, part).await?.map(|open| (open, false)))
+    }
+
+    /// The whole object into `region` (a batch row sized to it), through
+    /// the cache.
+    pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
+        let uri = origin.uri();
+        let (open, part) = match self.claim(origin).await? {
+            Claim::Current(open) => (Some(*open), None),
+            Claim::Fetch(part) => (None, part),
+        };
+        if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
+            let uri = uri.to_owned();
+            return runtime::blocking(move || {
+                let mut region = region;
+                local::fill(&uri, &open.file, 0, &mut region, &Worker::alone())?;
+                touch(&open.file);
+                counted::hit(region.len() as u64);
+                Ok(region)
+            })
+            .await;
+        }
+        counted::miss();
+        let (region, meta) = origin.fetch_into_place(region).await?;
+        let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
+        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
+        Ok(region)
+    }
+}
