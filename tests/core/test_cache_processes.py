@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -115,3 +116,60 @@ def test_a_full_disk_reads_through_and_says_so_once(s3_prefix, tmp_path):
     assert err.count("could not keep") == 1, err
     assert "big.bin" in err
     assert list(mount.iterdir()) == [], "the tmpfs was private to the child"
+
+
+def _part_of(cache: Path, uri: str) -> Path:
+    """The `.part` file of `uri`'s entry: FNV-1a 64 of the URI, as the library names it."""
+    h = 0xCBF29CE484222325
+    for b in uri.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    name = f"{h:016x}"
+    return cache / "objects" / name[:2] / f"{name}.part"
+
+
+HOLDER = """
+import fcntl, os, sys, time
+held = []
+for path in sys.argv[2:]:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    f = open(path, "a")
+    fcntl.flock(f, fcntl.LOCK_EX)
+    held.append(f)
+print("held", flush=True)
+time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_waiting_for_another_process_holds_no_thread(s3_prefix, tmp_path):
+    """Objects another process is fetching are waited for off the runtime's
+    few blocking threads: meanwhile an unrelated read still completes at
+    once (a thread blocked per waiting object would starve it until the
+    other process let go, and two processes waiting on each other would
+    never finish)."""
+    cache = tmp_path / "cache"
+    options = {"cache_dir": str(cache)}
+    held = [f"{s3_prefix}/held{i:02d}.bin" for i in range(16)]
+    other = f"{s3_prefix}/other.bin"
+    s3dlio.put_many([(u, bytes([i]) * 10_000) for i, u in enumerate(held)] + [(other, b"o" * 10)])
+    s3dlio.get(other, options=options)  # the cache directory, made and marked
+    parts = [str(_part_of(cache, u)) for u in held]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, "4", *parts], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        got: list = []
+        waiting = threading.Thread(
+            target=lambda: got.extend(s3dlio.get_many(held, options=options))
+        )
+        waiting.start()
+        time.sleep(0.3)  # every held object is being waited for
+        t0 = time.monotonic()
+        assert bytes(s3dlio.get_range(other, 0, 5, options=options)) == b"ooooo"
+        assert time.monotonic() - t0 < 1.5, "an unrelated read waited for the other process"
+        assert waiting.is_alive(), "the held objects were waited for"
+    finally:
+        holder.communicate(timeout=30)
+    waiting.join(timeout=60)
+    assert [bytes(v) for _, v in got] == [bytes([i]) * 10_000 for i in range(16)]
+    assert list(cache.glob("objects/*/*.part")) == []

@@ -2,19 +2,21 @@
 //! (`flock`, released by the kernel when its holder dies, so a killed
 //! fetcher never blocks the others).
 //!
-//! - Fetching: an exclusive lock on the entry's `.lock` file, held from
-//!   "not cached" to the entry's rename, so processes (DataLoader workers,
-//!   ranks on one node) that miss the same object at once fetch it once: the
-//!   others wait, then find it cached.
+//! - Fetching: an exclusive lock on the entry's `.part` file (see
+//!   [`super::part`]), held from "not cached" to the entry's rename, so
+//!   processes (DataLoader workers, ranks on one node) that miss the same
+//!   object at once fetch it once: the others wait (polling, off any
+//!   thread), then find it cached.
 //! - Reading: a shared lock on the entry itself while it is read; eviction
 //!   takes an exclusive one without waiting, and skips an entry it cannot
 //!   lock, so an object being read is never evicted. A mapping of the entry
 //!   keeps the open file, and with it the lock, for as long as it lives: a
 //!   mapped view (tar shards, `file_mmap`) keeps its entry in use.
 //!
-//! The lock file is removed only by eviction, holding it. A waiter that
-//! got the lock of a file removed meanwhile (its inode no longer at the
-//! path) opens it again, so two fetchers never hold two different locks.
+//! A fetcher that got the lock of a file renamed or removed meanwhile (its
+//! inode no longer at the path) opens it again, so two fetchers never hold
+//! two different locks. The fetch lock is only ever tried, never waited
+//! for on a thread ([`fetching`]).
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;
@@ -34,26 +36,41 @@ pub(super) fn flock(file: &File, operation: libc::c_int) -> bool {
     }
 }
 
-/// The exclusive fetch lock of the entry whose lock file is `path`,
-/// waited for (call it on a blocking thread); released when dropped.
-pub(super) fn fetching(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
+/// The exclusive fetch lock of the entry whose lock file is `path`, if no
+/// other writer holds it now (`None`: one does; call this again later).
+/// Never waited for on a thread: the runtime's blocking threads are few,
+/// and a thread waiting for another process's fetch could be the one this
+/// process needs to finish a fetch that process waits for. Released when
+/// dropped.
+pub(super) fn fetching(path: &Path) -> std::io::Result<Option<File>> {
     loop {
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(path)?;
-        if !flock(&file, libc::LOCK_EX) {
-            return Err(std::io::Error::last_os_error());
+            .open(path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let dir = path.parent().ok_or(e)?;
+                std::fs::create_dir_all(dir)?;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if !flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            let err = std::io::Error::last_os_error();
+            return match err.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => Ok(None),
+                _ => Err(err),
+            };
         }
         let held = file.metadata()?;
         match std::fs::metadata(path) {
-            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(file),
-            // Removed (or replaced) while we waited: lock the file there now.
+            Ok(now) if now.ino() == held.ino() && now.dev() == held.dev() => return Ok(Some(file)),
+            // Removed (or renamed onto its entry) before we locked it: lock
+            // the file there now.
             Ok(_) => continue,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(e),
@@ -74,7 +91,11 @@ mod tests {
     fn a_fetch_lock_excludes_another_and_a_reader_blocks_eviction() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("x.lock");
-        let held = fetching(&path).unwrap();
+        let held = fetching(&path).unwrap().expect("free");
+        assert!(
+            fetching(&path).unwrap().is_none(),
+            "a second fetcher is told to wait"
+        );
         let other = File::open(&path).unwrap();
         assert!(!unused(&other), "held by the fetcher");
         drop(held);
@@ -91,19 +112,14 @@ mod tests {
     }
 
     #[test]
-    fn a_waiter_whose_lock_file_was_removed_locks_the_new_one() {
+    fn a_lock_file_removed_or_renamed_is_made_again() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("x.lock");
-        let held = fetching(&path).unwrap();
-        let waiter = {
-            let path = path.clone();
-            std::thread::spawn(move || fetching(&path).unwrap())
-        };
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        // Eviction removes the lock file while holding it.
-        std::fs::remove_file(&path).unwrap();
+        let path = dir.path().join("x.part");
+        let held = fetching(&path).unwrap().expect("free");
+        // Its holder renames it onto the entry and lets go.
+        std::fs::rename(&path, dir.path().join("x")).unwrap();
         drop(held);
-        let got = waiter.join().unwrap();
+        let got = fetching(&path).unwrap().expect("a new one");
         let at_path = std::fs::metadata(&path).unwrap();
         assert_eq!(got.metadata().unwrap().ino(), at_path.ino());
     }

@@ -205,7 +205,8 @@ enum Claim {
 
 /// What the first look of a claim found.
 enum Found {
-    Claimed(Claim),
+    /// A current entry, or what taking the fetch lock gave.
+    Claimed(std::result::Result<Claim, Seen>),
     /// A copy only a HEAD can check.
     Unchecked(Box<Open>),
 }
@@ -222,13 +223,25 @@ fn trusted(validate: Validate, open: &Open, uri: &str) -> Option<bool> {
 /// The fetch lock of the entry at `path`, waited for, then the entry if
 /// another process wrote it meanwhile (not the `seen` one): as fresh as a
 /// fetch of ours would be, so served without another check.
-fn claim_after(path: &Path, uri: &str, seen: Seen) -> Claim {
-    let part = Part::claim(path).ok();
-    match open_entry(path, uri) {
-        Some(open) if Some(&open.stored) != seen.as_ref() => Claim::Current(Box::new(open)),
-        _ => Claim::Fetch(part),
+///
+/// `Err(seen)` while another process holds the lock: look again later.
+fn claim_after(path: &Path, uri: &str, seen: Seen) -> std::result::Result<Claim, Seen> {
+    let part = match Part::claim(path) {
+        Ok(None) => None,
+        Ok(Some(part)) => Some(Some(part)),
+        Err(_) => Some(None),
+    };
+    match (open_entry(path, uri), part) {
+        (Some(open), _) if Some(&open.stored) != seen.as_ref() => {
+            Ok(Claim::Current(Box::new(open)))
+        }
+        (_, None) => Err(seen),
+        (_, Some(part)) => Ok(Claim::Fetch(part)),
     }
 }
+
+/// The longest pause between two looks while another process fetches.
+const BUSY_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// An entry opened for a read, locked shared while it is read.
 struct Open {
@@ -282,7 +295,7 @@ impl CacheUse {
         let found = runtime::blocking(move || match open_entry(&path, &uri) {
             None => Found::Claimed(claim_after(&path, &uri, None)),
             Some(open) => match trusted(validate, &open, &uri) {
-                Some(true) => Found::Claimed(Claim::Current(Box::new(open))),
+                Some(true) => Found::Claimed(Ok(Claim::Current(Box::new(open)))),
                 Some(false) => {
                     let seen = Some(open.stored.clone());
                     drop(open);
@@ -292,20 +305,43 @@ impl CacheUse {
             },
         })
         .await;
-        let open = match found {
-            Found::Claimed(claim) => return Ok(claim),
-            Found::Unchecked(open) => open,
+        let claim = match found {
+            Found::Claimed(claim) => claim,
+            Found::Unchecked(open) => {
+                let now = origin.head().await?;
+                let stale = !open.stored.is_version(&now);
+                counted::validated(stale);
+                if !stale {
+                    return Ok(Claim::Current(open));
+                }
+                let (seen, uri) = (Some(open.stored.clone()), origin.uri().to_owned());
+                drop(open);
+                let path = self.path_of(&uri);
+                runtime::blocking(move || claim_after(&path, &uri, seen)).await
+            }
         };
-        let now = origin.head().await?;
-        let stale = !open.stored.is_version(&now);
-        counted::validated(stale);
-        if !stale {
-            return Ok(Claim::Current(open));
+        self.unless_busy(origin.uri(), claim).await
+    }
+
+    /// `claim`, or, while another process fetches the object, what a
+    /// later look finds: its entry once written, or the fetch lock if that
+    /// process gave up. Waits on the runtime's timer, holding no thread.
+    async fn unless_busy(
+        &self,
+        uri: &str,
+        mut claim: std::result::Result<Claim, Seen>,
+    ) -> Result<Claim> {
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            let seen = match claim {
+                Ok(claim) => return Ok(claim),
+                Err(seen) => seen,
+            };
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(BUSY_PAUSE_MAX);
+            let (path, uri) = (self.path_of(uri), uri.to_owned());
+            claim = runtime::blocking(move || claim_after(&path, &uri, seen)).await;
         }
-        let (seen, uri) = (Some(open.stored.clone()), origin.uri().to_owned());
-        drop(open);
-        let path = self.path_of(&uri);
-        Ok(runtime::blocking(move || claim_after(&path, &uri, seen)).await)
     }
 
     /// `range` of the cached `open` entry: read, or mapped with `mmap`;

@@ -23,17 +23,16 @@ pub(super) struct Part {
 }
 
 impl Part {
-    /// The `.part` of the entry at `entry`, locked (waiting for another
-    /// writer to finish with it; call it on a blocking thread).
-    pub fn claim(entry: &Path) -> std::io::Result<Self> {
+    /// The `.part` of the entry at `entry`, locked; `None` while another
+    /// writer holds it (call it on a blocking thread; it does not wait).
+    pub fn claim(entry: &Path) -> std::io::Result<Option<Self>> {
         let path = entry::part_path(entry);
-        let file = lock::fetching(&path)?;
-        Ok(Self {
+        Ok(lock::fetching(&path)?.map(|file| Self {
             file,
             path,
             entry: entry.to_path_buf(),
             published: false,
-        })
+        }))
     }
 
     /// The file to write, emptied of what a killed writer may have left.
