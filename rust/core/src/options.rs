@@ -189,6 +189,17 @@ impl Options {
         self.0.get(key).map(String::as_str)
     }
 
+    /// The first of `keys` that is set, else the last: the key to read a
+    /// setting by when a per-call name wins over a variable, so that an
+    /// error names the one given.
+    pub fn key_set<'k>(&self, keys: &[&'k str]) -> &'k str {
+        let last = keys.last().copied().unwrap_or_default();
+        keys.iter()
+            .copied()
+            .find(|k| self.get(k).is_some())
+            .unwrap_or(last)
+    }
+
     /// The first of `keys` that is set.
     pub fn first_of(&self, keys: &[&str]) -> Option<&str> {
         keys.iter().find_map(|k| self.get(k))

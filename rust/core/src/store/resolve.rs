@@ -84,10 +84,9 @@ impl<'a> Resolver<'a> {
     /// else [`options::FILE_MMAP`]); a value that is no boolean is an
     /// error naming it and `uri`.
     fn file_mmap(&self, uri: &str) -> Result<bool> {
-        let key = [options::FILE_MMAP_OPTION, options::FILE_MMAP]
-            .into_iter()
-            .find(|key| self.options.get(key).is_some())
-            .unwrap_or(options::FILE_MMAP);
+        let key = self
+            .options
+            .key_set(&[options::FILE_MMAP_OPTION, options::FILE_MMAP]);
         match self.options.bool(key) {
             Ok(on) => Ok(on.unwrap_or(false)),
             Err(Error::InvalidArgument(reason)) => {

@@ -139,11 +139,8 @@ pub(crate) fn for_options(options: &Options, mmap: bool) -> Result<Option<CacheU
     if dir.is_empty() {
         return Ok(None);
     }
-    let key = [options::CACHE_BYTES_OPTION, options::CACHE_BYTES]
-        .into_iter()
-        .find(|k| options.get(k).is_some())
-        .unwrap_or(options::CACHE_BYTES);
-    let budget = options.bytes(key)?;
+    let budget =
+        options.bytes(options.key_set(&[options::CACHE_BYTES_OPTION, options::CACHE_BYTES]))?;
     let validate = match options
         .first_of(&[options::CACHE_VALIDATE_OPTION, options::CACHE_VALIDATE])
         .map(|v| v.trim().to_ascii_lowercase())
@@ -395,7 +392,7 @@ impl CacheUse {
     pub fn fill_now(
         &self,
         uri: &str,
-        mut region: Region,
+        region: Region,
         worker: &Worker,
     ) -> Result<std::result::Result<Region, Region>> {
         let Some(open) = open_entry(&self.path_of(uri), uri) else {
@@ -405,9 +402,21 @@ impl CacheUse {
         if !current || open.stored.size != region.len() as u64 {
             return Ok(Err(region));
         }
+        self.fill_open(open, uri, region, worker).map(Ok)
+    }
+
+    /// The whole cached `open` entry into `region` (sized to it), on this
+    /// thread; counted a hit.
+    fn fill_open(
+        &self,
+        open: Open,
+        uri: &str,
+        mut region: Region,
+        worker: &Worker,
+    ) -> Result<Region> {
         local::fill(uri, &open.file, 0, &mut region, worker)?;
         touch(&open.file);
         counted::hit(region.len() as u64);
-        Ok(Ok(region))
+        Ok(region)
     }
 }

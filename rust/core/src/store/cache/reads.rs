@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use super::{local, touch, CacheUse, Claim, Open, Origin};
+use super::{CacheUse, Claim, Open, Origin};
 use crate::buffer::Region;
 use crate::error::Result;
 use crate::exec::Worker;
@@ -74,15 +74,9 @@ impl CacheUse {
             Claim::Fetch(part) => (None, part),
         };
         if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
-            let uri = uri.to_owned();
-            return runtime::blocking(move || {
-                let mut region = region;
-                local::fill(&uri, &open.file, 0, &mut region, &Worker::alone())?;
-                touch(&open.file);
-                counted::hit(region.len() as u64);
-                Ok(region)
-            })
-            .await;
+            let (this, uri) = (self.clone(), uri.to_owned());
+            return runtime::blocking(move || this.fill_open(open, &uri, region, &Worker::alone()))
+                .await;
         }
         counted::miss();
         let (region, meta) = origin.fetch_into_place(region).await?;
