@@ -3,8 +3,9 @@ s3:// (moto): a second read served from disk with no GET (the library's own
 counters), a copy validated by one HEAD or by a listing's answer, an object
 replaced upstream fetched again, LRU eviction within the budget, a writer
 killed midway leaving no entry, a directory that is not the cache's refused,
-an object larger than the budget read through, and hits as views of the
-entry's mapped pages with `file_mmap`.
+an object larger than the budget read through, hits as views of the
+entry's mapped pages with `file_mmap`, and what this process writes or
+removes never served from an old copy.
 
 Races between processes and a full disk are in `test_cache_processes.py`.
 """
@@ -115,6 +116,56 @@ def test_an_object_replaced_upstream_is_fetched_again(s3_prefix, tmp_path):
     s3dlio.delete(uri)
     with pytest.raises(FileNotFoundError, match=r"x\.bin"):
         s3dlio.get(uri, options=options)
+
+
+def test_what_this_process_writes_or_removes_is_not_served_from_the_cache(s3_prefix, tmp_path):
+    # Trusted copies (never validated, or validated by a listing made
+    # before the write) would otherwise outlive a put or delete of ours.
+    cache = tmp_path / "cache"
+    never = {"cache_dir": str(cache), "cache_validate": "never"}
+    listed = {"cache_dir": str(cache)}
+    uri, other = f"{s3_prefix}/w.bin", f"{s3_prefix}/v.bin"
+    s3dlio.put_many([(uri, b"a" * SIZE), (other, b"v" * SIZE)])
+    assert bytes(s3dlio.get(uri, options=never)) == b"a" * SIZE
+    s3dlio.put(uri, b"b" * SIZE, options=never)
+    assert bytes(s3dlio.get(uri, options=never)) == b"b" * SIZE
+
+    with s3dlio.ObjectWriter(uri, options=never) as writer:
+        writer.write(b"c" * SIZE)
+    assert bytes(s3dlio.get(uri, options=never)) == b"c" * SIZE
+
+    # A listing's answer, made before the put, no longer vouches for it.
+    assert len(s3dlio.list_meta(s3_prefix + "/", options=listed)) == 2
+    assert bytes(s3dlio.get(other, options=listed)) == b"v" * SIZE
+    s3dlio.put(other, b"V" * SIZE, options=listed)
+    s3dlio.metrics(reset=True)
+    assert bytes(s3dlio.get(other, options=listed)) == b"V" * SIZE
+    assert bytes(s3dlio.get(other, options=listed)) == b"V" * SIZE
+    m = s3dlio.metrics(reset=True)
+    assert m["cache"]["misses"] == 1 and m["cache"]["hits"] == 1, m["cache"]
+
+    s3dlio.delete(uri, options=never)
+    with pytest.raises(FileNotFoundError, match=r"w\.bin"):
+        s3dlio.get(uri, options=never)
+    assert len(_entries(cache)) == 1  # the other object's
+
+
+def test_a_batch_row_of_another_size_than_the_copy_replaces_it(s3_prefix, tmp_path, capfd):
+    # The copy is trusted (never), but the caller knows the object's new
+    # size: the row is fetched, and what it fetched replaces the copy.
+    never = {"cache_dir": str(tmp_path / "cache"), "cache_validate": "never"}
+    uri = f"{s3_prefix}/grown.bin"
+    s3dlio.put(uri, b"a" * SIZE)
+    assert bytes(s3dlio.get(uri, options=never)) == b"a" * SIZE
+    s3dlio.put(uri, b"b" * (SIZE + 10))  # by a writer without the cache
+    s3dlio.metrics(reset=True)
+    batch = s3dlio.get_batch([uri], sizes=[SIZE + 10], options=never)
+    assert bytes(batch[0]) == b"b" * (SIZE + 10)
+    m = s3dlio.metrics(reset=True)["cache"]
+    assert m["misses"] == 1 and m["writes"] == 1, m
+    assert bytes(s3dlio.get(uri, options=never)) == b"b" * (SIZE + 10)
+    assert s3dlio.metrics(reset=True)["cache"]["hits"] == 1
+    assert "could not keep" not in capfd.readouterr().err
 
 
 def test_the_least_recently_used_go_first_and_the_budget_holds(s3_prefix, tmp_path):

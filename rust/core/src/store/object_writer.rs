@@ -23,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 use object_store::path::Path;
 use object_store::ObjectStoreExt;
 
+use super::cache::CacheUse;
 use super::clients::Client;
 use super::local::Staged;
 use super::object::config::PARTS_IN_FLIGHT;
@@ -71,6 +72,8 @@ struct RemoteWrite {
     part_size: usize,
     upload: Option<PendingUpload>,
     in_flight: VecDeque<Task<object_store::Result<()>>>,
+    /// The local cache, which forgets its copy once the object is written.
+    cache: Option<CacheUse>,
 }
 
 impl ObjectWriter {
@@ -133,7 +136,14 @@ impl ObjectWriter {
     pub async fn finish(&mut self) -> Result<()> {
         match std::mem::replace(&mut self.state, State::Closed) {
             State::Local(w) => w.finish(&self.uri).await,
-            State::Remote(w) => w.finish().await,
+            State::Remote(w) => {
+                let cache = w.cache.clone();
+                let finished = w.finish().await;
+                if let Some(cache) = cache {
+                    cache.forget(&self.uri).await;
+                }
+                finished
+            }
             State::Closed => Err(self.closed()),
         }
     }
@@ -242,6 +252,7 @@ impl RemoteWrite {
             part_size,
             upload: None,
             in_flight: VecDeque::new(),
+            cache: target.cache.clone(),
         })
     }
 

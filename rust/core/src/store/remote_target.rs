@@ -57,6 +57,15 @@ impl RemoteTarget {
         }
     }
 
+    /// Its client and path, for the versioned reads only an object that
+    /// object_store reaches has (the cache's, see [`RemoteTarget::cached`]).
+    fn object_reach(&self) -> (&Client, &Path) {
+        match &self.reach {
+            Reach::Object(client, path) => (client, path),
+            Reach::RawKey(..) => unreachable!("cached reads are of objects object_store reaches"),
+        }
+    }
+
     /// The cache this object's reads go through: set, and the object
     /// reached through object_store (the versioned reads it needs).
     fn cached(&self) -> Option<&CacheUse> {
@@ -201,9 +210,9 @@ impl RemoteTarget {
             Reach::Object(client, path) => {
                 let len = data.len() as u64;
                 let put = write::put(self.object(client, path), data);
-                metrics::remote(Op::Put, &self.uri, put, |()| (len, 1))
-                    .await
-                    .map_err(|e| client.redact(e))
+                let put = metrics::remote(Op::Put, &self.uri, put, |()| (len, 1)).await;
+                self.forget_cached().await;
+                put.map_err(|e| client.redact(e))
             }
             Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
         }
@@ -216,9 +225,9 @@ impl RemoteTarget {
             Reach::Object(client, path) => {
                 let read = |range| source.get_detached(range);
                 let put = write::put_from(self.object(client, path), size, read);
-                metrics::remote(Op::Put, &self.uri, put, |()| (size, 1))
-                    .await
-                    .map_err(|e| client.redact(e))
+                let put = metrics::remote(Op::Put, &self.uri, put, |()| (size, 1)).await;
+                self.forget_cached().await;
+                put.map_err(|e| client.redact(e))
             }
             Reach::RawKey(..) => Err(s3_raw_keys::not_writable(&self.uri)),
         }
@@ -321,7 +330,18 @@ impl RemoteTarget {
     /// Remove the object.
     pub async fn delete(&self) -> Result<()> {
         let delete = self.delete_uncounted();
-        metrics::remote(Op::Delete, &self.uri, delete, |()| (0, 1)).await
+        let deleted = metrics::remote(Op::Delete, &self.uri, delete, |()| (0, 1)).await;
+        self.forget_cached().await;
+        deleted
+    }
+
+    /// After a write or a removal of the object, whether it failed or not
+    /// (a failed one may still have taken effect): its cached copy, if
+    /// any, no longer says what it is.
+    pub async fn forget_cached(&self) {
+        if let Some(cache) = &self.cache {
+            cache.forget(&self.uri).await;
+        }
     }
 
     async fn delete_uncounted(&self) -> Result<()> {
@@ -371,9 +391,7 @@ impl cache::Origin for RemoteTarget {
     }
 
     async fn fetch(&self, range: ByteRange, whole: Whole) -> Result<(Bytes, ObjectMeta)> {
-        let Reach::Object(client, path) = &self.reach else {
-            unreachable!("cached reads are of objects object_store reaches")
-        };
+        let (client, path) = self.object_reach();
         let got = async {
             read::get_versioned(self.object(client, path), range, whole)
                 .await
@@ -387,9 +405,7 @@ impl cache::Origin for RemoteTarget {
     }
 
     async fn fetch_into_place(&self, region: Region) -> Result<(Region, ObjectMeta)> {
-        let Reach::Object(client, path) = &self.reach else {
-            unreachable!("cached reads are of objects object_store reaches")
-        };
+        let (client, path) = self.object_reach();
         let len = region.len() as u64;
         let read = read::read_version_into_place(self.object(client, path), region);
         let (region, meta) = metrics::remote(Op::Get, &self.uri, read, |_| (len, 1))
@@ -399,9 +415,7 @@ impl cache::Origin for RemoteTarget {
     }
 
     async fn download(&self, version: &ObjectMeta, file: std::fs::File) -> Result<u64> {
-        let Reach::Object(client, path) = &self.reach else {
-            unreachable!("cached reads are of objects object_store reaches")
-        };
+        let (client, path) = self.object_reach();
         let meta = object_store::ObjectMeta {
             location: path.clone(),
             last_modified: version.last_modified.map(Into::into).unwrap_or_default(),

@@ -48,3 +48,10 @@ pub(crate) fn record(metas: &[ObjectMeta]) {
 pub(super) fn version(uri: &str) -> Option<ObjectMeta> {
     listed()?.get(uri).cloned()
 }
+
+/// Drop what a listing said of `uri` (this process wrote or removed it).
+pub(super) fn forget(uri: &str) {
+    if let Some(mut listed) = listed() {
+        listed.remove(uri);
+    }
+}

@@ -32,10 +32,12 @@
 //! One concern per file: [`entry`] (an entry's name and trailer), `part`
 //! (what an object is written to), `lock`, `space` (the directory, its
 //! budget, eviction), [`listed`], `keep` (a fetched object becoming an
-//! entry), `reads` (the reads through the cache); here, the configuration
-//! and the look-up every read starts with (`claim`).
+//! entry), `forget` (what this process writes or removes), `reads` (the
+//! reads through the cache); here, the configuration and the look-up every
+//! read starts with (`claim`).
 
 pub(crate) mod entry;
+mod forget;
 mod keep;
 pub(crate) mod listed;
 mod lock;
@@ -302,22 +304,27 @@ impl CacheUse {
             },
         })
         .await;
-        let claim = match found {
-            Found::Claimed(claim) => claim,
+        match found {
+            Found::Claimed(claim) => self.unless_busy(origin.uri(), claim).await,
             Found::Unchecked(open) => {
                 let now = origin.head().await?;
                 let stale = !open.stored.is_version(&now);
                 counted::validated(stale);
-                if !stale {
-                    return Ok(Claim::Current(open));
+                match stale {
+                    false => Ok(Claim::Current(open)),
+                    true => self.claim_over(origin.uri(), *open).await,
                 }
-                let (seen, uri) = (Some(open.stored.clone()), origin.uri().to_owned());
-                drop(open);
-                let path = self.path_of(&uri);
-                runtime::blocking(move || claim_after(&path, &uri, seen)).await
             }
-        };
-        self.unless_busy(origin.uri(), claim).await
+        }
+    }
+
+    /// The fetch lock of `uri`'s entry, to replace the stale copy `open`
+    /// (or the entry another process wrote meanwhile).
+    async fn claim_over(&self, uri: &str, open: Open) -> Result<Claim> {
+        let (seen, owned, path) = (Some(open.stored.clone()), uri.to_owned(), self.path_of(uri));
+        drop(open);
+        let claim = runtime::blocking(move || claim_after(&path, &owned, seen)).await;
+        self.unless_busy(uri, claim).await
     }
 
     /// `claim`, or, while another process fetches the object, what a

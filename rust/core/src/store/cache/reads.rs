@@ -66,22 +66,37 @@ impl CacheUse {
     }
 
     /// The whole object into `region` (a batch row sized to it), through
-    /// the cache.
+    /// the cache. A copy of another size than the row is stale for this
+    /// read: replaced by what is fetched, when that has the row's size.
     pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
         let uri = origin.uri();
-        let (open, part) = match self.claim(origin).await? {
-            Claim::Current(open) => (Some(*open), None),
-            Claim::Fetch(part) => (None, part),
-        };
-        if let Some(open) = open.filter(|o| o.stored.size == region.len() as u64) {
-            let (this, uri) = (self.clone(), uri.to_owned());
-            return runtime::blocking(move || this.fill_open(open, &uri, region, &Worker::alone()))
-                .await;
+        let mut claim = self.claim(origin).await?;
+        if let Claim::Current(open) = claim {
+            claim = match open.stored.size == region.len() as u64 {
+                true => Claim::Current(open),
+                false => self.claim_over(uri, *open).await?,
+            };
         }
+        let part = match claim {
+            Claim::Current(open) if open.stored.size == region.len() as u64 => {
+                let (this, uri) = (self.clone(), uri.to_owned());
+                let fill = move || this.fill_open(*open, &uri, region, &Worker::alone());
+                return runtime::blocking(fill).await;
+            }
+            // Written meanwhile by another process, of that other size:
+            // the fetch below says which is right; this read keeps nothing.
+            Claim::Current(_) => None,
+            Claim::Fetch(part) => Some(part),
+        };
         counted::miss();
         let (region, meta) = origin.fetch_into_place(region).await?;
-        let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
-        runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
+        match part {
+            Some(part) => {
+                let (this, uri, data) = (self.clone(), uri.to_owned(), region.filled_bytes());
+                runtime::blocking(move || this.keep(&uri, &data, &meta, part)).await;
+            }
+            None => counted::read_through(),
+        }
         Ok(region)
     }
 }

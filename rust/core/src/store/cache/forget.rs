@@ -1,0 +1,29 @@
+//! What this process writes or removes is forgotten by the cache: its
+//! entry is removed and what a listing said of it dropped, since neither
+//! says what the object is now. Without this a copy trusted with
+//! `cache_validate=never` (or by a listing made before the write) would be
+//! served after `put` replaced the object, or after `delete` removed it.
+//!
+//! A writer in another process, or a call of this one made without the
+//! cache, is not seen: a HEAD (the default) catches those.
+
+use super::{listed, CacheUse};
+use crate::runtime;
+
+impl CacheUse {
+    /// Forget the cached copy of `uri`, and what a listing said of it.
+    pub async fn forget(&self, uri: &str) {
+        listed::forget(uri);
+        let path = self.path_of(uri);
+        let this = self.clone();
+        runtime::blocking(move || {
+            // Removed even while read: a reader keeps what it opened or
+            // mapped; only new reads miss.
+            let len = std::fs::metadata(&path).map(|m| m.len());
+            if let (Ok(len), Ok(())) = (len, std::fs::remove_file(&path)) {
+                this.cache.space.forget(len);
+            }
+        })
+        .await
+    }
+}
