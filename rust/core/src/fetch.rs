@@ -194,19 +194,13 @@ where
         return Ok((Vec::new(), remote));
     }
     let (cached, mut rest): (Vec<_>, Vec<_>) = remote.into_iter().partition(|(_, t)| t.has_cache());
-    let outcomes = exec::run_split(
-        cached,
-        false,
-        Vec::<()>::new(),
-        max_in_flight,
-        move |(key, target), worker| {
-            Ok(match read(key, &target, worker)? {
-                Ok(done) => Ok(done),
-                Err(key) => Err((key, target)),
-            })
-        },
-        |()| std::future::ready(Err(Error::InvalidArgument("no remote jobs".into()))),
-    )
+    let depth = exec::depth_for(false, cached.len(), max_in_flight);
+    let outcomes = exec::run(cached, depth, move |(key, target), worker| {
+        Ok(match read(key, &target, worker)? {
+            Ok(done) => Ok(done),
+            Err(key) => Err((key, target)),
+        })
+    })
     .await?;
     let mut done = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {

@@ -4,4 +4,4 @@
 pub(crate) mod split;
 pub(crate) mod workers;
 
-pub(crate) use workers::{run_split, Worker};
+pub(crate) use workers::{depth_for, run, run_split, Worker};
