@@ -1,7 +1,8 @@
 """The local cache across processes and on a full disk: two processes that
 miss the same object at once fetch it once (the other waits, then reads the
-entry), and a cache on a disk with no room left reads through, correct and
-uncached, saying so once.
+entry), a cache on a disk with no room left reads through, correct and
+uncached, saying so once, and a child forked while a fetch is in flight
+(holding its lock) never blocks a later read.
 """
 
 from __future__ import annotations
@@ -173,3 +174,45 @@ def test_waiting_for_another_process_holds_no_thread(s3_prefix, tmp_path):
     waiting.join(timeout=60)
     assert [bytes(v) for _, v in got] == [bytes([i]) * 10_000 for i in range(16)]
     assert list(cache.glob("objects/*/*.part")) == []
+
+
+FORKER = """
+import json, os, sys, threading, time
+import s3dlio
+uri, cache = sys.argv[1:3]
+options = {"cache_dir": cache}
+first = threading.Thread(target=s3dlio.get, args=(uri,), kwargs={"options": options})
+first.start()
+time.sleep(0.5)  # the GET is stalled: its fetch lock is held now
+child = os.fork()
+if child == 0:  # holds copies of every descriptor the parent had
+    time.sleep(30)
+    os._exit(0)
+first.join()
+t0 = time.monotonic()
+data = s3dlio.get(uri, options=options)
+took = time.monotonic() - t0
+os.kill(child, 9)
+os.waitpid(child, 0)
+print(json.dumps({"took": took, "ok": bytes(data) == b"\\x05" * 100_000}))
+"""
+
+
+def test_a_fork_while_fetching_never_blocks_a_later_read(s3_prefix, tmp_path, moto_server):
+    # The child inherits the fetch lock's descriptor, and with it the lock,
+    # which stays on the entry once the parent renames it into place: a
+    # read that waited for a shared lock there waited for the child's exit.
+    uri = f"{s3_prefix}/forked.bin"
+    s3dlio.put(uri, b"\x05" * 100_000)
+    with FaultProxy(moto_server) as proxy:
+        proxy.inject([stall(1.5)], method="GET", path="*/forked.bin")
+        env = {**os.environ, "AWS_ENDPOINT_URL": proxy.url}
+        done = subprocess.run(
+            [sys.executable, "-c", FORKER, uri, str(tmp_path / "cache")],
+            env=env,
+            capture_output=True,
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    got = json.loads(done.stdout)
+    assert got["ok"] and got["took"] < 10, got

@@ -7,16 +7,19 @@
 //!   processes (DataLoader workers, ranks on one node) that miss the same
 //!   object at once fetch it once: the others wait (polling, off any
 //!   thread), then find it cached.
-//! - Reading: a shared lock on the entry itself while it is read; eviction
-//!   takes an exclusive one without waiting, and skips an entry it cannot
-//!   lock, so an object being read is never evicted. A mapping of the entry
+//! - Reading: a shared lock on the entry itself while it is read, only
+//!   tried (an entry locked exclusively is a miss, see
+//!   [`super::open_entry`]); eviction takes an exclusive one without
+//!   waiting, and skips an entry it cannot lock, so an object being read is
+//!   never evicted. A mapping of the entry
 //!   keeps the open file, and with it the lock, for as long as it lives: a
 //!   mapped view (tar shards, `file_mmap`) keeps its entry in use.
 //!
 //! A fetcher that got the lock of a file renamed or removed meanwhile (its
 //! inode no longer at the path) opens it again, so two fetchers never hold
-//! two different locks. The fetch lock is only ever tried, never waited
-//! for on a thread ([`fetching`]).
+//! two different locks. No lock is ever waited for on a thread
+//! ([`fetching`]): a lock lives as long as any descriptor of it, and a
+//! forked child holds copies of them all.
 
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsRawFd;

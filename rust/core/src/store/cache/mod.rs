@@ -250,11 +250,17 @@ struct Open {
 }
 
 /// The entry at `path` if it is a whole one of `uri` (call it on a
-/// blocking thread); `None` for no entry, a foreign or broken one, or a
-/// disk error (all misses).
+/// blocking thread); `None` for no entry, a foreign or broken one, one
+/// locked exclusively, or a disk error (all misses).
+///
+/// The shared lock is only tried: an exclusive one on an entry is an
+/// eviction removing it, or a fetch lock a forked child inherited with the
+/// `.part` that became this entry, which that child holds until it exits.
+/// Waiting for it waited for the child (a DataLoader worker: the epoch, or
+/// for ever); as a miss, the object is fetched again onto a new entry.
 fn open_entry(path: &Path, uri: &str) -> Option<Open> {
     let file = File::open(path).ok()?;
-    if !lock::flock(&file, libc::LOCK_SH) {
+    if !lock::flock(&file, libc::LOCK_SH | libc::LOCK_NB) {
         return None;
     }
     let meta = file.metadata().ok()?;
