@@ -5,7 +5,9 @@
 //! served after `put` replaced the object, or after `delete` removed it.
 //!
 //! A writer in another process, or a call of this one made without the
-//! cache, is not seen: a HEAD (the default) catches those.
+//! cache, is not seen: a HEAD (the default) catches those. Nor is a fetch
+//! of the object already in flight when the write lands: it may still
+//! keep the version it read.
 
 use super::{listed, CacheUse};
 use crate::runtime;

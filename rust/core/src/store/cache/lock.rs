@@ -86,6 +86,30 @@ pub(super) fn unused(file: &File) -> bool {
     flock(file, libc::LOCK_EX | libc::LOCK_NB)
 }
 
+/// An exclusive record lock (`fcntl`) on all of `fd`, if no other process
+/// holds one now. Unlike `flock`, a record lock belongs to the process,
+/// not to the open file: a child forked while it is held does not hold it,
+/// so a DataLoader worker forked midway through an eviction cannot keep
+/// every other process from evicting for as long as it lives. The process
+/// loses it when it closes any descriptor of the file, so only one thread
+/// of a process may use the file at a time ([`super::space`] sees to it).
+/// Only libc calls: safe in a forked child.
+pub(super) fn process_lock(fd: libc::c_int) -> bool {
+    // SAFETY: all-zero is a valid `flock` struct (a whole-file range).
+    let mut range: libc::flock = unsafe { std::mem::zeroed() };
+    range.l_type = libc::F_WRLCK as libc::c_short;
+    range.l_whence = libc::SEEK_SET as libc::c_short;
+    loop {
+        // SAFETY: `fd` is an open descriptor; F_SETLK only locks it.
+        if unsafe { libc::fcntl(fd, libc::F_SETLK, &range) } == 0 {
+            return true;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

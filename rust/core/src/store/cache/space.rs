@@ -13,9 +13,10 @@
 //! - **Eviction.** When an entry would take the cache over its budget, the
 //!   least recently used entries (by access time, which every hit sets) are
 //!   removed down to 90% of the budget, under one lock so that processes do
-//!   not evict together (one that finds it taken does not wait: it keeps
-//!   its entry if that leaves the cache within 5% over the budget, else
-//!   reads through). An entry being read or mapped (see
+//!   not evict together (a record lock, which a forked child does not
+//!   inherit; see [`lock::process_lock`]). One that finds it taken does
+//!   not wait: it keeps its entry if that leaves the cache within 5% over
+//!   the budget, else reads through. An entry being read or mapped (see
 //!   [`super::lock`]) is skipped.
 
 use std::fs::{self, File, OpenOptions};
@@ -24,7 +25,7 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
 use super::entry::{self, OBJECTS};
@@ -55,6 +56,10 @@ pub(crate) struct Space {
     /// The most bytes its entries may hold.
     pub budget: u64,
     counter: NonNull<AtomicU64>,
+    /// A thread of this process is evicting (the record lock cannot tell
+    /// two threads of one process apart). Two `Space`s of one directory in
+    /// a process (two budgets) may evict at once: harmless, only wasteful.
+    evicting: AtomicBool,
 }
 
 // SAFETY: the counter is an atomic on a shared mapping that lives as long
@@ -124,6 +129,7 @@ impl Space {
             dir: dir.to_path_buf(),
             budget: 0,
             counter,
+            evicting: AtomicBool::new(false),
         };
         space.budget = match budget {
             Some(budget) => budget,
@@ -167,20 +173,12 @@ impl Space {
         if self.used().saturating_add(incoming) <= self.budget {
             return true;
         }
-        let Ok(evicting) = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(self.dir.join(EVICTING))
-        else {
-            return false;
-        };
-        if !lock::flock(&evicting, libc::LOCK_EX | libc::LOCK_NB) {
-            // Another process is evicting: never wait for it (a scan of a
-            // large cache takes a while); within 5% over, keep this one.
+        let Some(_evicting) = self.evict_lock() else {
+            // Another process or thread is evicting: never wait for it (a
+            // scan of a large cache takes a while); within 5% over, keep
+            // this one.
             return self.used().saturating_add(incoming) <= self.budget + self.budget / 20;
-        }
+        };
         let low = (self.budget / 10 * 9).saturating_sub(incoming);
         let (mut held, entries) = scan(&self.dir);
         let mut oldest: Vec<Found> = entries;
@@ -196,6 +194,46 @@ impl Space {
         }
         self.counter().store(held, Ordering::Relaxed);
         held.saturating_add(incoming) <= self.budget
+    }
+
+    /// The lock one eviction at a time holds, on machine and in process,
+    /// if free now; released when dropped. `None` also when the lock file
+    /// cannot be made (no eviction then, as when another holds it).
+    fn evict_lock(&self) -> Option<EvictLock<'_>> {
+        if self.evicting.swap(true, Ordering::Acquire) {
+            return None;
+        }
+        // Lowers the flag again on every way out.
+        let mut held = EvictLock {
+            file: None,
+            evicting: &self.evicting,
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(self.dir.join(EVICTING))
+            .ok()?;
+        if !lock::process_lock(file.as_raw_fd()) {
+            return None;
+        }
+        held.file = Some(file);
+        Some(held)
+    }
+}
+
+/// The eviction lock, held: this process's record lock on the lock file
+/// (dropped with the file) and its own flag.
+struct EvictLock<'a> {
+    file: Option<File>,
+    evicting: &'a AtomicBool,
+}
+
+impl Drop for EvictLock<'_> {
+    fn drop(&mut self) {
+        drop(self.file.take()); // closed (unlocked) before the flag falls
+        self.evicting.store(false, Ordering::Release);
     }
 }
 
@@ -372,6 +410,7 @@ pub fn clear(dir: &Path) -> Result<CacheStats> {
                 dir: dir.to_path_buf(),
                 budget: 0,
                 counter,
+                evicting: AtomicBool::new(false),
             };
             space.counter().store(scan(dir).0, Ordering::Relaxed);
         }
@@ -428,6 +467,52 @@ mod tests {
         let stats = stats(dir.path()).unwrap();
         assert_eq!(stats.entries, 1);
         assert_eq!(stats.oldest, Some(UNIX_EPOCH + Duration::from_secs(1002)));
+    }
+
+    #[test]
+    fn a_child_forked_while_evicting_does_not_hold_the_eviction_lock() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let space = Space::open(dir.path(), Some(1000)).unwrap_or_else(|_| panic!("opens"));
+        let path = dir.path().join(EVICTING);
+        let path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        let held = space.evict_lock().expect("free");
+        assert!(
+            space.evict_lock().is_none(),
+            "one thread of a process at a time"
+        );
+        // SAFETY: each child calls only async-signal-safe libc functions.
+        let sleeper = unsafe { libc::fork() };
+        if sleeper == 0 {
+            // SAFETY: the child sleeps and exits, touching nothing else.
+            unsafe {
+                libc::sleep(30);
+                libc::_exit(0)
+            }
+        }
+        drop(held);
+        // Another process tries the lock, as its eviction would.
+        // SAFETY: as above.
+        let other = unsafe { libc::fork() };
+        if other == 0 {
+            // SAFETY: a C string made before the fork; open only opens.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDWR) };
+            let got = fd >= 0 && lock::process_lock(fd);
+            // SAFETY: the child ends here, running no destructor.
+            unsafe { libc::_exit(i32::from(!got)) }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for and killing this test's own children.
+        unsafe {
+            libc::waitpid(other, &mut status, 0);
+            libc::kill(sleeper, libc::SIGKILL);
+            libc::waitpid(sleeper, std::ptr::null_mut(), 0);
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the child forked while the lock was held still holds it"
+        );
+        assert!(space.evict_lock().is_some(), "free again in this process");
     }
 
     #[test]
