@@ -517,13 +517,20 @@ mod tests {
 
     #[test]
     fn the_default_budget_is_four_fifths_of_the_free_space() {
+        // The disk is shared (other tests, other processes write to it at
+        // the same time): its free space is read on both sides of the
+        // open, and the budget held to 4/5 of it within 2% of the disk's
+        // free space (not 1/2 of it, not all of it).
         let dir = tempfile::tempdir().unwrap();
+        let before = free_bytes(dir.path()).unwrap();
         let space = Space::open(dir.path(), None).unwrap_or_else(|_| panic!("opens"));
-        let free = free_bytes(dir.path()).unwrap();
-        assert!(space.budget > 0 && space.budget <= free / 5 * 4 + 4096);
+        let after = free_bytes(dir.path()).unwrap();
+        let (low, high) = (before.min(after), before.max(after));
+        let slack = high / 50;
+        assert!(space.budget > 0);
         assert!(
-            space.budget >= free / 5 * 4 - free / 50,
-            "{} of {free}",
+            space.budget <= high / 5 * 4 + slack && space.budget >= low / 5 * 4 - slack,
+            "{} of {before}..{after}",
             space.budget
         );
     }
