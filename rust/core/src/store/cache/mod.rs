@@ -254,10 +254,8 @@ struct Open {
 /// locked exclusively, or a disk error (all misses).
 ///
 /// The shared lock is only tried: an exclusive one on an entry is an
-/// eviction removing it, or a fetch lock a forked child inherited with the
-/// `.part` that became this entry, which that child holds until it exits.
-/// Waiting for it waited for the child (a DataLoader worker: the epoch, or
-/// for ever); as a miss, the object is fetched again onto a new entry.
+/// eviction removing it (or one a child forked meanwhile inherited, which
+/// it holds until it exits), and no thread waits for another process.
 fn open_entry(path: &Path, uri: &str) -> Option<Open> {
     let file = File::open(path).ok()?;
     if !lock::flock(&file, libc::LOCK_SH | libc::LOCK_NB) {

@@ -343,7 +343,7 @@ pub(crate) fn remove_unused(path: &Path) -> bool {
 /// Remove the `.part` file at `path` if no writer holds it (one killed
 /// midway left it).
 fn remove_abandoned(path: &Path) {
-    if File::open(path).is_ok_and(|f| lock::unused(&f)) {
+    if File::open(path).is_ok_and(|f| lock::unwritten(&f)) {
         let _ = fs::remove_file(path);
     }
 }
