@@ -343,8 +343,12 @@ pub(crate) fn remove_unused(path: &Path) -> bool {
 /// Remove the `.part` file at `path` if no writer holds it (one killed
 /// midway left it).
 fn remove_abandoned(path: &Path) {
-    if File::open(path).is_ok_and(|f| lock::unwritten(&f)) {
-        let _ = fs::remove_file(path);
+    // Held open (and so locked) until it is removed: no writer can take
+    // it over in between.
+    if let Ok(file) = File::open(path) {
+        if lock::unwritten(&file) {
+            let _ = fs::remove_file(path);
+        }
     }
 }
 
