@@ -338,7 +338,7 @@ impl RemoteTarget {
     /// After a write or a removal of the object, whether it failed or not
     /// (a failed one may still have taken effect): its cached copy, if
     /// any, no longer says what it is.
-    pub async fn forget_cached(&self) {
+    async fn forget_cached(&self) {
         if let Some(cache) = &self.cache {
             cache.forget(&self.uri).await;
         }

@@ -15,10 +15,12 @@ use crate::runtime;
 impl CacheUse {
     /// Forget the cached copy of `uri`, and what a listing said of it.
     pub async fn forget(&self, uri: &str) {
-        listed::forget(uri);
-        let path = self.path_of(uri);
+        let (path, uri) = (self.path_of(uri), uri.to_owned());
         let this = self.clone();
         runtime::blocking(move || {
+            // Here, not on a runtime worker: its lock is only tried, with a
+            // yield between tries.
+            listed::forget(&uri);
             // Removed even while read: a reader keeps what it opened or
             // mapped; only new reads miss.
             let len = std::fs::metadata(&path).map(|m| m.len());

@@ -33,9 +33,16 @@ use std::path::Path;
 
 /// `flock(operation)` on `file`: true when taken.
 pub(super) fn flock(file: &File, operation: libc::c_int) -> bool {
+    // SAFETY: `file` owns an open descriptor; flock only locks it.
+    retried(|| unsafe { libc::flock(file.as_raw_fd(), operation) })
+}
+
+/// Whether `call` (a libc call returning 0 on success) succeeded, made
+/// again while a signal interrupts it. Only libc calls: safe in a forked
+/// child.
+fn retried(call: impl Fn() -> libc::c_int) -> bool {
     loop {
-        // SAFETY: `file` owns an open descriptor; flock only locks it.
-        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        if call() == 0 {
             return true;
         }
         if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
@@ -113,15 +120,8 @@ fn fcntl_lock(fd: libc::c_int, command: libc::c_int, kind: libc::c_int) -> bool 
     let mut range: libc::flock = unsafe { std::mem::zeroed() };
     range.l_type = kind as libc::c_short;
     range.l_whence = libc::SEEK_SET as libc::c_short;
-    loop {
-        // SAFETY: `fd` is an open descriptor; the command only locks it.
-        if unsafe { libc::fcntl(fd, command, &range) } == 0 {
-            return true;
-        }
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return false;
-        }
-    }
+    // SAFETY: `fd` is an open descriptor; the command only locks it.
+    retried(|| unsafe { libc::fcntl(fd, command, &range) })
 }
 
 /// An exclusive record lock (`fcntl`) on all of `fd`, if no other process

@@ -69,16 +69,13 @@ impl CacheUse {
     /// the cache. A copy of another size than the row is stale for this
     /// read: replaced by what is fetched, when that has the row's size.
     pub async fn read_into_place(&self, origin: &impl Origin, region: Region) -> Result<Region> {
-        let uri = origin.uri();
-        let mut claim = self.claim(origin).await?;
-        if let Claim::Current(open) = claim {
-            claim = match open.stored.size == region.len() as u64 {
-                true => Claim::Current(open),
-                false => self.claim_over(uri, *open).await?,
-            };
-        }
+        let (uri, len) = (origin.uri(), region.len() as u64);
+        let claim = match self.claim(origin).await? {
+            Claim::Current(open) if open.stored.size != len => self.claim_over(uri, *open).await?,
+            claim => claim,
+        };
         let part = match claim {
-            Claim::Current(open) if open.stored.size == region.len() as u64 => {
+            Claim::Current(open) if open.stored.size == len => {
                 let (this, uri) = (self.clone(), uri.to_owned());
                 let fill = move || this.fill_open(*open, &uri, region, &Worker::alone());
                 return runtime::blocking(fill).await;
